@@ -1,0 +1,2 @@
+//! bulkhead: an OCI container runtime (runc-compatible CLI).
+pub mod cli;
