@@ -1,5 +1,165 @@
-//! Command-line entry point (placeholder until the real CLI lands).
+//! The command line: runc's global flags and commands (clap), dispatch to `commands/`, and the
+//! uniform error contract: one line `bulkhead: <what failed>: <why>` on stderr, the same as a
+//! JSON/text record in `--log`, and exit status 1.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+use crate::commands;
+
+#[derive(Parser, Debug)]
+#[command(name = "bulkhead", about = "An OCI container runtime (runc-compatible)", disable_version_flag = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    /// Print the version
+    #[arg(short = 'v', long = "version", global = true)]
+    pub version: bool,
+    #[command(subcommand)]
+    pub cmd: Option<Cmd>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Directory holding container state
+    #[arg(long, global = true, default_value = "/run/bulkhead")]
+    pub root: PathBuf,
+    /// Log file (all records go there; without it, warnings go to stderr)
+    #[arg(long, global = true)]
+    pub log: Option<String>,
+    /// Log format: text or json
+    #[arg(long = "log-format", global = true, default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+    /// Log debug records
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Use systemd for cgroups (not implemented yet)
+    #[arg(long = "systemd-cgroup", global = true)]
+    pub systemd_cgroup: bool,
+    /// Accepted for runc compatibility (auto, true, false); only before the command, since
+    /// `spec --rootless` is a different flag
+    #[arg(long = "rootless", id = "global_rootless", hide = true)]
+    pub rootless: Option<String>,
+    /// Accepted for runc compatibility; checkpointing is not supported
+    #[arg(long = "criu", global = true, hide = true)]
+    pub criu: Option<String>,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct CreateArgs {
+    /// Path to the bundle (default: current directory)
+    #[arg(short = 'b', long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// Unix socket that receives the pty master when process.terminal is true
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// File to write the init's pid to
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// Use MS_MOVE + chroot instead of pivot_root
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
+    /// Do not create a new session keyring
+    #[arg(long = "no-new-keyring")]
+    pub no_new_keyring: bool,
+    /// Pass N extra fds (3..3+N) to the container
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Create a container: set it up and leave it waiting for `start`
+    Create {
+        #[command(flatten)]
+        opts: CreateArgs,
+        id: String,
+    },
+    /// Start a created container's process
+    Start { id: String },
+    /// Create and start a container (foreground unless --detach)
+    Run {
+        #[command(flatten)]
+        opts: CreateArgs,
+        /// Return once started, leaving the container running
+        #[arg(short = 'd', long)]
+        detach: bool,
+        /// Keep the stopped container (do not delete it) after it exits
+        #[arg(long)]
+        keep: bool,
+        /// Accepted for runc compatibility
+        #[arg(long = "no-subreaper", hide = true)]
+        no_subreaper: bool,
+        id: String,
+    },
+    /// Print a container's OCI state
+    State { id: String },
+    /// Send a signal to the container's init (or, with --all, to all its processes)
+    Kill {
+        #[arg(short = 'a', long)]
+        all: bool,
+        id: String,
+        #[arg(default_value = "SIGTERM")]
+        signal: String,
+    },
+    /// Delete containers (and their cgroups and state)
+    Delete {
+        /// Kill a running container first
+        #[arg(short = 'f', long)]
+        force: bool,
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// List containers
+    List {
+        #[arg(short = 'f', long, default_value = "table", value_parser = ["table", "json"])]
+        format: String,
+        /// Print only IDs
+        #[arg(short = 'q', long)]
+        quiet: bool,
+    },
+    /// Write a default config.json
+    Spec {
+        #[arg(short = 'b', long, default_value = ".")]
+        bundle: PathBuf,
+        /// A config that runs as a non-root user
+        #[arg(long)]
+        rootless: bool,
+    },
+    /// Print the runtime's features as OCI features JSON
+    Features,
+}
+
 pub fn main() -> i32 {
-    eprintln!("bulkhead: not implemented yet");
-    1
+    crate::commands::ensure_stdio();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    if cli.version {
+        println!("bulkhead version {}\nspec: {}", env!("CARGO_PKG_VERSION"), commands::OCI_VERSION);
+        return 0;
+    }
+    let format = if cli.global.log_format == "json" { crate::log::Format::Json } else { crate::log::Format::Text };
+    if let Err(e) = crate::log::init(cli.global.log.as_deref(), format, cli.global.debug) {
+        eprintln!("bulkhead: {e:#}");
+        return 1;
+    }
+    let Some(cmd) = cli.cmd else {
+        eprintln!("bulkhead: no command given (try --help)");
+        return 1;
+    };
+    match commands::dispatch(&cli.global, cmd) {
+        Ok(code) => code,
+        Err(e) => {
+            let msg = format!("{e:#}");
+            crate::log::log(crate::log::Level::Error, &msg);
+            eprintln!("bulkhead: {msg}");
+            1
+        }
+    }
 }

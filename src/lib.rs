@@ -1,2 +1,16 @@
-//! bulkhead: an OCI container runtime (runc-compatible CLI).
+//! bulkhead: an OCI container runtime with runc's command line.
+//!
+//! See ARCHITECTURE.md for the module map and the create path.
+pub mod cgroups;
 pub mod cli;
+pub mod commands;
+pub mod console;
+pub mod hooks;
+#[macro_use]
+pub mod log;
+pub mod process;
+pub mod rootfs;
+pub mod security;
+pub mod spec;
+pub mod state;
+pub mod sys;

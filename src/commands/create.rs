@@ -1,0 +1,125 @@
+//! `create`: set the container up and leave its init waiting on exec.fifo.
+
+use anyhow::{Context, Result};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use crate::cgroups::Cgroup;
+use crate::cli::{CreateArgs, Global};
+use crate::hooks::{self, Phase};
+use crate::process::{self, InitConfig};
+use crate::spec::Bundle;
+use crate::state::{self, Root, State, Status};
+
+pub fn run(g: &Global, id: &str, opts: &CreateArgs) -> Result<i32> {
+    let console = opts.console_socket.as_deref().map(crate::console::connect).transpose()?;
+    create(g, id, opts, console)?;
+    Ok(0)
+}
+
+/// Creates the container and returns the init's pid. `console` is the socket that receives the
+/// pty master (from --console-socket, or run's own). On error nothing is left behind.
+pub fn create(g: &Global, id: &str, opts: &CreateArgs, console: Option<OwnedFd>) -> Result<i32> {
+    state::validate_id(id)?;
+    let bundle = Bundle::load(&opts.bundle)?;
+    let pid_file = opts.pid_file.as_ref().map(std::path::absolute).transpose().context("--pid-file")?;
+    let terminal = bundle.spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+    if terminal && console.is_none() {
+        anyhow::bail!("process.terminal is true: --console-socket is required to receive the terminal");
+    }
+    let listen_fds = listen_fds();
+
+    let root = Root::new(&g.root);
+    let mut c = root.claim(id)?;
+    let result = (|| -> Result<i32> {
+        std::fs::copy(bundle.dir.join("config.json"), c.config_path()).context("saving config.json in the state dir")?;
+        let cgroups_path = bundle.spec.linux().as_ref().and_then(|l| l.cgroups_path().as_ref()).map(|p| p.to_string_lossy().into_owned());
+        let cgroup = Cgroup::resolve(cgroups_path.as_deref(), id).context("linux.cgroupsPath")?;
+        c.set_initial_state(State {
+            oci_version: bundle.spec.version().clone(),
+            id: id.to_string(),
+            status: Status::Creating,
+            pid: 0,
+            bundle: bundle.dir.clone(),
+            rootfs: bundle.rootfs.clone(),
+            created: crate::log::now_rfc3339(),
+            owner: String::new(),
+            annotations: bundle.spec.annotations().clone().unwrap_or_default(),
+            init_start_time: 0,
+            cgroup: Some(cgroup.clone()),
+        });
+        c.save()?;
+        let fifo = make_fifo(&c.fifo_path())?;
+        cgroup.create().context("linux.cgroupsPath")?;
+        if let Some(r) = bundle.spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
+            cgroup.apply_resources(r).context("linux.resources")?;
+        }
+        let hooks = bundle.spec.hooks().as_ref();
+        let base_state = c.state().clone();
+        let pid = process::spawn(
+            InitConfig {
+                id,
+                spec: &bundle.spec,
+                bundle: &bundle.dir,
+                rootfs: &bundle.rootfs,
+                fifo,
+                console_socket: console,
+                preserve_fds: opts.preserve_fds,
+                listen_fds,
+                no_pivot: opts.no_pivot,
+                no_new_keyring: opts.no_new_keyring,
+                cgroup: &cgroup,
+                cgroup_unified: is_unified(),
+            },
+            &|pid| {
+                let mut s = base_state.clone();
+                s.pid = pid;
+                let json = s.oci_json().to_string();
+                hooks::run(Phase::Prestart, hooks, &json)?;
+                hooks::run(Phase::CreateRuntime, hooks, &json)
+            },
+        )?;
+        let st = c.state_mut();
+        st.pid = pid;
+        st.init_start_time = state::read_stat(pid).map(|s| s.1).unwrap_or(0);
+        c.transition(Status::Created)?;
+        c.save()?;
+        if let Some(p) = &pid_file {
+            write_pid_file(p, pid)?;
+        }
+        Ok(pid)
+    })();
+    if result.is_err() {
+        if let Some(cg) = c.state.as_ref().and_then(|s| s.cgroup.as_ref()) {
+            if let Err(e) = cg.destroy() {
+                crate::warn!("cleaning up after a failed create: {e:#}");
+            }
+        }
+        let _ = c.remove_dir();
+    }
+    result
+}
+
+/// systemd socket activation: fds 3.. handed to us with LISTEN_FDS go on to the container.
+fn listen_fds() -> u32 {
+    std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+fn is_unified() -> bool {
+    nix::sys::statfs::statfs("/sys/fs/cgroup").map(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC).unwrap_or(false)
+}
+
+/// exec.fifo, opened for reading without blocking: the init inherits this fd and waits on it.
+fn make_fifo(path: &Path) -> Result<OwnedFd> {
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)).with_context(|| format!("mkfifo {}", path.display()))?;
+    nix::fcntl::open(path, nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+        .with_context(|| format!("opening {}", path.display()))
+}
+
+/// Written atomically (temp + rename) so a reader never sees a partial pid.
+fn write_pid_file(path: &PathBuf, pid: i32) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let tmp = dir.join(format!(".{}.tmp", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
+    std::fs::write(&tmp, pid.to_string()).with_context(|| format!("--pid-file: writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("--pid-file: renaming to {}", path.display()))
+}

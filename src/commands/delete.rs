@@ -1,0 +1,64 @@
+//! `delete`: remove a container's cgroup, run poststop hooks, remove its state.
+
+use anyhow::{bail, Result};
+use std::time::Duration;
+
+use crate::cli::Global;
+use crate::hooks::{self, Phase};
+use crate::state::{Container, Root, Status};
+
+pub fn run(g: &Global, ids: &[String], force: bool) -> Result<i32> {
+    let root = Root::new(&g.root);
+    for id in ids {
+        let mut c = match root.open_locked(id) {
+            Ok(c) => c,
+            // containerd always follows `delete` with `delete --force`: a missing container is
+            // what it asked for.
+            Err(_) if force && crate::state::validate_id(id).is_ok() && !root.container_dir(id).exists() => continue,
+            Err(e) => return Err(e),
+        };
+        delete(&mut c, force)?;
+    }
+    Ok(0)
+}
+
+/// Deletes one locked container. A created container may be deleted without --force (the
+/// init has not run the user's program yet); running or paused ones need it.
+pub fn delete(c: &mut Container, force: bool) -> Result<()> {
+    let s = c.state().clone();
+    match s.status {
+        Status::Stopped | Status::Creating => {}
+        Status::Created => kill_and_wait(s.pid, s.init_start_time),
+        Status::Running | Status::Paused if force => kill_and_wait(s.pid, s.init_start_time),
+        st => bail!("cannot delete container {:?}: it is {st} (stop it first, or use --force)", s.id),
+    }
+    if let Some(cg) = &s.cgroup {
+        cg.destroy()?;
+    }
+    if let Ok(spec) = c.spec() {
+        let mut st = s.clone();
+        st.status = Status::Stopped;
+        hooks::run_warn(Phase::Poststop, spec.hooks().as_ref(), &st.oci_json().to_string());
+    }
+    c.remove_dir()
+}
+
+/// SIGKILL the init and wait (bounded) until it is gone. A paused init dies too: SIGKILL is
+/// delivered to frozen tasks once the cgroup is destroyed or thawed.
+fn kill_and_wait(pid: i32, start_time: u64) {
+    if !crate::state::process_alive(pid, start_time) {
+        return;
+    }
+    let pidfd = crate::sys::pidfd_open(pid).ok();
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    if let Some(fd) = pidfd {
+        use std::os::fd::AsRawFd;
+        let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        unsafe { libc::poll(&mut p, 1, 10_000) };
+    }
+    // pidfd reports exit, but a zombie still shows in /proc until reaped: that counts as gone.
+    while crate::state::process_alive(pid, start_time) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}

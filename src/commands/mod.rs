@@ -1,0 +1,83 @@
+//! One file per command. Commands orchestrate: they load state and spec, call process/,
+//! rootfs/, cgroups/ and hooks, and map results to exit codes. No raw syscalls here.
+
+mod create;
+mod delete;
+mod features;
+mod kill;
+mod list;
+mod run;
+mod spec;
+mod start;
+mod state;
+
+use anyhow::Result;
+
+use crate::cli::{Cmd, Global};
+
+/// The runtime spec version we implement (reported in state and features).
+pub const OCI_VERSION: &str = "1.1.0";
+
+pub fn dispatch(g: &Global, cmd: Cmd) -> Result<i32> {
+    if g.systemd_cgroup && matches!(cmd, Cmd::Create { .. } | Cmd::Run { .. }) {
+        anyhow::bail!("--systemd-cgroup: systemd cgroup management is not implemented yet; use the cgroupfs driver (omit --systemd-cgroup, set cgroup_manager = \"cgroupfs\" in podman, SystemdCgroup = false in containerd)");
+    }
+    match cmd {
+        Cmd::Create { opts, id } => create::run(g, &id, &opts),
+        Cmd::Start { id } => start::run(g, &id),
+        Cmd::Run { opts, detach, keep, id, .. } => run::run(g, &id, &opts, detach, keep),
+        Cmd::State { id } => state::run(g, &id),
+        Cmd::Kill { all, id, signal } => kill::run(g, &id, &signal, all),
+        Cmd::Delete { force, ids } => delete::run(g, &ids, force),
+        Cmd::List { format, quiet } => list::run(g, &format, quiet),
+        Cmd::Spec { bundle, rootless } => spec::run(&bundle, rootless),
+        Cmd::Features => features::run(),
+    }
+}
+
+/// If we were started with fd 0, 1 or 2 closed, the next file we open would take that number
+/// and become the container's stdio. Park /dev/null there first.
+pub fn ensure_stdio() {
+    for fd in 0..3 {
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+            let n = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+            if n >= 0 && n != fd {
+                unsafe {
+                    libc::dup2(n, fd);
+                    libc::close(n);
+                }
+            }
+        }
+    }
+}
+
+/// Parses a signal as runc does: a number, `SIGTERM` or `TERM` (any case).
+pub fn parse_signal(s: &str) -> Result<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        if n <= 0 || n > 64 {
+            anyhow::bail!("invalid signal {s:?}: numbers go from 1 to 64");
+        }
+        return Ok(n);
+    }
+    let up = s.to_ascii_uppercase();
+    let name = up.strip_prefix("SIG").unwrap_or(&up);
+    let full = format!("SIG{name}");
+    full.parse::<nix::sys::signal::Signal>().map(|s| s as i32).map_err(|_| anyhow::anyhow!("invalid signal {s:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signal_forms() {
+        assert_eq!(parse_signal("9").unwrap(), 9);
+        assert_eq!(parse_signal("SIGTERM").unwrap(), 15);
+        assert_eq!(parse_signal("TERM").unwrap(), 15);
+        assert_eq!(parse_signal("kill").unwrap(), 9);
+        assert_eq!(parse_signal("SigUsr1").unwrap(), libc::SIGUSR1);
+        assert!(parse_signal("NOPE").is_err());
+        assert!(parse_signal("0").is_err());
+        assert!(parse_signal("65").is_err());
+    }
+}

@@ -1,0 +1,36 @@
+//! `start`: release a created container's init so it execs the user's program.
+
+use anyhow::{bail, Context, Result};
+
+use crate::cli::Global;
+use crate::hooks::{self, Phase};
+use crate::state::{Root, Status};
+
+pub fn run(g: &Global, id: &str) -> Result<i32> {
+    start(g, id)?;
+    Ok(0)
+}
+
+pub fn start(g: &Global, id: &str) -> Result<()> {
+    let mut c = Root::new(&g.root).open_locked(id)?;
+    match c.state().status {
+        Status::Created => {}
+        Status::Stopped => bail!("cannot start container {id:?}: it has stopped"),
+        s => bail!("cannot start container {id:?}: it is already {s}"),
+    }
+    let fifo = c.fifo_path();
+    // Non-blocking: ENXIO means no reader, i.e. the init is gone, instead of hanging forever.
+    let fd = match nix::fcntl::open(&fifo, nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()) {
+        Ok(fd) => fd,
+        Err(nix::errno::Errno::ENXIO) => bail!("cannot start container {id:?}: its init process is no longer waiting"),
+        Err(e) => return Err(e).with_context(|| format!("opening {}", fifo.display())),
+    };
+    nix::unistd::write(&fd, b"0").with_context(|| format!("writing {}", fifo.display()))?;
+    drop(fd);
+    std::fs::remove_file(&fifo).with_context(|| format!("removing {}", fifo.display()))?;
+    c.transition(Status::Running)?;
+    c.save()?;
+    let spec = c.spec()?;
+    hooks::run_warn(Phase::Poststart, spec.hooks().as_ref(), &c.state().oci_json().to_string());
+    Ok(())
+}

@@ -1,0 +1,71 @@
+//! Terminals: with `process.terminal`, the init makes a pty inside the container (from the
+//! container's own devpts), makes the slave its controlling terminal and stdio, and sends the
+//! master over the console socket with SCM_RIGHTS — runc's protocol, which containerd and
+//! podman's conmon speak. A foreground `run` receives the master itself and relays it.
+
+use anyhow::{Context, Result};
+use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+/// Connects to the `--console-socket` path (in the parent, before the init exists).
+pub fn connect(path: &Path) -> Result<OwnedFd> {
+    let s = std::os::unix::net::UnixStream::connect(path).with_context(|| format!("--console-socket: connecting to {}", path.display()))?;
+    Ok(OwnedFd::from(s))
+}
+
+pub fn send_fd(sock: RawFd, fd: RawFd, name: &str) -> Result<()> {
+    let fds = [fd];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    let iov = [IoSlice::new(name.as_bytes())];
+    sendmsg::<()>(sock, &iov, &cmsg, MsgFlags::empty(), None).context("sending the pty master over the console socket")?;
+    Ok(())
+}
+
+pub fn recv_fd(sock: RawFd) -> Result<OwnedFd> {
+    let mut buf = [0u8; 4096];
+    let mut iov = [IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(sock, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC).context("receiving the pty master")?;
+    for c in msg.cmsgs().context("reading control messages")? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            if let Some(fd) = fds.first() {
+                return Ok(unsafe { OwnedFd::from_raw_fd(*fd) });
+            }
+        }
+    }
+    anyhow::bail!("no file descriptor received on the console socket")
+}
+
+/// In the init, after pivot_root: make the pty, hand out the master, take the slave as
+/// controlling terminal and stdio, and bind it over /dev/console.
+pub fn setup_in_container(console_sock: RawFd, size: Option<(u16, u16)>) -> Result<()> {
+    use nix::fcntl::OFlag;
+    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).context("opening /dev/ptmx in the container")?;
+    nix::pty::grantpt(&master).context("grantpt")?;
+    nix::pty::unlockpt(&master).context("unlockpt")?;
+    let slave_name = nix::pty::ptsname_r(&master).context("ptsname")?;
+    if let Some((h, w)) = size {
+        let ws = libc::winsize { ws_row: h, ws_col: w, ws_xpixel: 0, ws_ypixel: 0 };
+        unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+    }
+    let slave = nix::fcntl::open(slave_name.as_str(), OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+        .with_context(|| format!("opening pty slave {slave_name}"))?;
+    // /dev/console is the pty, as the runtime spec asks for terminal containers.
+    let console = crate::rootfs::paths::InRoot::open(Path::new("/"))?.resolve_create(Path::new("/dev/console"), crate::rootfs::paths::Kind::File, false)?;
+    nix::mount::mount(Some(slave_name.as_str()), &crate::rootfs::paths::fd_path(&console), None::<&str>, nix::mount::MsFlags::MS_BIND, None::<&str>)
+        .context("bind-mounting the pty over /dev/console")?;
+    send_fd(console_sock, master.as_raw_fd(), &slave_name)?;
+    drop(master);
+    nix::unistd::setsid().context("setsid")?;
+    if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("ioctl(TIOCSCTTY)");
+    }
+    for fd in 0..3 {
+        if unsafe { libc::dup2(slave.as_raw_fd(), fd) } < 0 {
+            return Err(std::io::Error::last_os_error()).context("dup2 of the pty slave onto stdio");
+        }
+    }
+    Ok(())
+}

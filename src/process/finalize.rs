@@ -1,0 +1,131 @@
+//! The last steps before the user's program runs, shared by the container's init and by
+//! `exec`: rlimits, oom score, identity, capabilities, no_new_privs, and the execve itself.
+
+use anyhow::{bail, Context, Result};
+use oci_spec::runtime::{PosixRlimitType, Process};
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use crate::security::{caps, user};
+
+fn rlimit_resource(t: PosixRlimitType) -> nix::sys::resource::Resource {
+    use nix::sys::resource::Resource as R;
+    use PosixRlimitType::*;
+    match t {
+        RlimitCpu => R::RLIMIT_CPU,
+        RlimitFsize => R::RLIMIT_FSIZE,
+        RlimitData => R::RLIMIT_DATA,
+        RlimitStack => R::RLIMIT_STACK,
+        RlimitCore => R::RLIMIT_CORE,
+        RlimitRss => R::RLIMIT_RSS,
+        RlimitNproc => R::RLIMIT_NPROC,
+        RlimitNofile => R::RLIMIT_NOFILE,
+        RlimitMemlock => R::RLIMIT_MEMLOCK,
+        RlimitAs => R::RLIMIT_AS,
+        RlimitLocks => R::RLIMIT_LOCKS,
+        RlimitSigpending => R::RLIMIT_SIGPENDING,
+        RlimitMsgqueue => R::RLIMIT_MSGQUEUE,
+        RlimitNice => R::RLIMIT_NICE,
+        RlimitRtprio => R::RLIMIT_RTPRIO,
+        RlimitRttime => R::RLIMIT_RTTIME,
+    }
+}
+
+/// process.rlimits; the error names the limit and explains the usual cause.
+pub fn set_rlimits(p: &Process) -> Result<()> {
+    for r in p.rlimits().iter().flatten() {
+        if let Err(e) = nix::sys::resource::setrlimit(rlimit_resource(r.typ()), r.soft(), r.hard()) {
+            let why = if e == nix::errno::Errno::EPERM { " (raising a hard limit needs CAP_SYS_RESOURCE, which this runtime does not have)" } else { "" };
+            bail!("process.rlimits[{:?}]: setrlimit(soft={}, hard={}): {e}{why}", r.typ(), r.soft(), r.hard());
+        }
+    }
+    Ok(())
+}
+
+/// process.oomScoreAdj, written through our own /proc (before pivot_root for the init).
+pub fn set_oom_score_adj(p: &Process) -> Result<()> {
+    if let Some(v) = p.oom_score_adj() {
+        std::fs::write("/proc/self/oom_score_adj", v.to_string()).with_context(|| {
+            format!("process.oomScoreAdj: writing {v} to /proc/self/oom_score_adj (lowering it below the current value needs CAP_SYS_RESOURCE)")
+        })?;
+    }
+    Ok(())
+}
+
+/// The environment the program gets: process.env, HOME when missing, LISTEN_FDS when passed.
+pub fn environment(p: &Process, listen_fds: u32) -> Vec<String> {
+    let mut env: Vec<String> = p.env().clone().unwrap_or_default();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", user::home_for(p.user().uid())));
+    }
+    if listen_fds > 0 {
+        env.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
+        env.push(format!("LISTEN_FDS={listen_fds}"));
+        env.push("LISTEN_PID=1".into());
+    }
+    env
+}
+
+/// Finds args[0] as execvp would, with the PATH of the container's environment.
+pub fn lookup(program: &str, env: &[String]) -> Result<PathBuf> {
+    let is_exec = |p: &Path| {
+        std::fs::metadata(p).map(|m| m.is_file()).unwrap_or(false) && nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok()
+    };
+    if program.contains('/') {
+        let p = PathBuf::from(program);
+        if !p.exists() {
+            bail!("process.args[0]: {program}: no such file in the container");
+        }
+        return Ok(p);
+    }
+    let path = env.iter().rev().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("");
+    for dir in path.split(':').filter(|d| !d.is_empty()) {
+        let cand = Path::new(dir).join(program);
+        if is_exec(&cand) {
+            return Ok(cand);
+        }
+    }
+    bail!("process.args[0]: {program:?}: executable file not found in $PATH ({path})")
+}
+
+/// Identity and capabilities: bounding set first (needs CAP_SETPCAP), then the uid change
+/// with KEEPCAPS, then the remaining sets.
+pub fn set_identity(p: &Process, last_cap: u8, setgroups_allowed: bool) -> Result<()> {
+    let sets = caps::CapSets::from_spec(p.capabilities().as_ref(), last_cap);
+    caps::drop_bounding(sets.bounding, last_cap).context("process.capabilities.bounding")?;
+    let u = p.user();
+    user::switch(u.uid(), u.gid(), u.additional_gids().as_deref().unwrap_or(&[]), setgroups_allowed)?;
+    caps::apply(&sets, last_cap)?;
+    if p.no_new_privileges().unwrap_or(false) {
+        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+            return Err(std::io::Error::last_os_error()).context("process.noNewPrivileges: prctl(PR_SET_NO_NEW_PRIVS)");
+        }
+    }
+    Ok(())
+}
+
+/// Restores default signal handling (we may have ignored or blocked signals), hides every fd
+/// beyond stdio and the preserved ones, and replaces this process with the program.
+pub fn exec(path: &Path, args: &[String], env: &[String], preserve_fds: u32, umask: u32) -> Result<std::convert::Infallible> {
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        for sig in 1..32 {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+    }
+    crate::sys::cloexec_from(3 + preserve_fds)?;
+    for fd in 3..3 + preserve_fds as i32 {
+        unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+    }
+    unsafe { libc::umask(umask as libc::mode_t) };
+    let cpath = CString::new(path.as_os_str().as_bytes())?;
+    let cargs: Vec<CString> = args.iter().map(|a| CString::new(a.as_bytes())).collect::<Result<_, _>>().context("process.args: NUL byte")?;
+    let cenv: Vec<CString> = env.iter().map(|a| CString::new(a.as_bytes())).collect::<Result<_, _>>().context("process.env: NUL byte")?;
+    let e = nix::unistd::execve(&cpath, &cargs, &cenv).unwrap_err();
+    bail!("exec {}: {e}", path.display())
+}

@@ -1,0 +1,161 @@
+//! The container's init: the child side of the create path. It runs in the new namespaces
+//! and never returns: it either execs the user's program or reports an error and exits.
+
+use anyhow::{bail, Context, Result};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+
+use super::namespaces::Plan;
+use super::sync::{Channel, Msg};
+use super::{finalize, InitConfig};
+use crate::hooks::{self, Phase};
+
+pub fn run(cfg: &InitConfig, plan: &Plan, ch: &Channel) -> ! {
+    let err = match setup_and_exec(cfg, plan, ch) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    // Before Ready the parent is listening and reports the error; after it (exec failed
+    // after start) stderr is all there is.
+    if ch.send(&Msg::Error(format!("{err:#}"))).is_err() {
+        eprintln!("bulkhead: {err:#}");
+    }
+    unsafe { libc::_exit(127) }
+}
+
+fn state_json(cfg: &InitConfig, pid: i32, status: &str) -> String {
+    serde_json::json!({
+        "ociVersion": cfg.spec.version(),
+        "id": cfg.id,
+        "status": status,
+        "pid": pid,
+        "bundle": cfg.bundle,
+        "annotations": cfg.spec.annotations().clone().unwrap_or_default(),
+    })
+    .to_string()
+}
+
+fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel) -> Result<std::convert::Infallible> {
+    let spec = cfg.spec;
+    let process = spec.process().as_ref().context("process: missing")?;
+    let host_pid = match ch.recv()? {
+        Some(Msg::Go(pid)) => pid,
+        // The parent gave up (its own error is what the user sees).
+        _ => unsafe { libc::_exit(1) },
+    };
+    // Nothing of the runtime's may live on in the container: not the state dir's lock (held
+    // until exec it would block `start`), not the caller's stray fds (CVE-2024-21626).
+    let mut keep = vec![ch.as_raw_fd(), cfg.fifo.as_raw_fd()];
+    keep.extend(cfg.console_socket.as_ref().map(|s| s.as_raw_fd()));
+    keep.extend(crate::log::file_fd());
+    crate::sys::close_fds_except(3 + (cfg.preserve_fds + cfg.listen_fds) as i32, &keep);
+    // File modes below (devices, mount points) must be exactly what the config says.
+    unsafe { libc::umask(0) };
+    if plan.new_user {
+        // Become the namespace's root (the parent has written the id maps).
+        nix::unistd::setresgid(0.into(), 0.into(), 0.into()).context("setresgid(0) in the new user namespace")?;
+        nix::unistd::setresuid(0.into(), 0.into(), 0.into()).context("setresuid(0) in the new user namespace")?;
+    }
+    if plan.new_cgroup {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).context("unshare(CLONE_NEWCGROUP)")?;
+    }
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        nix::unistd::sethostname(h).with_context(|| format!("hostname: sethostname({h:?})"))?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {
+            return Err(std::io::Error::last_os_error()).with_context(|| format!("domainname: setdomainname({d:?})"));
+        }
+    }
+
+    // Read what we need from the host's /proc and /dev before they go away.
+    let last_cap = crate::security::caps::last_cap();
+    finalize::set_oom_score_adj(process)?;
+
+    let cgroup_sources = cfg.cgroup.mount_sources();
+    crate::rootfs::prepare(&crate::rootfs::RootfsConfig {
+        spec,
+        rootfs: cfg.rootfs,
+        bundle: cfg.bundle,
+        in_userns: plan.user,
+        cgroup_ns: plan.new_cgroup,
+        cgroup_sources: &cgroup_sources,
+        cgroup_unified: cfg.cgroup_unified,
+    })?;
+
+    let hooks = spec.hooks().as_ref();
+    if !Phase::Prestart.of(hooks).is_empty() || !Phase::CreateRuntime.of(hooks).is_empty() {
+        ch.send(&Msg::HooksRequest)?;
+        match ch.recv()? {
+            Some(Msg::HooksDone) => {}
+            _ => unsafe { libc::_exit(1) },
+        }
+    }
+    hooks::run(Phase::CreateContainer, hooks, &state_json(cfg, host_pid, "creating"))?;
+
+    crate::rootfs::pivot(cfg.rootfs, cfg.no_pivot)?;
+    if process.terminal().unwrap_or(false) {
+        let sock = cfg.console_socket.as_ref().context("process.terminal is true but no --console-socket was given")?;
+        let size = process.console_size().as_ref().map(|b| (b.height() as u16, b.width() as u16));
+        crate::console::setup_in_container(sock.as_raw_fd(), size)?;
+    }
+    crate::rootfs::finish(spec)?;
+    if !cfg.no_new_keyring {
+        // EACCES/ENOSYS where keyrings are unavailable (some LSMs, old kernels): not fatal.
+        if let Err(e) = crate::sys::join_session_keyring(&format!("_ses.{}", cfg.id)) {
+            crate::debug!("{e:#}");
+        }
+    }
+    finalize::set_rlimits(process)?;
+    chdir_inside(process.cwd())?;
+    let setgroups_allowed = !plan.user || std::fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() != "deny").unwrap_or(true);
+    finalize::set_identity(process, last_cap, setgroups_allowed)?;
+
+    let env = finalize::environment(process, cfg.listen_fds);
+    let args = process.args().clone().unwrap_or_default();
+    // Resolve the program now, so a missing binary fails `create` rather than `start`.
+    let program = finalize::lookup(&args[0], &env)?;
+    ch.send(&Msg::Ready)?;
+
+    wait_for_start(&cfg.fifo)?;
+    hooks::run(Phase::StartContainer, hooks, &state_json(cfg, host_pid, "created"))?;
+    let umask = process.user().umask().unwrap_or(0o022);
+    finalize::exec(&program, &args, &env, cfg.preserve_fds + cfg.listen_fds, umask)
+}
+
+/// process.cwd, opened inside the root without following magic links: a cwd such as
+/// /proc/self/fd/N cannot reach a directory outside the container (CVE-2024-21626).
+fn chdir_inside(cwd: &Path) -> Result<()> {
+    let root = crate::rootfs::paths::InRoot::open(Path::new("/"))?;
+    let dir = root.resolve_create(cwd, crate::rootfs::paths::Kind::Dir, false).with_context(|| format!("process.cwd {}", cwd.display()))?;
+    let st = nix::sys::stat::fstat(&dir).with_context(|| format!("process.cwd {}", cwd.display()))?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+        bail!("process.cwd {}: not a directory", cwd.display());
+    }
+    // fchdir accepts O_PATH handles, so this needs no /proc inside the container.
+    nix::unistd::fchdir(&dir).with_context(|| format!("process.cwd: chdir {}", cwd.display()))?;
+    Ok(())
+}
+
+/// Blocks until `start` opens the fifo for writing and writes its byte.
+fn wait_for_start(fifo: &OwnedFd) -> Result<()> {
+    loop {
+        let mut pfd = libc::pollfd { fd: fifo.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let n = unsafe { libc::poll(&mut pfd, 1, -1) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(e).context("waiting on exec.fifo");
+        }
+        let mut b = [0u8; 1];
+        let r = unsafe { libc::read(fifo.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
+        if r == 1 {
+            return Ok(());
+        }
+        if r == 0 && pfd.revents & libc::POLLHUP != 0 {
+            bail!("exec.fifo was closed without a start signal");
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! Which namespaces the container gets: new ones (clone flags), joined ones (setns on a path),
+//! and the two that must be made later by the init itself (cgroup: after it joined its
+//! cgroup; time: by unshare before the clone, since clone(2) cannot take CLONE_NEWTIME).
+
+use anyhow::{Context, Result};
+use nix::sched::CloneFlags;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+pub fn flag(t: LinuxNamespaceType) -> CloneFlags {
+    match t {
+        LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+        LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+        LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+        LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+        LinuxNamespaceType::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+    }
+}
+
+#[derive(Debug)]
+pub struct Plan {
+    /// New namespaces created by the clone of the init.
+    pub clone_flags: CloneFlags,
+    /// Namespaces to join, in the order to join them (user first).
+    pub joins: Vec<(LinuxNamespaceType, PathBuf)>,
+    pub new_user: bool,
+    pub new_cgroup: bool,
+    pub new_time: bool,
+    pub user: bool,
+    pub mount: bool,
+}
+
+impl Plan {
+    pub fn from_spec(spec: &Spec) -> Plan {
+        let mut p = Plan { clone_flags: CloneFlags::empty(), joins: Vec::new(), new_user: false, new_cgroup: false, new_time: false, user: false, mount: false };
+        let nss = spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default();
+        for ns in &nss {
+            let t = ns.typ();
+            if t == LinuxNamespaceType::User {
+                p.user = true;
+            }
+            if t == LinuxNamespaceType::Mount {
+                p.mount = true;
+            }
+            match ns.path() {
+                Some(path) => p.joins.push((t, path.clone())),
+                None => match t {
+                    LinuxNamespaceType::Cgroup => p.new_cgroup = true,
+                    LinuxNamespaceType::Time => p.new_time = true,
+                    LinuxNamespaceType::User => {
+                        p.new_user = true;
+                        p.clone_flags |= flag(t);
+                    }
+                    _ => p.clone_flags |= flag(t),
+                },
+            }
+        }
+        // Joining a user namespace first gives the rights to join or create the others in it;
+        // the mount namespace last, since joining it changes how later paths resolve.
+        p.joins.sort_by_key(|(t, _)| match t {
+            LinuxNamespaceType::User => 0,
+            LinuxNamespaceType::Mount => 2,
+            _ => 1,
+        });
+        p
+    }
+
+    /// Joining or a time namespace needs an intermediate process that changes its own
+    /// namespaces before cloning the init, so the runtime itself stays in the host's.
+    pub fn needs_joiner(&self) -> bool {
+        !self.joins.is_empty() || self.new_time
+    }
+
+    /// Opens every path to join. Done in the parent, before anything is forked, so a bad path
+    /// is reported plainly.
+    pub fn open_joins(&self) -> Result<Vec<(LinuxNamespaceType, OwnedFd)>> {
+        self.joins
+            .iter()
+            .map(|(t, p)| {
+                let fd = nix::fcntl::open(p, nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+                    .with_context(|| format!("linux.namespaces[{t}].path: opening {}", p.display()))?;
+                Ok((*t, fd))
+            })
+            .collect()
+    }
+}
+
+/// setns into each opened namespace.
+pub fn join(fds: &[(LinuxNamespaceType, OwnedFd)]) -> Result<()> {
+    for (t, fd) in fds {
+        nix::sched::setns(fd, flag(*t)).with_context(|| format!("linux.namespaces[{t}]: setns"))?;
+    }
+    Ok(())
+}
+
+/// `linux.timeOffsets` for a new time namespace, written before any process enters it.
+pub fn unshare_time(spec: &Spec) -> Result<()> {
+    nix::sched::unshare(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)).context("unshare(CLONE_NEWTIME)")?;
+    let offsets = spec.linux().as_ref().and_then(|l| l.time_offsets().clone()).unwrap_or_default();
+    let mut text = String::new();
+    for (clock, off) in &offsets {
+        text.push_str(&format!("{clock} {} {}\n", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0)));
+    }
+    if !text.is_empty() {
+        std::fs::write("/proc/self/timens_offsets", &text).with_context(|| format!("linux.timeOffsets: writing {text:?} to /proc/self/timens_offsets"))?;
+    }
+    Ok(())
+}
+
+/// Writes uid_map and gid_map of a new user namespace (the parent does this, as root).
+pub fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    let fmt = |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        maps.into_iter().flatten().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect::<String>()
+    };
+    let uid = fmt(linux.and_then(|l| l.uid_mappings().as_ref()));
+    let gid = fmt(linux.and_then(|l| l.gid_mappings().as_ref()));
+    std::fs::write(format!("/proc/{pid}/uid_map"), &uid).with_context(|| format!("linux.uidMappings: writing {uid:?} to /proc/{pid}/uid_map"))?;
+    std::fs::write(format!("/proc/{pid}/gid_map"), &gid).with_context(|| format!("linux.gidMappings: writing {gid:?} to /proc/{pid}/gid_map"))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(ns: serde_json::Value) -> Spec {
+        crate::spec::parse(serde_json::json!({"ociVersion": "1.0.2", "linux": {"namespaces": ns}}).to_string().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn new_and_joined_are_split() {
+        let p = Plan::from_spec(&spec(serde_json::json!([
+            {"type": "pid"}, {"type": "network", "path": "/run/netns/x"}, {"type": "mount"}, {"type": "cgroup"}, {"type": "user", "path": "/proc/1/ns/user"}
+        ])));
+        assert!(p.clone_flags.contains(CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS));
+        assert!(!p.clone_flags.contains(CloneFlags::CLONE_NEWNET));
+        assert!(!p.clone_flags.contains(CloneFlags::CLONE_NEWCGROUP), "cgroup ns is made by the init later");
+        assert!(p.new_cgroup && p.user && !p.new_user && p.needs_joiner());
+        assert_eq!(p.joins[0].0, LinuxNamespaceType::User, "user namespace joined first");
+    }
+
+    #[test]
+    fn plain_config_needs_no_joiner() {
+        let p = Plan::from_spec(&spec(serde_json::json!([{"type": "pid"}, {"type": "mount"}, {"type": "user"}])));
+        assert!(!p.needs_joiner());
+        assert!(p.new_user && p.clone_flags.contains(CloneFlags::CLONE_NEWUSER));
+    }
+}

@@ -1,0 +1,3 @@
+//! What limits the container's process: capabilities, user identity, (seccomp).
+pub mod caps;
+pub mod user;

@@ -1,0 +1,246 @@
+//! Loading and validating a bundle's `config.json`.
+//!
+//! Parsing goes through `serde_path_to_error`, so a type error names the field
+//! (`linux.namespaces[2].type: unknown variant ...`), and `validate` checks the rules the OCI
+//! runtime spec states as MUSTs before anything on the host is touched: a config that fails here
+//! leaves nothing behind.
+
+use anyhow::{bail, Context, Result};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use std::path::{Component, Path, PathBuf};
+
+/// A loaded bundle: the parsed config plus the absolute paths it refers to.
+pub struct Bundle {
+    pub dir: PathBuf,
+    pub rootfs: PathBuf,
+    pub spec: Spec,
+}
+
+impl Bundle {
+    /// Loads `<dir>/config.json` (dir relative to the caller's cwd) and validates it.
+    pub fn load(dir: &Path) -> Result<Bundle> {
+        let dir = std::path::absolute(dir).with_context(|| format!("bundle path {}", dir.display()))?;
+        let config = dir.join("config.json");
+        let text = std::fs::read(&config).with_context(|| format!("reading {}", config.display()))?;
+        let spec = parse(&text).with_context(|| format!("parsing {}", config.display()))?;
+        let root = spec
+            .root()
+            .as_ref()
+            .context("config.json: root: missing (the container's root filesystem must be given)")?;
+        let rootfs = dir.join(root.path());
+        validate(&spec).context("config.json")?;
+        let meta = std::fs::metadata(&rootfs).with_context(|| format!("config.json: root.path: {}", rootfs.display()))?;
+        if !meta.is_dir() {
+            bail!("config.json: root.path: {} is not a directory", rootfs.display());
+        }
+        Ok(Bundle { dir, rootfs, spec })
+    }
+}
+
+/// Parses config.json text; errors name the offending field path.
+pub fn parse(text: &[u8]) -> Result<Spec> {
+    let de = &mut serde_json::Deserializer::from_slice(text);
+    match serde_path_to_error::deserialize::<_, Spec>(de) {
+        Ok(spec) => Ok(spec),
+        Err(e) => {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if path == "." || path.is_empty() {
+                bail!("{inner}")
+            }
+            bail!("{path}: {inner}")
+        }
+    }
+}
+
+/// The checks the runtime spec makes mandatory, each error naming the field it is about.
+pub fn validate(spec: &Spec) -> Result<()> {
+    let process = spec.process().as_ref().context("process: missing (the container's process must be given)")?;
+    match process.args() {
+        Some(args) if !args.is_empty() => {}
+        _ => bail!("process.args: must name at least the program to run"),
+    }
+    if !process.cwd().is_absolute() {
+        bail!("process.cwd: {:?} must be an absolute path", process.cwd());
+    }
+    if let Some(env) = process.env() {
+        for (i, e) in env.iter().enumerate() {
+            if !e.contains('=') {
+                bail!("process.env[{i}]: {e:?} is not of the form KEY=VALUE");
+            }
+        }
+    }
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        check_destination(m.destination()).with_context(|| format!("mounts[{i}].destination"))?;
+    }
+    let linux = spec.linux().as_ref();
+    let namespaces = linux.and_then(|l| l.namespaces().as_ref());
+    let mut seen = Vec::new();
+    for (i, ns) in namespaces.into_iter().flatten().enumerate() {
+        if seen.contains(&ns.typ()) {
+            bail!("linux.namespaces[{i}].type: {:?} is listed twice", ns.typ());
+        }
+        seen.push(ns.typ());
+        if let Some(p) = ns.path() {
+            if !p.is_absolute() {
+                bail!("linux.namespaces[{i}].path: {} must be absolute", p.display());
+            }
+        }
+    }
+    let has = |t: LinuxNamespaceType| seen.contains(&t);
+    if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
+        bail!("hostname: setting it needs a private UTS namespace (add {{\"type\": \"uts\"}} to linux.namespaces)");
+    }
+    if spec.domainname().as_deref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
+        bail!("domainname: setting it needs a private UTS namespace (add {{\"type\": \"uts\"}} to linux.namespaces)");
+    }
+    if let Some(linux) = linux {
+        let user_ns = has(LinuxNamespaceType::User);
+        let maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+            || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
+        if maps && !user_ns {
+            bail!("linux.uidMappings: id mappings need a user namespace in linux.namespaces");
+        }
+        let joins_user = namespaces.into_iter().flatten().any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_some());
+        if user_ns && !joins_user && !maps {
+            bail!("linux.uidMappings: a new user namespace needs uidMappings and gidMappings");
+        }
+        for key in linux.sysctl().iter().flat_map(|s| s.keys()) {
+            check_sysctl(key, &has).with_context(|| format!("linux.sysctl[{key:?}]"))?;
+        }
+        for (i, d) in linux.devices().iter().flatten().enumerate() {
+            check_destination(d.path()).with_context(|| format!("linux.devices[{i}].path"))?;
+            if !d.path().starts_with("/dev") {
+                bail!("linux.devices[{i}].path: {} is not under /dev", d.path().display());
+            }
+        }
+        if let Some(p) = linux.rootfs_propagation() {
+            if !p.is_empty() && crate::rootfs::options::propagation_flag(p).is_none() {
+                bail!("linux.rootfsPropagation: {p:?} is not one of shared, slave, private, unbindable (or r-prefixed)");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Mount and device destinations must be absolute and may not climb out with `..`.
+pub fn check_destination(p: &Path) -> Result<()> {
+    if !p.is_absolute() {
+        bail!("{} must be an absolute path inside the container", p.display());
+    }
+    if p.components().any(|c| c == Component::ParentDir) {
+        bail!("{} must not contain '..'", p.display());
+    }
+    Ok(())
+}
+
+/// runc's rule: a sysctl may only be set when the container owns the namespace it belongs to.
+fn check_sysctl(key: &str, has: &dyn Fn(LinuxNamespaceType) -> bool) -> Result<()> {
+    let ipc = ["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"];
+    if ipc.contains(&key) || key.starts_with("fs.mqueue.") {
+        if !has(LinuxNamespaceType::Ipc) {
+            bail!("needs a private IPC namespace");
+        }
+        return Ok(());
+    }
+    if key.starts_with("net.") {
+        if !has(LinuxNamespaceType::Network) {
+            bail!("needs a private network namespace");
+        }
+        return Ok(());
+    }
+    if key == "kernel.hostname" || key == "kernel.domainname" {
+        if !has(LinuxNamespaceType::Uts) {
+            bail!("needs a private UTS namespace");
+        }
+        return Ok(());
+    }
+    bail!("is not namespaced: setting it would change the host")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> serde_json::Value {
+        serde_json::json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "rootfs"},
+            "process": {"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}},
+            "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}]}
+        })
+    }
+
+    fn check(v: &serde_json::Value) -> Result<()> {
+        validate(&parse(v.to_string().as_bytes())?)
+    }
+
+    #[test]
+    fn baseline_is_valid() {
+        check(&base()).unwrap();
+    }
+
+    #[test]
+    fn unknown_namespace_names_the_field() {
+        let mut v = base();
+        v["linux"]["namespaces"][1]["type"] = "bogus".into();
+        let e = format!("{:#}", check(&v).unwrap_err());
+        assert!(e.contains("linux.namespaces[1].type"), "{e}");
+    }
+
+    #[test]
+    fn missing_process_is_an_error() {
+        let mut v = base();
+        v.as_object_mut().unwrap().remove("process");
+        assert!(format!("{:#}", check(&v).unwrap_err()).contains("process: missing"));
+    }
+
+    #[test]
+    fn relative_and_escaping_destinations_rejected() {
+        for dest in ["tmp", "/a/../../etc"] {
+            let mut v = base();
+            v["mounts"] = serde_json::json!([{"destination": dest, "type": "tmpfs", "source": "tmpfs"}]);
+            let e = format!("{:#}", check(&v).unwrap_err());
+            assert!(e.contains("mounts[0].destination"), "{e}");
+        }
+    }
+
+    #[test]
+    fn hostname_needs_uts() {
+        let mut v = base();
+        v["hostname"] = "x".into();
+        assert!(format!("{:#}", check(&v).unwrap_err()).contains("UTS"));
+        v["linux"]["namespaces"].as_array_mut().unwrap().push(serde_json::json!({"type": "uts"}));
+        check(&v).unwrap();
+    }
+
+    #[test]
+    fn sysctl_namespacing() {
+        let mut v = base();
+        v["linux"]["sysctl"] = serde_json::json!({"net.ipv4.ip_forward": "1"});
+        assert!(check(&v).is_err());
+        v["linux"]["namespaces"].as_array_mut().unwrap().push(serde_json::json!({"type": "network"}));
+        check(&v).unwrap();
+        v["linux"]["sysctl"] = serde_json::json!({"vm.swappiness": "1"});
+        assert!(format!("{:#}", check(&v).unwrap_err()).contains("not namespaced"));
+    }
+
+    #[test]
+    fn duplicate_namespace_rejected() {
+        let mut v = base();
+        v["linux"]["namespaces"].as_array_mut().unwrap().push(serde_json::json!({"type": "pid"}));
+        assert!(check(&v).is_err());
+    }
+
+    #[test]
+    fn user_namespace_needs_mappings() {
+        let mut v = base();
+        v["linux"]["namespaces"].as_array_mut().unwrap().push(serde_json::json!({"type": "user"}));
+        assert!(format!("{:#}", check(&v).unwrap_err()).contains("uidMappings"));
+    }
+
+    #[test]
+    fn invalid_json_is_an_error() {
+        assert!(parse(b"{ not json").is_err());
+    }
+}

@@ -1,0 +1,380 @@
+//! Container state on disk and the lifecycle it follows.
+//!
+//! Each container owns `<root>/<id>/` (mode 0700) holding `state.json` (written atomically:
+//! temp file + rename), `config.json` (the spec as loaded at create, for exec/delete/hooks),
+//! and `exec.fifo` while the container is created but not started.
+//!
+//! Commands that change a container take an exclusive `flock` on its directory; readers
+//! (`state`, `list`) never lock, so a hook that calls `bulkhead state` during create cannot
+//! deadlock. The recorded status is refined by looking at the init process: once it is gone
+//! (or its pid was reused: the start time differs), the container is stopped.
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::cgroups::Cgroup;
+
+/// The OCI lifecycle, plus `paused` (a frozen running container) as runc reports it.
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        }
+    }
+
+    /// The transitions the lifecycle allows; everything else is a caller error.
+    pub fn can_become(self, next: Status) -> bool {
+        use Status::*;
+        matches!(
+            (self, next),
+            (Creating, Created)
+                | (Creating, Stopped)
+                | (Created, Running)
+                | (Created, Stopped)
+                | (Running, Paused)
+                | (Running, Stopped)
+                | (Paused, Running)
+                | (Paused, Stopped)
+        )
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What `state.json` holds: the OCI state fields plus what later commands need.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct State {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: String,
+    pub id: String,
+    pub status: Status,
+    pub pid: i32,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    #[serde(default)]
+    pub owner: String,
+    #[serde(default, skip_serializing_if = "HashMap::is_empty")]
+    pub annotations: HashMap<String, String>,
+    /// Start time of the init (field 22 of /proc/PID/stat): tells a live init from a reused pid.
+    #[serde(default)]
+    pub init_start_time: u64,
+    #[serde(default)]
+    pub cgroup: Option<Cgroup>,
+}
+
+impl State {
+    /// The OCI state document (what `state`, hooks and `list --format json` print).
+    pub fn oci_json(&self) -> serde_json::Value {
+        let pid = if self.status == Status::Stopped { 0 } else { self.pid };
+        let mut v = serde_json::json!({
+            "ociVersion": self.oci_version,
+            "id": self.id,
+            "pid": pid,
+            "status": self.status.as_str(),
+            "bundle": self.bundle,
+            "rootfs": self.rootfs,
+            "created": self.created,
+            "owner": self.owner,
+        });
+        if !self.annotations.is_empty() {
+            v["annotations"] = serde_json::json!(self.annotations);
+        }
+        v
+    }
+}
+
+/// runc's rule for container IDs, plus a length bound: letters, digits, `_ + - .`, not `.`/`..`.
+pub fn validate_id(id: &str) -> Result<()> {
+    if id.is_empty() {
+        bail!("invalid container ID: empty");
+    }
+    if id.len() > 1024 {
+        bail!("invalid container ID: longer than 1024 bytes");
+    }
+    if id == "." || id == ".." {
+        bail!("invalid container ID {id:?}");
+    }
+    if let Some(c) = id.chars().find(|c| !(c.is_ascii_alphanumeric() || "_+-.".contains(*c))) {
+        bail!("invalid container ID {:?}: character {c:?} not allowed (use letters, digits, '_', '+', '-', '.')", id.escape_debug().to_string());
+    }
+    Ok(())
+}
+
+/// Is the process `pid` alive and the same one that was started at `start_time`?
+pub fn process_alive(pid: i32, start_time: u64) -> bool {
+    match read_stat(pid) {
+        Some((state, st)) => state != 'Z' && state != 'X' && (start_time == 0 || st == start_time),
+        None => false,
+    }
+}
+
+/// (state letter, start time) from /proc/PID/stat.
+pub fn read_stat(pid: i32) -> Option<(char, u64)> {
+    if pid <= 0 {
+        return None;
+    }
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces and ')': fields start after the last ')'.
+    let rest = &s[s.rfind(')')? + 2..];
+    let mut f = rest.split(' ');
+    let state = f.next()?.chars().next()?;
+    let start = f.nth(18)?.parse().ok()?; // field 22 overall; we are at field 3
+    Some((state, start))
+}
+
+/// Where all containers live (`--root`).
+pub struct Root {
+    pub dir: PathBuf,
+}
+
+impl Root {
+    pub fn new(dir: &Path) -> Root {
+        Root { dir: dir.to_path_buf() }
+    }
+
+    pub fn container_dir(&self, id: &str) -> PathBuf {
+        self.dir.join(id)
+    }
+
+    /// IDs of all containers under the root, sorted.
+    pub fn ids(&self) -> Result<Vec<String>> {
+        let mut ids = Vec::new();
+        let rd = match std::fs::read_dir(&self.dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ids),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", self.dir.display())),
+        };
+        for entry in rd.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.path().join("state.json").exists() {
+                ids.push(name);
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Claims a new container directory: the mkdir is the atomic step that makes two
+    /// concurrent creates of one ID resolve to exactly one winner.
+    pub fn claim(&self, id: &str) -> Result<Container> {
+        validate_id(id)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir)
+            .with_context(|| format!("creating state root {}", self.dir.display()))?;
+        let dir = self.container_dir(id);
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => bail!("container {id:?} already exists"),
+            Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
+        }
+        let lock = lock_dir(&dir)?;
+        Ok(Container { dir, lock: Some(lock), state: None })
+    }
+
+    /// Opens an existing container for a change, holding its lock until dropped.
+    pub fn open_locked(&self, id: &str) -> Result<Container> {
+        validate_id(id)?;
+        let dir = self.container_dir(id);
+        let lock = match lock_dir(&dir) {
+            Ok(l) => l,
+            Err(_) if !dir.exists() => bail!("container {id:?} does not exist"),
+            Err(e) => return Err(e),
+        };
+        // The directory may have been deleted while we waited for the lock.
+        let mut c = Container { dir, lock: Some(lock), state: None };
+        c.state = Some(c.read_state().with_context(|| format!("container {id:?} does not exist"))?);
+        c.refresh();
+        Ok(c)
+    }
+
+    /// Reads a container without locking (for `state` and `list`).
+    pub fn open_unlocked(&self, id: &str) -> Result<Container> {
+        validate_id(id)?;
+        let mut c = Container { dir: self.container_dir(id), lock: None, state: None };
+        c.state = Some(c.read_state().with_context(|| format!("container {id:?} does not exist"))?);
+        c.refresh();
+        Ok(c)
+    }
+}
+
+fn lock_dir(dir: &Path) -> Result<File> {
+    let f = File::open(dir).with_context(|| format!("opening {}", dir.display()))?;
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(std::io::Error::last_os_error()).with_context(|| format!("flock {}", dir.display()));
+    }
+    Ok(f)
+}
+
+/// One container's directory and state.
+pub struct Container {
+    pub dir: PathBuf,
+    lock: Option<File>,
+    pub state: Option<State>,
+}
+
+impl Container {
+    pub fn state(&self) -> &State {
+        self.state.as_ref().expect("container state loaded")
+    }
+
+    pub fn state_mut(&mut self) -> &mut State {
+        self.state.as_mut().expect("container state loaded")
+    }
+
+    pub fn set_initial_state(&mut self, s: State) {
+        self.state = Some(s);
+    }
+
+    pub fn fifo_path(&self) -> PathBuf {
+        self.dir.join("exec.fifo")
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("config.json")
+    }
+
+    pub fn spec(&self) -> Result<oci_spec::runtime::Spec> {
+        let p = self.config_path();
+        let text = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
+        crate::spec::parse(&text).with_context(|| format!("parsing {}", p.display()))
+    }
+
+    fn read_state(&self) -> Result<State> {
+        let p = self.dir.join("state.json");
+        let text = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
+        serde_json::from_slice(&text).with_context(|| format!("parsing {}", p.display()))
+    }
+
+    /// Replaces the recorded status with what the init process says now.
+    fn refresh(&mut self) {
+        let fifo = self.fifo_path();
+        let s = self.state_mut();
+        if matches!(s.status, Status::Creating | Status::Created | Status::Running | Status::Paused)
+            && s.pid > 0
+            && !process_alive(s.pid, s.init_start_time)
+        {
+            s.status = Status::Stopped;
+        } else if s.status == Status::Created && !fifo.exists() {
+            s.status = Status::Running;
+        }
+    }
+
+    /// Moves to `next`, refusing transitions the lifecycle does not have.
+    pub fn transition(&mut self, next: Status) -> Result<()> {
+        let s = self.state_mut();
+        if !s.status.can_become(next) {
+            bail!("container {:?} is {}: it cannot become {}", s.id, s.status, next);
+        }
+        s.status = next;
+        Ok(())
+    }
+
+    /// Writes state.json atomically.
+    pub fn save(&self) -> Result<()> {
+        let tmp = self.dir.join(".state.json.tmp");
+        let final_path = self.dir.join("state.json");
+        let data = serde_json::to_vec(self.state())?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        f.write_all(&data).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, &final_path).with_context(|| format!("renaming to {}", final_path.display()))
+    }
+
+    /// Removes the container's directory (the lock dies with the last handle).
+    pub fn remove_dir(&mut self) -> Result<()> {
+        std::fs::remove_dir_all(&self.dir).with_context(|| format!("removing {}", self.dir.display()))?;
+        self.lock = None;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transitions_follow_the_lifecycle() {
+        use Status::*;
+        assert!(Creating.can_become(Created));
+        assert!(Created.can_become(Running));
+        assert!(Running.can_become(Paused));
+        assert!(Paused.can_become(Running));
+        assert!(Running.can_become(Stopped));
+        assert!(!Stopped.can_become(Running));
+        assert!(!Created.can_become(Paused));
+        assert!(!Running.can_become(Created));
+        assert!(!Running.can_become(Running));
+    }
+
+    #[test]
+    fn ids() {
+        for ok in ["a", "abc-123_x.y+z", &"x".repeat(1024)] {
+            validate_id(ok).unwrap();
+        }
+        for bad in ["", ".", "..", "a/b", "../x", "a\nb", "a b", "\u{1}", &"x".repeat(1025)] {
+            assert!(validate_id(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn stat_of_self_parses() {
+        let (state, start) = read_stat(std::process::id() as i32).unwrap();
+        assert_eq!(state, 'R');
+        assert!(start > 0);
+        assert!(process_alive(std::process::id() as i32, start));
+        assert!(!process_alive(std::process::id() as i32, start + 1));
+    }
+
+    #[test]
+    fn oci_json_hides_pid_when_stopped() {
+        let mut s = State {
+            oci_version: "1.0.2".into(),
+            id: "x".into(),
+            status: Status::Running,
+            pid: 42,
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created: "t".into(),
+            owner: String::new(),
+            annotations: HashMap::new(),
+            init_start_time: 1,
+            cgroup: None,
+        };
+        assert_eq!(s.oci_json()["pid"], 42);
+        s.status = Status::Stopped;
+        assert_eq!(s.oci_json()["pid"], 0);
+        assert_eq!(s.oci_json()["status"], "stopped");
+    }
+}

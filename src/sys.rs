@@ -1,0 +1,133 @@
+//! Thin, checked wrappers over the raw syscalls that neither std nor nix offers (or offers on
+//! only one libc): openat2, pivot_root, clone-as-fork, pidfd, close_range, capset, keyctl.
+//! Every error says which syscall failed; callers add the path or field.
+
+use anyhow::{Context, Result};
+use std::ffi::CString;
+use std::io::Error;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+fn cstr(p: &Path) -> Result<CString> {
+    CString::new(p.as_os_str().as_bytes()).with_context(|| format!("{} contains a NUL byte", p.display()))
+}
+
+fn check(ret: libc::c_long, what: &str) -> Result<libc::c_long> {
+    if ret < 0 {
+        Err(Error::last_os_error()).with_context(|| what.to_string())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// openat2(2) with `resolve` flags (RESOLVE_IN_ROOT etc.). Returns the raw io::Error so
+/// callers can tell ENOENT from the rest.
+pub fn openat2(dirfd: RawFd, path: &Path, flags: i32, mode: u32, resolve: u64) -> std::io::Result<OwnedFd> {
+    let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::from_raw_os_error(libc::EINVAL))?;
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (flags | libc::O_CLOEXEC) as u64;
+    how.mode = if flags & libc::O_CREAT != 0 { mode as u64 } else { 0 };
+    how.resolve = resolve;
+    loop {
+        let fd = unsafe {
+            libc::syscall(libc::SYS_openat2, dirfd, c.as_ptr(), &how as *const libc::open_how, std::mem::size_of::<libc::open_how>())
+        };
+        if fd >= 0 {
+            return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
+        }
+        let e = Error::last_os_error();
+        // EAGAIN: a rename raced the lookup under RESOLVE_IN_ROOT; the kernel asks us to retry.
+        if e.raw_os_error() != Some(libc::EAGAIN) {
+            return Err(e);
+        }
+    }
+}
+
+pub fn pivot_root(new_root: &Path, put_old: &Path) -> Result<()> {
+    let (a, b) = (cstr(new_root)?, cstr(put_old)?);
+    check(unsafe { libc::syscall(libc::SYS_pivot_root, a.as_ptr(), b.as_ptr()) }, "pivot_root")?;
+    Ok(())
+}
+
+/// clone(2) used like fork(2) but able to create namespaces in the same call: the child runs
+/// on a copy of our stack and returns 0. `flags` are CLONE_NEW* bits.
+///
+/// # Safety
+/// As fork: the caller must be single-threaded.
+pub unsafe fn clone_fork(flags: u64) -> Result<i32> {
+    let ret = unsafe {
+        libc::syscall(libc::SYS_clone, (flags | libc::SIGCHLD as u64) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize)
+    };
+    Ok(check(ret, "clone")? as i32)
+}
+
+pub fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(Error::last_os_error());
+    }
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Marks every fd from `first` up close-on-exec (CVE-2024-21626: nothing of ours may reach
+/// the container's process).
+pub fn cloexec_from(first: u32) -> Result<()> {
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    if ret == 0 {
+        return Ok(());
+    }
+    // Pre-5.11 kernels: walk the fd table ourselves.
+    for entry in std::fs::read_dir("/proc/self/fd").context("listing /proc/self/fd")?.flatten() {
+        if let Ok(fd) = entry.file_name().to_string_lossy().parse::<i32>() {
+            if fd >= first as i32 {
+                unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+            }
+        }
+    }
+    Ok(())
+}
+
+/// capset(2) for all three sets at once (v3 header: 64 capability bits).
+pub fn capset(effective: u64, permitted: u64, inheritable: u64) -> Result<()> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let mut hdr = Header { version: 0x2008_0522, pid: 0 };
+    let data = [
+        Data { effective: effective as u32, permitted: permitted as u32, inheritable: inheritable as u32 },
+        Data { effective: (effective >> 32) as u32, permitted: (permitted >> 32) as u32, inheritable: (inheritable >> 32) as u32 },
+    ];
+    check(unsafe { libc::syscall(libc::SYS_capset, &mut hdr as *mut Header, data.as_ptr()) }, "capset")?;
+    Ok(())
+}
+
+/// Joins a fresh anonymous session keyring, so containers do not share the host's keys.
+pub fn join_session_keyring(name: &str) -> Result<()> {
+    let c = CString::new(name)?;
+    check(unsafe { libc::syscall(libc::SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, c.as_ptr()) }, "keyctl(JOIN_SESSION_KEYRING)")?;
+    Ok(())
+}
+
+/// Closes every fd from `first` up except those in `keep` (one close_range per gap).
+pub fn close_fds_except(first: i32, keep: &[RawFd]) {
+    let mut keep: Vec<RawFd> = keep.iter().copied().filter(|fd| *fd >= first).collect();
+    keep.sort_unstable();
+    let mut lo = first;
+    for k in keep.into_iter().chain(std::iter::once(i32::MAX)) {
+        if k > lo {
+            let hi = if k == i32::MAX { u32::MAX } else { (k - 1) as u32 };
+            unsafe { libc::syscall(libc::SYS_close_range, lo as u32, hi, 0) };
+        }
+        lo = k.saturating_add(1);
+    }
+}
