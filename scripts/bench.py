@@ -34,11 +34,11 @@ def _spawn(argv, errf, rss=False):
     high-water mark survives exec), so a small parent is needed. The floor this
     adds (GNU time's own RSS) is reported by the driver."""
     if not rss:
-        p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errf)
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errf, timeout=60)
         return p.returncode, 0
     with tempfile.NamedTemporaryFile("r") as out:
         p = subprocess.run([TIME, "-f", "%M", "-o", out.name] + argv,
-                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errf)
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errf, timeout=60)
         lines = out.read().split()
         kib = int(lines[-1]) if lines and lines[-1].isdigit() else 0
     return p.returncode, kib

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 triple=$(scripts/triple.sh)
 if [ "$triple" = x86_64-unknown-linux-gnu ]; then
-    echo "build: musl target not installed; using $triple with -C target-feature=+crt-static"
+    echo "build: $triple target: linking statically with -C target-feature=+crt-static"
     export CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS="${CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS:-} -C target-feature=+crt-static"
 fi
 cargo build --release --target "$triple"
