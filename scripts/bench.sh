@@ -9,6 +9,7 @@
 # deleted (--force) on exit, also when interrupted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+[ "$(id -u)" = 0 ] || { echo "bench: must run as root" >&2; exit 1; }
 dir=$PWD/build/bench
 ITERATIONS=${ITERATIONS:-${N:-30}}
 BULKHEAD=${BULKHEAD:-${CARGO_TARGET_DIR:-target}/$(scripts/triple.sh)/release/bulkhead}
@@ -26,7 +27,9 @@ cleanup() {
     for spec in "${runtimes[@]}"; do
         name=${spec%%=*}; path=${spec#*=}; root=$dir/$name/root
         [ -d "$root" ] || continue
-        for id in $(ls "$root" 2>/dev/null); do
+        for d in "$root"/*/; do
+            [ -d "$d" ] || continue
+            id=$(basename "$d")
             if [ "$name" = crun ]; then
                 in_crun_ns "$path" --root "$root" delete --force "$id" >/dev/null 2>&1 || true
             else

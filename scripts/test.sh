@@ -2,7 +2,7 @@
 # make test: VM tests (when vm/tests has scripts), then cargo test (unit tests
 # and tests/), so the output ends with cargo's summary. Non-zero on any failure.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 fail=0
 shopt -s nullglob
 vm_tests=(vm/tests/*.sh)

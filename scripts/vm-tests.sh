@@ -3,7 +3,7 @@
 # are passed along to every test (as /test/lib/ in the VM).
 # Prints one line per test and a closing 'vm-tests: N passed, N failed'.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 shopt -s nullglob
 extra=()
 [ -d vm/tests/lib ] && extra+=(vm/tests/lib)

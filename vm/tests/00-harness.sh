@@ -1,3 +1,4 @@
+#!/bin/sh
 # Self-test of the VM harness (vm/run.sh): the VM is a pure cgroup v2 host
 # with what a container runtime needs. Runs with busybox sh inside the VM.
 set -eu
