@@ -1,0 +1,46 @@
+# bulkhead: build, demo, test and bench entry points. See README.md.
+SHELL := /bin/bash
+.NOTPARALLEL:
+.DEFAULT_GOAL := build
+
+TARGET_DIR := $(abspath $(or $(CARGO_TARGET_DIR),target))
+# Evaluated when used, so that `make deps` in the same run can add the musl target.
+TRIPLE = $(shell scripts/triple.sh)
+BULKHEAD ?= $(TARGET_DIR)/$(TRIPLE)/release/bulkhead
+
+export CARGO_TARGET_DIR := $(TARGET_DIR)
+
+.PHONY: all deps build demo test bench vm-test clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build:
+	@scripts/build.sh
+
+demo: deps build
+	scripts/mkbundle.sh build/demo "$(BULKHEAD)" sh -c 'echo Hello from bulkhead; uname -a'
+	"$(BULKHEAD)" --root "$(CURDIR)/build/demo-root" run --bundle build/demo demo-$$$$
+
+# VM tests (vm/tests/*.sh, through vm/run.sh) first, then cargo test, so the
+# output ends with cargo's summary lines; exits non-zero if either failed.
+test: deps
+	@scripts/test.sh
+
+vm-test: deps build
+	@scripts/vm-tests.sh
+
+# bulkhead is optional in the benchmark: a failed build is reported, not fatal.
+bench: deps
+	@if [ "$(origin BULKHEAD)" = file ] && ! scripts/build.sh; then \
+	    echo "bench: bulkhead build failed; benchmarking runc and crun only"; \
+	    BULKHEAD=/nonexistent/bulkhead scripts/bench.sh; \
+	else \
+	    BULKHEAD="$(BULKHEAD)" scripts/bench.sh; \
+	fi
+
+clean:
+	cargo clean
+	rm -rf build/demo build/demo-root build/bench build/vm

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# make bench: start-up time and peak RSS of bulkhead vs runc vs crun.
+#   BULKHEAD=path ITERATIONS=30 scripts/bench.sh
+# One busybox rootfs in build/bench/rootfs; each runtime gets its own bundle
+# (config from `runc spec`, process /bin/true, unique cgroupsPath per run) and
+# its own --root under build/bench/<runtime>/. Measurement: scripts/bench.py.
+# bulkhead is optional: if its binary is missing or fails, it is reported as
+# "bulkhead: failed" and the others still run. Containers left behind are
+# deleted (--force) on exit, also when interrupted.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" = 0 ] || { echo "bench: must run as root" >&2; exit 1; }
+dir=$PWD/build/bench
+ITERATIONS=${ITERATIONS:-${N:-30}}
+BULKHEAD=${BULKHEAD:-${CARGO_TARGET_DIR:-target}/$(scripts/triple.sh)/release/bulkhead}
+RUNC=${RUNC:-$(command -v runc || echo /usr/sbin/runc)}
+CRUN=${CRUN:-$(command -v crun || echo /usr/bin/crun)}
+
+in_crun_ns() { unshare -m sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec "$@"' sh "$@"; }
+
+runtimes=()
+add_rt() { # NAME PATH
+    if [ -x "$2" ]; then runtimes+=("$1=$(realpath "$2")"); else echo "$1: failed (binary $2 not found)"; fi
+}
+cleanup() {
+    local name path root id
+    for spec in "${runtimes[@]}"; do
+        name=${spec%%=*}; path=${spec#*=}; root=$dir/$name/root
+        [ -d "$root" ] || continue
+        for d in "$root"/*/; do
+            [ -d "$d" ] || continue
+            id=$(basename "$d")
+            if [ "$name" = crun ]; then
+                in_crun_ns "$path" --root "$root" delete --force "$id" >/dev/null 2>&1 || true
+            else
+                "$path" --root "$root" delete --force "$id" >/dev/null 2>&1 || true
+            fi
+        done
+    done
+    # cgroups of runs that were interrupted half-way
+    for cg in /sys/fs/cgroup/*/bhb-* /sys/fs/cgroup/bhb-* /sys/fs/cgroup/unified/bhb-*; do
+        [ -d "$cg" ] && rmdir "$cg" 2>/dev/null || true
+    done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+add_rt bulkhead "$BULKHEAD"
+add_rt runc "$RUNC"
+add_rt crun "$CRUN"
+
+# bundle: busybox rootfs + config template from runc spec
+rm -rf "$dir"
+mkdir -p "$dir"
+scripts/mkbundle.sh "$dir" "$RUNC" /bin/true >/dev/null
+mv "$dir/config.json" "$dir/config.template.json"
+python3 - "$dir/config.template.json" "$dir/rootfs" <<'PY'
+import json, sys
+p, rootfs = sys.argv[1], sys.argv[2]
+cfg = json.load(open(p))
+cfg["root"]["path"] = rootfs
+json.dump(cfg, open(p, "w"), indent=2)
+PY
+
+echo "bench: $ITERATIONS iterations; runtimes: ${runtimes[*]}"
+echo "bench: crun runs in a private mount namespace with /sys/fs/cgroup/unified unmounted (one for the whole batch)"
+args=()
+for spec in "${runtimes[@]}"; do args+=(--runtime "$spec"); done
+python3 scripts/bench.py --dir "$dir" --template "$dir/config.template.json" \
+    -n "$ITERATIONS" --optional bulkhead --ns-runtimes crun "${args[@]}"

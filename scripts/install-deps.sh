@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Idempotent install of everything bulkhead's build, demo, bench and VM tests need.
+# Fast on a warm machine: apt is only touched (update + install) when something is missing.
+#   - Debian packages (see APT_PKGS)
+#   - the kernel for vm/ (linux-image-*-cloud-amd64), fetched with apt-get download
+#     into build/ and unpacked with dpkg-deb -x into build/kernel (never installed)
+#   - the rust musl target (falls back to gnu + crt-static, see scripts/triple.sh)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# gcc/libc6-dev: rust's linker and crt-static fallback; busybox-static: demo/bench/VM
+# rootfs; runc/crun: reference runtimes for bench; time: /usr/bin/time; file: static
+# check; cpio/qemu-system-x86/xz-utils/zstd: VM initramfs, boot and module unpacking.
+APT_PKGS=(gcc libc6-dev busybox-static runc crun time file python3 xz-utils zstd cpio qemu-system-x86)
+KERNEL_DIR=build/kernel
+export DEBIAN_FRONTEND=noninteractive
+
+log() { echo "deps: $*"; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+updated=0
+apt_update() {
+    if [ "$updated" = 0 ]; then
+        log "apt-get update"
+        as_root apt-get update -qq
+        updated=1
+    fi
+}
+
+# 1. Debian packages
+missing=()
+for p in "${APT_PKGS[@]}"; do
+    if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+        missing+=("$p")
+    fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    apt_update
+    log "installing ${missing[*]}"
+    as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+    log "apt packages present"
+fi
+
+# 2. Kernel for the cgroup v2 test VM: the current linux-image-*-cloud-amd64
+if ls "$KERNEL_DIR"/boot/vmlinuz-* >/dev/null 2>&1; then
+    log "kernel present: $(basename "$(ls -d "$KERNEL_DIR"/boot/vmlinuz-* | head -n1)")"
+else
+    pick_kernel() {
+        apt-cache depends linux-image-cloud-amd64 2>/dev/null \
+            | awk '/Depends: linux-image-[0-9].*-cloud-amd64/ {print $2; exit}'
+    }
+    kpkg=$(pick_kernel)
+    if [ -z "$kpkg" ]; then apt_update; kpkg=$(pick_kernel); fi
+    if [ -z "$kpkg" ]; then echo "deps: cannot find a linux-image-*-cloud-amd64 package" >&2; exit 1; fi
+    mkdir -p build
+    rm -f build/"$kpkg"_*.deb
+    log "downloading $kpkg"
+    # apt-get download writes to the current directory; as root it warns about the
+    # unsandboxed download, which is harmless.
+    (cd build && apt-get download -qq "$kpkg" 2>&1 | grep -v 'unsandboxed' || true)
+    deb=$(ls build/"$kpkg"_*.deb 2>/dev/null | head -n1)
+    if [ -z "$deb" ]; then echo "deps: apt-get download $kpkg failed" >&2; exit 1; fi
+    rm -rf "$KERNEL_DIR.tmp"
+    dpkg-deb -x "$deb" "$KERNEL_DIR.tmp"
+    rm -rf "$KERNEL_DIR"
+    mv "$KERNEL_DIR.tmp" "$KERNEL_DIR"
+    log "kernel unpacked into $KERNEL_DIR"
+fi
+
+# 3. Rust toolchain and static target
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "deps: cargo not found: install a Rust toolchain with rustup (see README.md)" >&2
+    exit 1
+fi
+if command -v rustup >/dev/null 2>&1; then
+    if rustup target list --installed | grep -qx x86_64-unknown-linux-musl; then
+        log "rust target x86_64-unknown-linux-musl present"
+    elif rustup target add x86_64-unknown-linux-musl; then
+        log "rust target x86_64-unknown-linux-musl added"
+    else
+        log "NOTE: musl target unavailable; builds fall back to x86_64-unknown-linux-gnu + crt-static"
+    fi
+else
+    log "NOTE: rustup not found; builds use the gnu target + crt-static"
+fi

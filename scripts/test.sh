@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# make test: VM tests (when vm/tests has scripts), then cargo test (unit tests
+# and tests/), so the output ends with cargo's summary. Non-zero on any failure.
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
+fail=0
+shopt -s nullglob
+vm_tests=(vm/tests/*.sh)
+if [ "${#vm_tests[@]}" -gt 0 ]; then
+    if scripts/build.sh; then
+        scripts/vm-tests.sh || fail=1
+    else
+        echo "test: FAIL: static release build failed; VM tests not run" >&2
+        fail=1
+    fi
+else
+    echo "test: no vm/tests/*.sh; skipping VM tests"
+fi
+echo "test: cargo test"
+cargo test -- --test-threads=2 || fail=1
+exit "$fail"
