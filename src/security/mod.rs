@@ -1,0 +1,2 @@
+//! Security features: seccomp.
+pub mod seccomp;
