@@ -115,14 +115,14 @@ mod tests;
 pub const BPF_MAXINSNS: usize = 4096;
 
 // Classic BPF opcodes (linux/bpf_common.h).
-const BPF_LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
-const BPF_ALU_AND_K: u16 = 0x04 | 0x50 | 0x00;
-const BPF_JMP_JA: u16 = 0x05 | 0x00;
-const BPF_JMP_JEQ_K: u16 = 0x05 | 0x10 | 0x00;
-const BPF_JMP_JGT_K: u16 = 0x05 | 0x20 | 0x00;
-const BPF_JMP_JGE_K: u16 = 0x05 | 0x30 | 0x00;
-const BPF_JMP_JSET_K: u16 = 0x05 | 0x40 | 0x00;
-const BPF_RET_K: u16 = 0x06 | 0x00;
+const BPF_LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
+const BPF_ALU_AND_K: u16 = 0x54; // BPF_ALU | BPF_AND | BPF_K
+const BPF_JMP_JA: u16 = 0x05; // BPF_JMP | BPF_JA
+const BPF_JMP_JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+const BPF_JMP_JGT_K: u16 = 0x25; // BPF_JMP | BPF_JGT | BPF_K
+const BPF_JMP_JGE_K: u16 = 0x35; // BPF_JMP | BPF_JGE | BPF_K
+const BPF_JMP_JSET_K: u16 = 0x45; // BPF_JMP | BPF_JSET | BPF_K
+const BPF_RET_K: u16 = 0x06; // BPF_RET | BPF_K
 
 // struct seccomp_data offsets.
 const OFF_NR: u32 = 0;
@@ -203,7 +203,12 @@ pub fn parse_json(value: &serde_json::Value) -> Result<LinuxSeccomp> {
     let obj = value
         .as_object()
         .ok_or_else(|| anyhow!("{P}: expected an object"))?;
-    check_enum::<LinuxSeccompAction>(obj.get("defaultAction"), &format!("{P}.defaultAction"), "action", true)?;
+    check_enum::<LinuxSeccompAction>(
+        obj.get("defaultAction"),
+        &format!("{P}.defaultAction"),
+        "action",
+        true,
+    )?;
     for (key, what) in [("architectures", "architecture"), ("flags", "flag")] {
         if let Some(list) = non_null(obj.get(key)) {
             let list = list
@@ -239,11 +244,16 @@ pub fn parse_json(value: &serde_json::Value) -> Result<LinuxSeccomp> {
                 Some(other) => bail!("{path}.names: expected an array of strings, got {other}"),
                 None => bail!("{path}.names: missing"),
             }
-            check_enum::<LinuxSeccompAction>(sc.get("action"), &format!("{path}.action"), "action", true)?;
-            if let Some(v) = non_null(sc.get("errnoRet")) {
-                if v.as_u64().is_none_or(|e| e > u32::MAX as u64) {
-                    bail!("{path}.errnoRet: expected a non-negative integer, got {v}");
-                }
+            check_enum::<LinuxSeccompAction>(
+                sc.get("action"),
+                &format!("{path}.action"),
+                "action",
+                true,
+            )?;
+            if let Some(v) = non_null(sc.get("errnoRet"))
+                && v.as_u64().is_none_or(|e| e > u32::MAX as u64)
+            {
+                bail!("{path}.errnoRet: expected a non-negative integer, got {v}");
             }
             if let Some(args) = non_null(sc.get("args")) {
                 let args = args
@@ -254,7 +264,12 @@ pub fn parse_json(value: &serde_json::Value) -> Result<LinuxSeccomp> {
                     let a = a
                         .as_object()
                         .ok_or_else(|| anyhow!("{apath}: expected an object"))?;
-                    check_enum::<LinuxSeccompOperator>(a.get("op"), &format!("{apath}.op"), "operator", true)?;
+                    check_enum::<LinuxSeccompOperator>(
+                        a.get("op"),
+                        &format!("{apath}.op"),
+                        "operator",
+                        true,
+                    )?;
                     for key in ["index", "value", "valueTwo"] {
                         match non_null(a.get(key)) {
                             Some(v) if v.as_u64().is_none() => {
@@ -284,15 +299,21 @@ fn check_enum<T: serde::de::DeserializeOwned>(
     match non_null(v) {
         None if required => bail!("{path}: missing"),
         None => Ok(()),
-        Some(serde_json::Value::String(s)) => serde_json::from_value::<T>(serde_json::Value::String(s.clone()))
-            .map(|_| ())
-            .map_err(|_| anyhow!("{path}: unknown {what} {s:?}")),
+        Some(serde_json::Value::String(s)) => {
+            serde_json::from_value::<T>(serde_json::Value::String(s.clone()))
+                .map(|_| ())
+                .map_err(|_| anyhow!("{path}: unknown {what} {s:?}"))
+        }
         Some(other) => bail!("{path}: expected a string, got {other}"),
     }
 }
 
 /// The kernel return value of an OCI action.
-fn action_value(action: LinuxSeccompAction, errno_ret: Option<u32>, errno_field: &str) -> Result<u32> {
+fn action_value(
+    action: LinuxSeccompAction,
+    errno_ret: Option<u32>,
+    errno_field: &str,
+) -> Result<u32> {
     use LinuxSeccompAction as A;
     let data = || -> Result<u32> {
         let e = errno_ret.unwrap_or(libc::EPERM as u32);
@@ -356,7 +377,9 @@ impl Abi {
     }
     fn resolve(self, name: &str) -> Option<u32> {
         let t = self.table();
-        t.binary_search_by(|(n, _)| (*n).cmp(name)).ok().map(|i| t[i].1)
+        t.binary_search_by(|(n, _)| (*n).cmp(name))
+            .ok()
+            .map(|i| t[i].1)
     }
     /// libseccomp's `ARCH_SIZE_32`: arguments compared on their low 32 bits only.
     fn is_32bit(self) -> bool {
@@ -366,7 +389,11 @@ impl Abi {
 
 /// The syscall number of `name` for the x86_64, x32 and i386 ABIs.
 pub fn resolve_syscall(name: &str) -> (Option<u32>, Option<u32>, Option<u32>) {
-    (Abi::X86_64.resolve(name), Abi::X32.resolve(name), Abi::I386.resolve(name))
+    (
+        Abi::X86_64.resolve(name),
+        Abi::X32.resolve(name),
+        Abi::I386.resolve(name),
+    )
 }
 
 #[derive(Default)]
@@ -386,7 +413,11 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<CompiledFilter> {
     if default_action == LinuxSeccompAction::ScmpActNotify {
         bail!("{P}.defaultAction: SCMP_ACT_NOTIFY cannot be used as the default action");
     }
-    let default = action_value(default_action, seccomp.default_errno_ret(), &format!("{P}.defaultErrnoRet"))?;
+    let default = action_value(
+        default_action,
+        seccomp.default_errno_ret(),
+        &format!("{P}.defaultErrnoRet"),
+    )?;
 
     // Architectures: the native x86_64 is always there.
     let mut abis = vec![Abi::X86_64];
@@ -445,7 +476,12 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<CompiledFilter> {
                 LinuxSeccompOperator::ScmpCmpGt => Op::Gt,
                 LinuxSeccompOperator::ScmpCmpMaskedEq => Op::MaskedEq,
             };
-            conds.push(Cond { index: index as u32, op, value: arg.value(), value_two: arg.value_two().unwrap_or(0) });
+            conds.push(Cond {
+                index: index as u32,
+                op,
+                value: arg.value(),
+                value_two: arg.value_two().unwrap_or(0),
+            });
         }
         // runc: same argument index used twice -> every condition is its own rule.
         let alternatives: Vec<Vec<Cond>> = if per_index.iter().any(|&n| n > 1) {
@@ -463,7 +499,9 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<CompiledFilter> {
             }
             let mut known = false;
             for (abi, table) in tables.iter_mut() {
-                let Some(nr) = abi.resolve(name) else { continue };
+                let Some(nr) = abi.resolve(name) else {
+                    continue;
+                };
                 known = true;
                 table.max_nr = table.max_nr.max(Some(nr));
                 if ret == default {
@@ -471,7 +509,10 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<CompiledFilter> {
                 }
                 let rules = table.rules.entry(nr).or_default();
                 for conds in &alternatives {
-                    rules.push(Rule { conds: conds.clone(), ret });
+                    rules.push(Rule {
+                        conds: conds.clone(),
+                        ret,
+                    });
                 }
             }
             if !known && !skipped_syscalls.contains(name) {
@@ -487,8 +528,10 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<CompiledFilter> {
     }
 
     use LinuxSeccompAction as A;
-    let enosys_stub = !matches!(default_action, A::ScmpActAllow | A::ScmpActLog | A::ScmpActTrace)
-        && default != u32::from(SeccompAction::Errno(libc::ENOSYS as u32));
+    let enosys_stub = !matches!(
+        default_action,
+        A::ScmpActAllow | A::ScmpActLog | A::ScmpActTrace
+    ) && default != u32::from(SeccompAction::Errno(libc::ENOSYS as u32));
     let program = emit(&tables, default, enosys_stub)?;
     if program.len() > BPF_MAXINSNS {
         bail!(
@@ -544,7 +587,13 @@ impl Asm {
         self.labels[l] = Some(self.insns.len());
     }
     fn push(&mut self, code: u16, k: u32, jt: Tgt, jf: Tgt, ja: Option<Label>) {
-        self.insns.push(Insn { code, k, jt, jf, ja });
+        self.insns.push(Insn {
+            code,
+            k,
+            jt,
+            jf,
+            ja,
+        });
     }
     fn ld(&mut self, off: u32) {
         self.push(BPF_LD_W_ABS, off, Tgt::Next, Tgt::Next, None);
@@ -564,7 +613,8 @@ impl Asm {
 
     fn finish(self) -> Result<BpfProgram> {
         let target = |at: usize, l: Label| -> Result<usize> {
-            let to = self.labels[l].ok_or_else(|| anyhow!("seccomp: internal error: unbound label"))?;
+            let to =
+                self.labels[l].ok_or_else(|| anyhow!("seccomp: internal error: unbound label"))?;
             to.checked_sub(at + 1)
                 .ok_or_else(|| anyhow!("seccomp: internal error: backward jump"))
         };
@@ -581,7 +631,12 @@ impl Asm {
                 Some(l) => u32::try_from(target(at, l)?)?,
                 None => i.k,
             };
-            out.push(sock_filter { code: i.code, jt: short(at, i.jt)?, jf: short(at, i.jf)?, k });
+            out.push(sock_filter {
+                code: i.code,
+                jt: short(at, i.jt)?,
+                jf: short(at, i.jf)?,
+                k,
+            });
         }
         Ok(out)
     }
@@ -596,7 +651,12 @@ fn emit(tables: &[(Abi, Table)], default: u32, enosys_stub: bool) -> Result<BpfP
     let l_i386 = asm.label();
     asm.ld(OFF_ARCH);
     let not_x86_64 = asm.label();
-    asm.jmp(BPF_JMP_JEQ_K, AUDIT_ARCH_X86_64, Tgt::Next, Tgt::To(not_x86_64));
+    asm.jmp(
+        BPF_JMP_JEQ_K,
+        AUDIT_ARCH_X86_64,
+        Tgt::Next,
+        Tgt::To(not_x86_64),
+    );
     asm.ja(l_x86_64);
     asm.bind(not_x86_64);
     let i386 = get(Abi::I386);
@@ -625,7 +685,8 @@ fn emit(tables: &[(Abi, Table)], default: u32, enosys_stub: bool) -> Result<BpfP
         asm.ret(RET_BAD_ARCH);
     }
     asm.bind(l_64);
-    let x86_64 = get(Abi::X86_64).ok_or_else(|| anyhow!("seccomp: internal error: no x86_64 table"))?;
+    let x86_64 =
+        get(Abi::X86_64).ok_or_else(|| anyhow!("seccomp: internal error: no x86_64 table"))?;
     emit_table(&mut asm, Abi::X86_64, x86_64, default, enosys_stub);
     if let Some(t) = x32 {
         asm.bind(l_x32);
@@ -650,13 +711,11 @@ const CHUNK_ROOM: usize = 250;
 
 /// Emit the lookup for one ABI. The accumulator holds the syscall number.
 fn emit_table(asm: &mut Asm, abi: Abi, table: &Table, default: u32, enosys_stub: bool) {
-    if enosys_stub {
-        if let Some(max) = table.max_nr {
-            let ok = asm.label();
-            asm.jmp(BPF_JMP_JGT_K, max, Tgt::Next, Tgt::To(ok));
-            asm.ret(SeccompAction::Errno(libc::ENOSYS as u32).into());
-            asm.bind(ok);
-        }
+    if enosys_stub && let Some(max) = table.max_nr {
+        let ok = asm.label();
+        asm.jmp(BPF_JMP_JGT_K, max, Tgt::Next, Tgt::To(ok));
+        asm.ret(SeccompAction::Errno(libc::ENOSYS as u32).into());
+        asm.bind(ok);
     }
 
     // One target per syscall, sorted by number.
@@ -665,7 +724,10 @@ fn emit_table(asm: &mut Asm, abi: Abi, table: &Table, default: u32, enosys_stub:
         .iter()
         .map(|(&nr, rules)| {
             // Rules after an unconditional one can never match.
-            let end = rules.iter().position(|r| r.conds.is_empty()).map_or(rules.len(), |p| p + 1);
+            let end = rules
+                .iter()
+                .position(|r| r.conds.is_empty())
+                .map_or(rules.len(), |p| p + 1);
             let rules = &rules[..end];
             if rules.len() == 1 && rules[0].conds.is_empty() {
                 (nr, Target::Ret(rules[0].ret))
@@ -694,10 +756,10 @@ fn emit_table(asm: &mut Asm, abi: Abi, table: &Table, default: u32, enosys_stub:
             if (end - start + 1) + rets.len() + new_ret + blocks + new_block > CHUNK_ROOM {
                 break;
             }
-            if new_ret == 1 {
-                if let Target::Ret(r) = &entries[end].1 {
-                    rets.push(*r);
-                }
+            if new_ret == 1
+                && let Target::Ret(r) = &entries[end].1
+            {
+                rets.push(*r);
             }
             blocks += new_block;
             end += 1;
@@ -718,7 +780,10 @@ fn emit_table(asm: &mut Asm, abi: Abi, table: &Table, default: u32, enosys_stub:
         let mut tramps: Vec<(Label, &Target)> = Vec::new();
         for (nr, target) in chunk {
             let existing = match target {
-                Target::Ret(r) => tramps.iter().find(|(_, t)| matches!(t, Target::Ret(x) if x == r)).map(|(l, _)| *l),
+                Target::Ret(r) => tramps
+                    .iter()
+                    .find(|(_, t)| matches!(t, Target::Ret(x) if x == r))
+                    .map(|(l, _)| *l),
                 Target::Block(..) => None,
             };
             let l = existing.unwrap_or_else(|| {
@@ -741,7 +806,9 @@ fn emit_table(asm: &mut Asm, abi: Abi, table: &Table, default: u32, enosys_stub:
 
     // Blocks: rules in config order, first match wins.
     for (_, target) in &entries {
-        let Target::Block(l, rules) = target else { continue };
+        let Target::Block(l, rules) = target else {
+            continue;
+        };
         asm.bind(*l);
         for rule in rules {
             let fail = asm.label();
@@ -817,7 +884,11 @@ fn emit_cond(asm: &mut Asm, abi: Abi, c: &Cond, fail: Label) {
             asm.jmp(BPF_JMP_JGT_K, v_hi, p, n);
             asm.jmp(BPF_JMP_JEQ_K, v_hi, n, f);
             asm.ld(lo_off);
-            let code = if c.op == Op::Gt { BPF_JMP_JGT_K } else { BPF_JMP_JGE_K };
+            let code = if c.op == Op::Gt {
+                BPF_JMP_JGT_K
+            } else {
+                BPF_JMP_JGE_K
+            };
             asm.jmp(code, v_lo, n, f);
         }
         Op::Lt | Op::Le => {
@@ -825,7 +896,11 @@ fn emit_cond(asm: &mut Asm, abi: Abi, c: &Cond, fail: Label) {
             asm.jmp(BPF_JMP_JEQ_K, v_hi, n, p);
             asm.ld(lo_off);
             // lt: fail if lo >= v; le: fail if lo > v
-            let code = if c.op == Op::Lt { BPF_JMP_JGE_K } else { BPF_JMP_JGT_K };
+            let code = if c.op == Op::Lt {
+                BPF_JMP_JGE_K
+            } else {
+                BPF_JMP_JGT_K
+            };
             asm.jmp(code, v_lo, f, n);
         }
         Op::MaskedEq => unreachable!(),
@@ -859,8 +934,12 @@ pub fn install(filter: &CompiledFilter) -> Result<Option<OwnedFd>> {
 /// without seccomp(2) (when no flag is needed).
 pub fn install_detailed(filter: &CompiledFilter) -> Result<Installed> {
     let prog = libc::sock_fprog {
-        len: u16::try_from(filter.program.len())
-            .map_err(|_| anyhow!("seccomp: program too long ({} instructions)", filter.program.len()))?,
+        len: u16::try_from(filter.program.len()).map_err(|_| {
+            anyhow!(
+                "seccomp: program too long ({} instructions)",
+                filter.program.len()
+            )
+        })?,
         // seccompiler::sock_filter is #[repr(C)] {u16, u8, u8, u32}, like libc::sock_filter.
         filter: filter.program.as_ptr() as *mut libc::sock_filter,
     };
@@ -888,7 +967,11 @@ pub fn install_detailed(filter: &CompiledFilter) -> Result<Installed> {
         let err = std::io::Error::last_os_error();
         match err.raw_os_error() {
             Some(libc::EINVAL) if OPTIONAL_FLAGS.iter().any(|f| flags & f != 0) => {
-                let drop = OPTIONAL_FLAGS.iter().find(|&&f| flags & f != 0).copied().unwrap_or(0);
+                let drop = OPTIONAL_FLAGS
+                    .iter()
+                    .find(|&&f| flags & f != 0)
+                    .copied()
+                    .unwrap_or(0);
                 flags &= !drop;
             }
             Some(libc::ENOSYS) if flags & FLAG_NEW_LISTENER == 0 => {
@@ -906,7 +989,10 @@ pub fn install_detailed(filter: &CompiledFilter) -> Result<Installed> {
                 if rc != 0 {
                     bail!("prctl(PR_SET_SECCOMP): {}", std::io::Error::last_os_error());
                 }
-                return Ok(Installed { notify_fd: None, flags: 0 });
+                return Ok(Installed {
+                    notify_fd: None,
+                    flags: 0,
+                });
             }
             _ => bail!("seccomp(SECCOMP_SET_MODE_FILTER, flags {flags:#x}): {err}"),
         }
