@@ -1,0 +1,1003 @@
+//! Seccomp: compile an OCI `linux.seccomp` section into a classic-BPF program
+//! (in the parent, before fork) and install it (in the container's init).
+//!
+//! Pure Rust, no libseccomp, so the binary can stay static.
+//!
+//! # What seccompiler is used for, and why the rest is our own
+//!
+//! From `seccompiler` we use the BPF instruction type ([`seccompiler::sock_filter`],
+//! `#[repr(C)]`, layout-identical to the kernel's `struct sock_filter`, handed
+//! to seccomp(2) as is) and [`seccompiler::SeccompAction`]'s conversion to the
+//! kernel's `SECCOMP_RET_*` return values for every action it knows.
+//!
+//! Its `SeccompFilter` compiler is not used. A `SeccompFilter` has one
+//! match action and one mismatch action for the whole filter, while an OCI
+//! profile gives each syscall entry its own action and errno. It has no
+//! `SECCOMP_RET_USER_NOTIF`. It knows one architecture per filter, not the
+//! x86_64 + x86 + x32 mix that docker's profile asks for. Its syscall
+//! table is private. So the code generator below is our own: a small
+//! assembler with labels, plus the layout described next.
+//!
+//! # Program layout
+//!
+//! ```text
+//!   ld arch; jeq AUDIT_ARCH_X86_64 -> ja X86_64; [jeq AUDIT_ARCH_I386 -> ja I386]; ret BADARCH
+//! X86_64:
+//!   ld nr; jset X32_SYSCALL_BIT -> (ja X32 | ret BADARCH, or ret default for nr == -1)
+//!   <table x86_64>
+//! X32:  <table x32>     (only when SCMP_ARCH_X32 is listed)
+//! I386: ld nr; <table i386> (only when SCMP_ARCH_X86 is listed)
+//!
+//! table:
+//!   [jgt max_nr -> ret ERRNO(ENOSYS)]        runc's -ENOSYS stub, see below
+//!   chunk*: jgt chunk_max -> next chunk; jeq nr_i -> tramp_i ...; ret default; tramp: ret ACTION | ja BLOCK
+//!   BLOCK (one per syscall that has argument conditions or several entries):
+//!     rule*: conditions (each one jumps to the next rule on mismatch); ret ACTION
+//!     ret default
+//! ```
+//!
+//! Conditional jumps have 8-bit offsets, so they only ever go inside one chunk
+//! (at most 250 instructions) or inside one rule (at most 6 conditions of at
+//! most 8 instructions). Every longer jump is a `BPF_JA` with a 32-bit offset.
+//! So jump offsets cannot overflow whatever the profile's size. The syscalls of a
+//! table are sorted by number, and each chunk starts with a `jgt`, so a lookup
+//! costs about (number of chunks + chunk length) comparisons.
+//!
+//! # Semantics (as runc + libseccomp, unless said otherwise)
+//!
+//! * Actions: `SCMP_ACT_KILL` = `KILL_THREAD`. `SCMP_ACT_ERRNO` and `SCMP_ACT_TRACE`
+//!   use `errnoRet` (`defaultErrnoRet` for the default action), or EPERM when it is
+//!   absent. `errnoRet` > 65535 is rejected, as it cannot be encoded in
+//!   `SECCOMP_RET_DATA` (libseccomp would truncate it). `SCMP_ACT_NOTIFY` is
+//!   rejected as the default action and for `write`, as runc does.
+//! * A rule whose action (with its errno) equals the default action is dropped
+//!   (runc skips it because libseccomp refuses it). Its names still count for
+//!   the -ENOSYS stub.
+//! * Several entries naming one syscall are alternatives. The first one whose
+//!   conditions match, in config order, wins. This is not exactly libseccomp,
+//!   which merges rules into a decision tree. The two agree except when rules with
+//!   different actions overlap, and libseccomp refuses or reorders some of those.
+//! * `args` of one entry are ANDed. runc quirk, mirrored: if two or more `args`
+//!   of one entry use the same argument `index`, runc adds every condition of
+//!   that entry as a separate rule. So all its conditions are ORed.
+//! * 64-bit arguments are compared on both 32-bit halves, as exact unsigned
+//!   64-bit comparisons. For the 32-bit ABIs (x86, and x32, which libseccomp also
+//!   treats as 32-bit) only the low half is compared, against the low half of
+//!   the value, as libseccomp does.
+//! * `SCMP_CMP_MASKED_EQ`: `(arg & value) == (valueTwo & value)`. libseccomp masks
+//!   the datum too. A missing `valueTwo` is 0.
+//! * Architectures: the native x86_64 is always in the filter (libseccomp's
+//!   `seccomp_init` adds it). `SCMP_ARCH_X86` adds the i386 ABI, and `SCMP_ARCH_X32`
+//!   the x32 ABI (same `AUDIT_ARCH_X86_64`, syscall numbers with bit 30 set).
+//!   Any other architecture in the list is ignored, and reported in
+//!   [`CompiledFilter::ignored_architectures`]: an x86_64 kernel never reports
+//!   such an arch in `seccomp_data.arch`, so its checks would be dead code.
+//!   A syscall from an ABI not in the filter gets libseccomp's default
+//!   "bad arch" action, `SCMP_ACT_KILL` (kill thread), which runc keeps. One
+//!   exception: nr == -1 on x86_64 without x32 gets the default action, because
+//!   tracers use -1 to skip a syscall.
+//! * The -ENOSYS stub (runc's `patchbpf`): unless the default action is ALLOW, LOG
+//!   or TRACE, a syscall whose number is greater than the largest number the
+//!   profile names for that ABI gets `ERRNO(ENOSYS)` instead of the default. So
+//!   newer syscalls (e.g. clone3 on an old profile) make libc fall back, instead
+//!   of failing with EPERM.
+//! * Syscall names unknown to every ABI of the filter are skipped. They are
+//!   returned in [`CompiledFilter::skipped_syscalls`] for the caller to log. On
+//!   i386, only direct syscall numbers are matched. The `socketcall(2)`/`ipc(2)`
+//!   multiplexed forms are matched only by the names `socketcall`/`ipc`.
+//!   libseccomp would also rewrite e.g. `socket` into `socketcall` with an
+//!   argument condition. The name tables (`seccomp/syscall_tables.rs`) are
+//!   generated by `seccomp/gen_syscall_tables.py` from the kernel UAPI headers,
+//!   plus syscalls up to Linux 6.19. A test checks the x86_64 table against `libc::SYS_*`.
+//! * Flags: `SECCOMP_FILTER_FLAG_LOG`, `SECCOMP_FILTER_FLAG_SPEC_ALLOW` and
+//!   `SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV` are passed to seccomp(2).
+//!   `WAIT_KILLABLE_RECV` is passed only when there is a notify listener: the
+//!   kernel refuses it otherwise. `SECCOMP_FILTER_FLAG_TSYNC` is accepted and
+//!   ignored, as runc does, because init is single-threaded.
+//!   `SECCOMP_FILTER_FLAG_NEW_LISTENER` is added when an entry uses `SCMP_ACT_NOTIFY`,
+//!   as runc does, even if none of its names is known.
+//! * No-new-privileges is not set here. The runtime sets it if
+//!   `process.noNewPrivileges` is set. Without it, installing needs
+//!   CAP_SYS_ADMIN.
+
+use std::collections::BTreeMap;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::PathBuf;
+
+use anyhow::{Result, anyhow, bail};
+use oci_spec::runtime::{
+    Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator,
+};
+use seccompiler::{BpfProgram, SeccompAction, sock_filter};
+
+mod syscall_tables;
+#[cfg(test)]
+mod tests;
+
+/// The kernel's limit on the length of a classic BPF program (`BPF_MAXINSNS`).
+pub const BPF_MAXINSNS: usize = 4096;
+
+// Classic BPF opcodes (linux/bpf_common.h).
+const BPF_LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
+const BPF_ALU_AND_K: u16 = 0x54; // BPF_ALU | BPF_AND | BPF_K
+const BPF_JMP_JA: u16 = 0x05; // BPF_JMP | BPF_JA
+const BPF_JMP_JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+const BPF_JMP_JGT_K: u16 = 0x25; // BPF_JMP | BPF_JGT | BPF_K
+const BPF_JMP_JGE_K: u16 = 0x35; // BPF_JMP | BPF_JGE | BPF_K
+const BPF_JMP_JSET_K: u16 = 0x45; // BPF_JMP | BPF_JSET | BPF_K
+const BPF_RET_K: u16 = 0x06; // BPF_RET | BPF_K
+
+// struct seccomp_data offsets.
+const OFF_NR: u32 = 0;
+const OFF_ARCH: u32 = 4;
+const OFF_ARGS: u32 = 16;
+
+const AUDIT_ARCH_X86_64: u32 = 62 | 0x8000_0000 | 0x4000_0000;
+const AUDIT_ARCH_I386: u32 = 3 | 0x4000_0000;
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+
+const FLAG_LOG: u32 = libc::SECCOMP_FILTER_FLAG_LOG as u32;
+const FLAG_SPEC_ALLOW: u32 = libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW as u32;
+const FLAG_NEW_LISTENER: u32 = libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32;
+const FLAG_WAIT_KILLABLE_RECV: u32 = libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV as u32;
+/// Flags [`install`] drops (newest first) when the kernel refuses them with EINVAL:
+/// they only add logging, lift a mitigation, or make notify waits killable.
+const OPTIONAL_FLAGS: [u32; 3] = [FLAG_WAIT_KILLABLE_RECV, FLAG_SPEC_ALLOW, FLAG_LOG];
+
+/// Return value for a syscall from an ABI that is not in the filter
+/// (libseccomp's default bad-arch action `SCMP_ACT_KILL`).
+const RET_BAD_ARCH: u32 = libc::SECCOMP_RET_KILL_THREAD;
+
+/// A compiled seccomp filter, ready for [`install`].
+#[derive(Clone, Debug)]
+pub struct CompiledFilter {
+    program: BpfProgram,
+    flags: u32,
+    needs_listener: bool,
+    skipped_syscalls: Vec<String>,
+    ignored_architectures: Vec<Arch>,
+    listener_path: Option<PathBuf>,
+    listener_metadata: Option<String>,
+}
+
+impl CompiledFilter {
+    /// The BPF program.
+    pub fn program(&self) -> &[sock_filter] {
+        &self.program
+    }
+    /// `SECCOMP_FILTER_FLAG_*` bits passed to seccomp(2), including
+    /// `NEW_LISTENER` when [`Self::needs_listener`].
+    pub fn flags(&self) -> u32 {
+        self.flags
+    }
+    /// True when a rule uses `SCMP_ACT_NOTIFY`. [`install`] then returns the
+    /// notify fd, for the runtime to send to `listener_path`.
+    pub fn needs_listener(&self) -> bool {
+        self.needs_listener
+    }
+    /// Syscall names that no ABI of the filter knows, skipped (in config order,
+    /// each once). The runtime debug-logs them.
+    pub fn skipped_syscalls(&self) -> &[String] {
+        &self.skipped_syscalls
+    }
+    /// Architectures of `linux.seccomp.architectures` that cannot occur on an
+    /// x86_64 kernel and were therefore left out of the filter.
+    pub fn ignored_architectures(&self) -> &[Arch] {
+        &self.ignored_architectures
+    }
+    /// `linux.seccomp.listenerPath`, carried for the runtime.
+    pub fn listener_path(&self) -> Option<&std::path::Path> {
+        self.listener_path.as_deref()
+    }
+    /// `linux.seccomp.listenerMetadata`, carried for the runtime.
+    pub fn listener_metadata(&self) -> Option<&str> {
+        self.listener_metadata.as_deref()
+    }
+}
+
+/// Parse a `linux.seccomp` JSON object, with errors that name the field, e.g.
+/// `linux.seccomp.syscalls[3].action: unknown action "SCMP_ACT_FOO"`.
+///
+/// For callers that hold raw JSON. [`compile`] takes the typed form, where
+/// unknown enum values cannot occur.
+pub fn parse_json(value: &serde_json::Value) -> Result<LinuxSeccomp> {
+    use serde_json::Value;
+    const P: &str = "linux.seccomp";
+    let obj = value
+        .as_object()
+        .ok_or_else(|| anyhow!("{P}: expected an object"))?;
+    check_enum::<LinuxSeccompAction>(
+        obj.get("defaultAction"),
+        &format!("{P}.defaultAction"),
+        "action",
+        true,
+    )?;
+    for (key, what) in [("architectures", "architecture"), ("flags", "flag")] {
+        if let Some(list) = non_null(obj.get(key)) {
+            let list = list
+                .as_array()
+                .ok_or_else(|| anyhow!("{P}.{key}: expected an array"))?;
+            for (i, v) in list.iter().enumerate() {
+                let path = format!("{P}.{key}[{i}]");
+                if key == "architectures" {
+                    check_enum::<Arch>(Some(v), &path, what, true)?;
+                } else {
+                    check_enum::<LinuxSeccompFilterFlag>(Some(v), &path, what, true)?;
+                }
+            }
+        }
+    }
+    if let Some(list) = non_null(obj.get("syscalls")) {
+        let list = list
+            .as_array()
+            .ok_or_else(|| anyhow!("{P}.syscalls: expected an array"))?;
+        for (i, sc) in list.iter().enumerate() {
+            let path = format!("{P}.syscalls[{i}]");
+            let sc = sc
+                .as_object()
+                .ok_or_else(|| anyhow!("{path}: expected an object"))?;
+            match sc.get("names") {
+                Some(Value::Array(names)) => {
+                    for (k, n) in names.iter().enumerate() {
+                        if !n.is_string() {
+                            bail!("{path}.names[{k}]: expected a string, got {n}");
+                        }
+                    }
+                }
+                Some(other) => bail!("{path}.names: expected an array of strings, got {other}"),
+                None => bail!("{path}.names: missing"),
+            }
+            check_enum::<LinuxSeccompAction>(
+                sc.get("action"),
+                &format!("{path}.action"),
+                "action",
+                true,
+            )?;
+            if let Some(v) = non_null(sc.get("errnoRet"))
+                && v.as_u64().is_none_or(|e| e > u32::MAX as u64)
+            {
+                bail!("{path}.errnoRet: expected a non-negative integer, got {v}");
+            }
+            if let Some(args) = non_null(sc.get("args")) {
+                let args = args
+                    .as_array()
+                    .ok_or_else(|| anyhow!("{path}.args: expected an array"))?;
+                for (j, a) in args.iter().enumerate() {
+                    let apath = format!("{path}.args[{j}]");
+                    let a = a
+                        .as_object()
+                        .ok_or_else(|| anyhow!("{apath}: expected an object"))?;
+                    check_enum::<LinuxSeccompOperator>(
+                        a.get("op"),
+                        &format!("{apath}.op"),
+                        "operator",
+                        true,
+                    )?;
+                    for key in ["index", "value", "valueTwo"] {
+                        match non_null(a.get(key)) {
+                            Some(v) if v.as_u64().is_none() => {
+                                bail!("{apath}.{key}: expected a non-negative integer, got {v}")
+                            }
+                            None if key != "valueTwo" => bail!("{apath}.{key}: missing"),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+    serde_json::from_value(value.clone()).map_err(|e| anyhow!("{P}: {e}"))
+}
+
+fn non_null(v: Option<&serde_json::Value>) -> Option<&serde_json::Value> {
+    v.filter(|v| !v.is_null())
+}
+
+fn check_enum<T: serde::de::DeserializeOwned>(
+    v: Option<&serde_json::Value>,
+    path: &str,
+    what: &str,
+    required: bool,
+) -> Result<()> {
+    match non_null(v) {
+        None if required => bail!("{path}: missing"),
+        None => Ok(()),
+        Some(serde_json::Value::String(s)) => {
+            serde_json::from_value::<T>(serde_json::Value::String(s.clone()))
+                .map(|_| ())
+                .map_err(|_| anyhow!("{path}: unknown {what} {s:?}"))
+        }
+        Some(other) => bail!("{path}: expected a string, got {other}"),
+    }
+}
+
+/// The kernel return value of an OCI action.
+fn action_value(
+    action: LinuxSeccompAction,
+    errno_ret: Option<u32>,
+    errno_field: &str,
+) -> Result<u32> {
+    use LinuxSeccompAction as A;
+    let data = || -> Result<u32> {
+        let e = errno_ret.unwrap_or(libc::EPERM as u32);
+        if e > libc::SECCOMP_RET_DATA {
+            bail!("{errno_field}: {e} is out of range (0-65535)");
+        }
+        Ok(e)
+    };
+    Ok(match action {
+        A::ScmpActKill | A::ScmpActKillThread => SeccompAction::KillThread.into(),
+        A::ScmpActKillProcess => SeccompAction::KillProcess.into(),
+        A::ScmpActTrap => SeccompAction::Trap.into(),
+        A::ScmpActErrno => SeccompAction::Errno(data()?).into(),
+        A::ScmpActTrace => SeccompAction::Trace(data()?).into(),
+        A::ScmpActLog => SeccompAction::Log.into(),
+        A::ScmpActAllow => SeccompAction::Allow.into(),
+        A::ScmpActNotify => libc::SECCOMP_RET_USER_NOTIF,
+    })
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Ne,
+    Lt,
+    Le,
+    Eq,
+    Ge,
+    Gt,
+    MaskedEq,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Cond {
+    index: u32,
+    op: Op,
+    value: u64,
+    value_two: u64,
+}
+
+#[derive(Clone, Debug)]
+struct Rule {
+    conds: Vec<Cond>,
+    ret: u32,
+}
+
+/// One syscall ABI on an x86_64 kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Abi {
+    X86_64,
+    X32,
+    I386,
+}
+
+impl Abi {
+    fn table(self) -> &'static [(&'static str, u32)] {
+        match self {
+            Abi::X86_64 => syscall_tables::X86_64,
+            Abi::X32 => syscall_tables::X32,
+            Abi::I386 => syscall_tables::I386,
+        }
+    }
+    fn resolve(self, name: &str) -> Option<u32> {
+        let t = self.table();
+        t.binary_search_by(|(n, _)| (*n).cmp(name))
+            .ok()
+            .map(|i| t[i].1)
+    }
+    /// libseccomp's `ARCH_SIZE_32`: arguments compared on their low 32 bits only.
+    fn is_32bit(self) -> bool {
+        self != Abi::X86_64
+    }
+}
+
+/// The syscall number of `name` for the x86_64, x32 and i386 ABIs.
+pub fn resolve_syscall(name: &str) -> (Option<u32>, Option<u32>, Option<u32>) {
+    (
+        Abi::X86_64.resolve(name),
+        Abi::X32.resolve(name),
+        Abi::I386.resolve(name),
+    )
+}
+
+#[derive(Default)]
+struct Table {
+    rules: BTreeMap<u32, Vec<Rule>>,
+    max_nr: Option<u32>,
+}
+
+/// Compile in the parent before fork. Errors name the field, e.g.
+/// `linux.seccomp.syscalls[3].args[0].index: 7 is out of range (0-5)`.
+pub fn compile(seccomp: &LinuxSeccomp) -> Result<CompiledFilter> {
+    if !cfg!(target_arch = "x86_64") {
+        bail!("linux.seccomp: only x86_64 hosts are supported");
+    }
+    const P: &str = "linux.seccomp";
+    let default_action = seccomp.default_action();
+    if default_action == LinuxSeccompAction::ScmpActNotify {
+        bail!("{P}.defaultAction: SCMP_ACT_NOTIFY cannot be used as the default action");
+    }
+    let default = action_value(
+        default_action,
+        seccomp.default_errno_ret(),
+        &format!("{P}.defaultErrnoRet"),
+    )?;
+
+    // Architectures: the native x86_64 is always there.
+    let mut abis = vec![Abi::X86_64];
+    let mut ignored_architectures = Vec::new();
+    for arch in seccomp.architectures().iter().flatten() {
+        let abi = match arch {
+            Arch::ScmpArchNative | Arch::ScmpArchX86_64 => Abi::X86_64,
+            Arch::ScmpArchX86 => Abi::I386,
+            Arch::ScmpArchX32 => Abi::X32,
+            other => {
+                if !ignored_architectures.contains(other) {
+                    ignored_architectures.push(*other);
+                }
+                continue;
+            }
+        };
+        if !abis.contains(&abi) {
+            abis.push(abi);
+        }
+    }
+
+    let mut flags = 0;
+    let mut wait_killable = false;
+    for flag in seccomp.flags().iter().flatten() {
+        match flag {
+            LinuxSeccompFilterFlag::SeccompFilterFlagLog => flags |= FLAG_LOG,
+            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => flags |= FLAG_SPEC_ALLOW,
+            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => wait_killable = true,
+            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => {}
+        }
+    }
+
+    let mut tables: Vec<(Abi, Table)> = abis.iter().map(|&a| (a, Table::default())).collect();
+    let mut skipped_syscalls: Vec<String> = Vec::new();
+    let mut needs_listener = false;
+    for (i, sc) in seccomp.syscalls().iter().flatten().enumerate() {
+        let path = format!("{P}.syscalls[{i}]");
+        let ret = action_value(sc.action(), sc.errno_ret(), &format!("{path}.errnoRet"))?;
+        let is_notify = sc.action() == LinuxSeccompAction::ScmpActNotify;
+        needs_listener |= is_notify;
+
+        let mut conds = Vec::new();
+        let mut per_index = [0usize; 6];
+        for (j, arg) in sc.args().iter().flatten().enumerate() {
+            let index = arg.index();
+            if index > 5 {
+                bail!("{path}.args[{j}].index: {index} is out of range (0-5)");
+            }
+            per_index[index] += 1;
+            let op = match arg.op() {
+                LinuxSeccompOperator::ScmpCmpNe => Op::Ne,
+                LinuxSeccompOperator::ScmpCmpLt => Op::Lt,
+                LinuxSeccompOperator::ScmpCmpLe => Op::Le,
+                LinuxSeccompOperator::ScmpCmpEq => Op::Eq,
+                LinuxSeccompOperator::ScmpCmpGe => Op::Ge,
+                LinuxSeccompOperator::ScmpCmpGt => Op::Gt,
+                LinuxSeccompOperator::ScmpCmpMaskedEq => Op::MaskedEq,
+            };
+            conds.push(Cond {
+                index: index as u32,
+                op,
+                value: arg.value(),
+                value_two: arg.value_two().unwrap_or(0),
+            });
+        }
+        // runc: same argument index used twice -> every condition is its own rule.
+        let alternatives: Vec<Vec<Cond>> = if per_index.iter().any(|&n| n > 1) {
+            conds.into_iter().map(|c| vec![c]).collect()
+        } else {
+            vec![conds]
+        };
+
+        for (k, name) in sc.names().iter().enumerate() {
+            if name.is_empty() {
+                bail!("{path}.names[{k}]: empty syscall name");
+            }
+            if is_notify && name == "write" {
+                bail!("{path}.action: SCMP_ACT_NOTIFY cannot be used for the write syscall");
+            }
+            let mut known = false;
+            for (abi, table) in tables.iter_mut() {
+                let Some(nr) = abi.resolve(name) else {
+                    continue;
+                };
+                known = true;
+                table.max_nr = table.max_nr.max(Some(nr));
+                if ret == default {
+                    continue;
+                }
+                let rules = table.rules.entry(nr).or_default();
+                for conds in &alternatives {
+                    rules.push(Rule {
+                        conds: conds.clone(),
+                        ret,
+                    });
+                }
+            }
+            if !known && !skipped_syscalls.contains(name) {
+                skipped_syscalls.push(name.clone());
+            }
+        }
+    }
+    if needs_listener {
+        flags |= FLAG_NEW_LISTENER;
+        if wait_killable {
+            flags |= FLAG_WAIT_KILLABLE_RECV;
+        }
+    }
+
+    use LinuxSeccompAction as A;
+    let enosys_stub = !matches!(
+        default_action,
+        A::ScmpActAllow | A::ScmpActLog | A::ScmpActTrace
+    ) && default != u32::from(SeccompAction::Errno(libc::ENOSYS as u32));
+    let program = emit(&tables, default, enosys_stub)?;
+    if program.len() > BPF_MAXINSNS {
+        bail!(
+            "{P}: the compiled filter has {} instructions, more than the kernel's limit of {BPF_MAXINSNS}",
+            program.len()
+        );
+    }
+    Ok(CompiledFilter {
+        program,
+        flags,
+        needs_listener,
+        skipped_syscalls,
+        ignored_architectures,
+        listener_path: seccomp.listener_path().clone(),
+        listener_metadata: seccomp.listener_metadata().clone(),
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Code generation
+
+type Label = usize;
+
+#[derive(Clone, Copy)]
+enum Tgt {
+    Next,
+    To(Label),
+}
+
+struct Insn {
+    code: u16,
+    k: u32,
+    jt: Tgt,
+    jf: Tgt,
+    /// For `BPF_JA`: the target (its 32-bit offset goes in `k`).
+    ja: Option<Label>,
+}
+
+/// A tiny classic-BPF assembler with forward labels.
+#[derive(Default)]
+struct Asm {
+    insns: Vec<Insn>,
+    labels: Vec<Option<usize>>,
+}
+
+impl Asm {
+    fn label(&mut self) -> Label {
+        self.labels.push(None);
+        self.labels.len() - 1
+    }
+    fn bind(&mut self, l: Label) {
+        debug_assert!(self.labels[l].is_none());
+        self.labels[l] = Some(self.insns.len());
+    }
+    fn push(&mut self, code: u16, k: u32, jt: Tgt, jf: Tgt, ja: Option<Label>) {
+        self.insns.push(Insn {
+            code,
+            k,
+            jt,
+            jf,
+            ja,
+        });
+    }
+    fn ld(&mut self, off: u32) {
+        self.push(BPF_LD_W_ABS, off, Tgt::Next, Tgt::Next, None);
+    }
+    fn and(&mut self, k: u32) {
+        self.push(BPF_ALU_AND_K, k, Tgt::Next, Tgt::Next, None);
+    }
+    fn jmp(&mut self, code: u16, k: u32, jt: Tgt, jf: Tgt) {
+        self.push(code, k, jt, jf, None);
+    }
+    fn ja(&mut self, l: Label) {
+        self.push(BPF_JMP_JA, 0, Tgt::Next, Tgt::Next, Some(l));
+    }
+    fn ret(&mut self, k: u32) {
+        self.push(BPF_RET_K, k, Tgt::Next, Tgt::Next, None);
+    }
+
+    fn finish(self) -> Result<BpfProgram> {
+        let target = |at: usize, l: Label| -> Result<usize> {
+            let to =
+                self.labels[l].ok_or_else(|| anyhow!("seccomp: internal error: unbound label"))?;
+            to.checked_sub(at + 1)
+                .ok_or_else(|| anyhow!("seccomp: internal error: backward jump"))
+        };
+        let short = |at: usize, t: Tgt| -> Result<u8> {
+            match t {
+                Tgt::Next => Ok(0),
+                Tgt::To(l) => u8::try_from(target(at, l)?)
+                    .map_err(|_| anyhow!("seccomp: internal error: conditional jump out of range")),
+            }
+        };
+        let mut out = Vec::with_capacity(self.insns.len());
+        for (at, i) in self.insns.iter().enumerate() {
+            let k = match i.ja {
+                Some(l) => u32::try_from(target(at, l)?)?,
+                None => i.k,
+            };
+            out.push(sock_filter {
+                code: i.code,
+                jt: short(at, i.jt)?,
+                jf: short(at, i.jf)?,
+                k,
+            });
+        }
+        Ok(out)
+    }
+}
+
+fn emit(tables: &[(Abi, Table)], default: u32, enosys_stub: bool) -> Result<BpfProgram> {
+    let get = |abi| tables.iter().find(|(a, _)| *a == abi).map(|(_, t)| t);
+    let mut asm = Asm::default();
+
+    // Architecture dispatch.
+    let l_x86_64 = asm.label();
+    let l_i386 = asm.label();
+    asm.ld(OFF_ARCH);
+    let not_x86_64 = asm.label();
+    asm.jmp(
+        BPF_JMP_JEQ_K,
+        AUDIT_ARCH_X86_64,
+        Tgt::Next,
+        Tgt::To(not_x86_64),
+    );
+    asm.ja(l_x86_64);
+    asm.bind(not_x86_64);
+    let i386 = get(Abi::I386);
+    if i386.is_some() {
+        let not_i386 = asm.label();
+        asm.jmp(BPF_JMP_JEQ_K, AUDIT_ARCH_I386, Tgt::Next, Tgt::To(not_i386));
+        asm.ja(l_i386);
+        asm.bind(not_i386);
+    }
+    asm.ret(RET_BAD_ARCH);
+
+    // AUDIT_ARCH_X86_64: x86_64, or x32 when bit 30 of nr is set.
+    asm.bind(l_x86_64);
+    asm.ld(OFF_NR);
+    let l_64 = asm.label();
+    asm.jmp(BPF_JMP_JSET_K, X32_SYSCALL_BIT, Tgt::Next, Tgt::To(l_64));
+    let x32 = get(Abi::X32);
+    let l_x32 = asm.label();
+    if x32.is_some() {
+        asm.ja(l_x32);
+    } else {
+        let bad = asm.label();
+        asm.jmp(BPF_JMP_JEQ_K, u32::MAX, Tgt::Next, Tgt::To(bad));
+        asm.ret(default);
+        asm.bind(bad);
+        asm.ret(RET_BAD_ARCH);
+    }
+    asm.bind(l_64);
+    let x86_64 =
+        get(Abi::X86_64).ok_or_else(|| anyhow!("seccomp: internal error: no x86_64 table"))?;
+    emit_table(&mut asm, Abi::X86_64, x86_64, default, enosys_stub);
+    if let Some(t) = x32 {
+        asm.bind(l_x32);
+        emit_table(&mut asm, Abi::X32, t, default, enosys_stub);
+    }
+    if let Some(t) = i386 {
+        asm.bind(l_i386);
+        asm.ld(OFF_NR);
+        emit_table(&mut asm, Abi::I386, t, default, enosys_stub);
+    }
+    asm.finish()
+}
+
+enum Target {
+    Ret(u32),
+    Block(Label, Vec<Rule>),
+}
+
+/// Room for a chunk's `jeq`s plus its trampolines: keeps every conditional
+/// jump of the chunk under 256.
+const CHUNK_ROOM: usize = 250;
+
+/// Emit the lookup for one ABI. The accumulator holds the syscall number.
+fn emit_table(asm: &mut Asm, abi: Abi, table: &Table, default: u32, enosys_stub: bool) {
+    if enosys_stub && let Some(max) = table.max_nr {
+        let ok = asm.label();
+        asm.jmp(BPF_JMP_JGT_K, max, Tgt::Next, Tgt::To(ok));
+        asm.ret(SeccompAction::Errno(libc::ENOSYS as u32).into());
+        asm.bind(ok);
+    }
+
+    // One target per syscall, sorted by number.
+    let entries: Vec<(u32, Target)> = table
+        .rules
+        .iter()
+        .map(|(&nr, rules)| {
+            // Rules after an unconditional one can never match.
+            let end = rules
+                .iter()
+                .position(|r| r.conds.is_empty())
+                .map_or(rules.len(), |p| p + 1);
+            let rules = &rules[..end];
+            if rules.len() == 1 && rules[0].conds.is_empty() {
+                (nr, Target::Ret(rules[0].ret))
+            } else {
+                (nr, Target::Block(asm.label(), rules.to_vec()))
+            }
+        })
+        .collect();
+    if entries.is_empty() {
+        asm.ret(default);
+        return;
+    }
+
+    // Split into chunks: a chunk's entries plus its distinct trampolines fit in CHUNK_ROOM.
+    let mut chunks: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut start = 0;
+    while start < entries.len() {
+        let mut rets: Vec<u32> = Vec::new();
+        let mut blocks = 0;
+        let mut end = start;
+        while end < entries.len() {
+            let (new_ret, new_block) = match &entries[end].1 {
+                Target::Ret(r) => (usize::from(!rets.contains(r)), 0),
+                Target::Block(..) => (0, 1),
+            };
+            if (end - start + 1) + rets.len() + new_ret + blocks + new_block > CHUNK_ROOM {
+                break;
+            }
+            if new_ret == 1
+                && let Target::Ret(r) = &entries[end].1
+            {
+                rets.push(*r);
+            }
+            blocks += new_block;
+            end += 1;
+        }
+        chunks.push(start..end);
+        start = end;
+    }
+
+    let n_chunks = chunks.len();
+    for (ci, range) in chunks.into_iter().enumerate() {
+        let chunk = &entries[range];
+        let next_chunk = asm.label();
+        if ci + 1 < n_chunks {
+            let max = chunk.last().map(|(nr, _)| *nr).unwrap_or(0);
+            asm.jmp(BPF_JMP_JGT_K, max, Tgt::To(next_chunk), Tgt::Next);
+        }
+        // Trampolines: one per distinct return value, one per block.
+        let mut tramps: Vec<(Label, &Target)> = Vec::new();
+        for (nr, target) in chunk {
+            let existing = match target {
+                Target::Ret(r) => tramps
+                    .iter()
+                    .find(|(_, t)| matches!(t, Target::Ret(x) if x == r))
+                    .map(|(l, _)| *l),
+                Target::Block(..) => None,
+            };
+            let l = existing.unwrap_or_else(|| {
+                let l = asm.label();
+                tramps.push((l, target));
+                l
+            });
+            asm.jmp(BPF_JMP_JEQ_K, *nr, Tgt::To(l), Tgt::Next);
+        }
+        asm.ret(default);
+        for (l, target) in tramps {
+            asm.bind(l);
+            match target {
+                Target::Ret(r) => asm.ret(*r),
+                Target::Block(b, _) => asm.ja(*b),
+            }
+        }
+        asm.bind(next_chunk);
+    }
+
+    // Blocks: rules in config order, first match wins.
+    for (_, target) in &entries {
+        let Target::Block(l, rules) = target else {
+            continue;
+        };
+        asm.bind(*l);
+        for rule in rules {
+            let fail = asm.label();
+            for c in &rule.conds {
+                emit_cond(asm, abi, c, fail);
+            }
+            asm.ret(rule.ret);
+            asm.bind(fail);
+        }
+        asm.ret(default);
+    }
+}
+
+/// Emit one argument condition: falls through when it holds, jumps to `fail`
+/// otherwise. Clobbers the accumulator.
+fn emit_cond(asm: &mut Asm, abi: Abi, c: &Cond, fail: Label) {
+    let lo_off = OFF_ARGS + 8 * c.index;
+    let hi_off = lo_off + 4;
+    let (v_hi, v_lo) = ((c.value >> 32) as u32, c.value as u32);
+    let f = Tgt::To(fail);
+    let n = Tgt::Next;
+
+    if c.op == Op::MaskedEq {
+        let datum = c.value_two & c.value;
+        let half = |asm: &mut Asm, off: u32, mask: u32, datum: u32| {
+            if mask == 0 {
+                return; // (x & 0) == (d & 0): always true
+            }
+            asm.ld(off);
+            if mask != u32::MAX {
+                asm.and(mask);
+            }
+            asm.jmp(BPF_JMP_JEQ_K, datum, n, f);
+        };
+        if !abi.is_32bit() {
+            half(asm, hi_off, v_hi, (datum >> 32) as u32);
+        }
+        half(asm, lo_off, v_lo, datum as u32);
+        return;
+    }
+
+    if abi.is_32bit() {
+        asm.ld(lo_off);
+        let (code, jt, jf) = match c.op {
+            Op::Eq => (BPF_JMP_JEQ_K, n, f),
+            Op::Ne => (BPF_JMP_JEQ_K, f, n),
+            Op::Gt => (BPF_JMP_JGT_K, n, f),
+            Op::Ge => (BPF_JMP_JGE_K, n, f),
+            Op::Lt => (BPF_JMP_JGE_K, f, n),
+            Op::Le => (BPF_JMP_JGT_K, f, n),
+            Op::MaskedEq => unreachable!(),
+        };
+        asm.jmp(code, v_lo, jt, jf);
+        return;
+    }
+
+    // Unsigned 64-bit comparison, high half first.
+    let pass = asm.label();
+    let p = Tgt::To(pass);
+    asm.ld(hi_off);
+    match c.op {
+        Op::Eq => {
+            asm.jmp(BPF_JMP_JEQ_K, v_hi, n, f);
+            asm.ld(lo_off);
+            asm.jmp(BPF_JMP_JEQ_K, v_lo, n, f);
+        }
+        Op::Ne => {
+            asm.jmp(BPF_JMP_JEQ_K, v_hi, n, p);
+            asm.ld(lo_off);
+            asm.jmp(BPF_JMP_JEQ_K, v_lo, f, n);
+        }
+        Op::Gt | Op::Ge => {
+            asm.jmp(BPF_JMP_JGT_K, v_hi, p, n);
+            asm.jmp(BPF_JMP_JEQ_K, v_hi, n, f);
+            asm.ld(lo_off);
+            let code = if c.op == Op::Gt {
+                BPF_JMP_JGT_K
+            } else {
+                BPF_JMP_JGE_K
+            };
+            asm.jmp(code, v_lo, n, f);
+        }
+        Op::Lt | Op::Le => {
+            asm.jmp(BPF_JMP_JGT_K, v_hi, f, n);
+            asm.jmp(BPF_JMP_JEQ_K, v_hi, n, p);
+            asm.ld(lo_off);
+            // lt: fail if lo >= v; le: fail if lo > v
+            let code = if c.op == Op::Lt {
+                BPF_JMP_JGE_K
+            } else {
+                BPF_JMP_JGT_K
+            };
+            asm.jmp(code, v_lo, f, n);
+        }
+        Op::MaskedEq => unreachable!(),
+    }
+    asm.bind(pass);
+}
+
+// ---------------------------------------------------------------------------
+// Installation
+
+/// What [`install_detailed`] did.
+#[derive(Debug)]
+pub struct Installed {
+    /// The notify fd, when the filter uses `SCMP_ACT_NOTIFY`.
+    pub notify_fd: Option<OwnedFd>,
+    /// The flags the kernel accepted. Optional flags it refused with EINVAL
+    /// (LOG, SPEC_ALLOW, WAIT_KILLABLE_RECV) are missing.
+    pub flags: u32,
+}
+
+/// Install in the container's init (single-threaded, after fork). Returns the
+/// notify fd when the filter uses `SCMP_ACT_NOTIFY`.
+pub fn install(filter: &CompiledFilter) -> Result<Option<OwnedFd>> {
+    install_detailed(filter).map(|i| i.notify_fd)
+}
+
+/// [`install`], also reporting the flags the kernel took.
+///
+/// On success it allocates nothing: one seccomp(2) call, retried without an
+/// optional flag the kernel refuses with EINVAL, or prctl(2) on kernels
+/// without seccomp(2) (when no flag is needed).
+pub fn install_detailed(filter: &CompiledFilter) -> Result<Installed> {
+    let prog = libc::sock_fprog {
+        len: u16::try_from(filter.program.len()).map_err(|_| {
+            anyhow!(
+                "seccomp: program too long ({} instructions)",
+                filter.program.len()
+            )
+        })?,
+        // seccompiler::sock_filter is #[repr(C)] {u16, u8, u8, u32}, like libc::sock_filter.
+        filter: filter.program.as_ptr() as *mut libc::sock_filter,
+    };
+    let mut flags = filter.flags;
+    loop {
+        // SAFETY: `prog` points into `filter.program`, which outlives the call;
+        // the kernel copies the program and does not keep the pointer.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER as libc::c_ulong,
+                flags as libc::c_ulong,
+                &prog as *const libc::sock_fprog,
+            )
+        };
+        if rc >= 0 {
+            let notify_fd = if flags & FLAG_NEW_LISTENER != 0 {
+                // SAFETY: with NEW_LISTENER the kernel returns a new fd that we own.
+                Some(unsafe { OwnedFd::from_raw_fd(rc as libc::c_int) })
+            } else {
+                None
+            };
+            return Ok(Installed { notify_fd, flags });
+        }
+        let err = std::io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EINVAL) if OPTIONAL_FLAGS.iter().any(|f| flags & f != 0) => {
+                let drop = OPTIONAL_FLAGS
+                    .iter()
+                    .find(|&&f| flags & f != 0)
+                    .copied()
+                    .unwrap_or(0);
+                flags &= !drop;
+            }
+            Some(libc::ENOSYS) if flags & FLAG_NEW_LISTENER == 0 => {
+                // Kernel without seccomp(2) (< 3.17): prctl takes no flags.
+                // SAFETY: as above.
+                let rc = unsafe {
+                    libc::prctl(
+                        libc::PR_SET_SECCOMP,
+                        libc::SECCOMP_MODE_FILTER as libc::c_ulong,
+                        &prog as *const libc::sock_fprog,
+                        0 as libc::c_ulong,
+                        0 as libc::c_ulong,
+                    )
+                };
+                if rc != 0 {
+                    bail!("prctl(PR_SET_SECCOMP): {}", std::io::Error::last_os_error());
+                }
+                return Ok(Installed {
+                    notify_fd: None,
+                    flags: 0,
+                });
+            }
+            _ => bail!("seccomp(SECCOMP_SET_MODE_FILTER, flags {flags:#x}): {err}"),
+        }
+    }
+}
