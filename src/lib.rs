@@ -1,2 +1,3 @@
 //! bulkhead: an OCI container runtime (runc-compatible CLI).
 pub mod cli;
+pub mod cgroups;
