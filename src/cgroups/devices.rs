@@ -38,13 +38,17 @@ impl Rule {
             LinuxDeviceType::A => 'a',
             LinuxDeviceType::B => 'b',
             LinuxDeviceType::C | LinuxDeviceType::U => 'c',
-            LinuxDeviceType::P => bail!("linux.resources.devices: device type \"p\" (FIFO) cannot be used in a cgroup rule"),
+            LinuxDeviceType::P => bail!(
+                "linux.resources.devices: device type \"p\" (FIFO) cannot be used in a cgroup rule"
+            ),
         };
         let num = |v: Option<i64>, what: &str| -> Result<Option<u32>> {
             match v {
                 None => Ok(None),
                 Some(n) if n < 0 => Ok(None), // -1 is the wildcard in some configs
-                Some(n) if n > u32::MAX as i64 => bail!("linux.resources.devices: invalid {what} {n}"),
+                Some(n) if n > u32::MAX as i64 => {
+                    bail!("linux.resources.devices: invalid {what} {n}")
+                }
                 Some(n) => Ok(Some(n as u32)),
             }
         };
@@ -57,7 +61,9 @@ impl Rule {
             }
         }
         if let Some(bad) = acc.chars().find(|c| !"rwm".contains(*c)) {
-            bail!("linux.resources.devices: invalid access {acc:?} (character {bad:?}; use a subset of \"rwm\")");
+            bail!(
+                "linux.resources.devices: invalid access {acc:?} (character {bad:?}; use a subset of \"rwm\")"
+            );
         }
         Ok(Rule {
             allow: d.allow(),
@@ -76,7 +82,13 @@ impl Rule {
     /// The v1 line: "c 1:3 rwm".
     pub fn v1_line(&self) -> String {
         let n = |v: Option<u32>| v.map(|v| v.to_string()).unwrap_or_else(|| "*".into());
-        format!("{} {}:{} {}", self.typ, n(self.major), n(self.minor), self.access)
+        format!(
+            "{} {}:{} {}",
+            self.typ,
+            n(self.major),
+            n(self.minor),
+            self.access
+        )
     }
 
     fn bpf_access(&self) -> i32 {
@@ -101,7 +113,11 @@ pub fn v1_writes(rules: &[LinuxDeviceCgroup]) -> Result<Vec<(&'static str, Strin
     let rules = parse_rules(rules)?;
     let mut out = Vec::new();
     for r in &rules {
-        let file = if r.allow { "devices.allow" } else { "devices.deny" };
+        let file = if r.allow {
+            "devices.allow"
+        } else {
+            "devices.deny"
+        };
         if r.is_all() {
             // "a" alone switches the default and clears the exception list.
             out.push((file, "a".to_string()));
@@ -126,16 +142,16 @@ pub fn default_allowed() -> Vec<LinuxDeviceCgroup> {
     };
     use LinuxDeviceType::C;
     vec![
-        mk(C, None, None, "m"),          // mknod any char device
+        mk(C, None, None, "m"), // mknod any char device
         mk(LinuxDeviceType::B, None, None, "m"),
-        mk(C, Some(1), Some(3), "rwm"),  // /dev/null
-        mk(C, Some(1), Some(8), "rwm"),  // /dev/random
-        mk(C, Some(1), Some(7), "rwm"),  // /dev/full
-        mk(C, Some(5), Some(0), "rwm"),  // /dev/tty
-        mk(C, Some(1), Some(5), "rwm"),  // /dev/zero
-        mk(C, Some(1), Some(9), "rwm"),  // /dev/urandom
-        mk(C, Some(136), None, "rwm"),   // /dev/pts/*
-        mk(C, Some(5), Some(2), "rwm"),  // /dev/ptmx
+        mk(C, Some(1), Some(3), "rwm"), // /dev/null
+        mk(C, Some(1), Some(8), "rwm"), // /dev/random
+        mk(C, Some(1), Some(7), "rwm"), // /dev/full
+        mk(C, Some(5), Some(0), "rwm"), // /dev/tty
+        mk(C, Some(1), Some(5), "rwm"), // /dev/zero
+        mk(C, Some(1), Some(9), "rwm"), // /dev/urandom
+        mk(C, Some(136), None, "rwm"),  // /dev/pts/*
+        mk(C, Some(5), Some(2), "rwm"), // /dev/ptmx
     ]
 }
 
@@ -150,7 +166,7 @@ pub const BPF_DEVCG_DEV_BLOCK: i32 = 1;
 pub const BPF_DEVCG_DEV_CHAR: i32 = 2;
 
 // Opcodes (linux/bpf_common.h, linux/bpf.h).
-pub const LDX_MEM_W: u8 = 0x01 | 0x60 | 0x00; // BPF_LDX | BPF_MEM | BPF_W
+pub const LDX_MEM_W: u8 = 0x01 | 0x60; // BPF_LDX | BPF_MEM | BPF_W
 pub const ALU32_AND_K: u8 = 0x04 | 0x50; // BPF_ALU | BPF_AND | BPF_K
 pub const ALU32_RSH_K: u8 = 0x04 | 0x70;
 pub const ALU32_MOV_K: u8 = 0x04 | 0xb0;
@@ -173,7 +189,12 @@ pub struct Insn {
 
 impl Insn {
     const fn new(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
-        Insn { code, regs: (dst & 0xf) | (src << 4), off, imm }
+        Insn {
+            code,
+            regs: (dst & 0xf) | (src << 4),
+            off,
+            imm,
+        }
     }
     pub fn dst(&self) -> u8 {
         self.regs & 0xf
@@ -340,7 +361,11 @@ impl Attr {
 fn bpf(cmd: i32, attr: &mut Attr) -> std::io::Result<i64> {
     // SAFETY: attr is a valid, writable buffer of the size passed.
     let r = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.0.as_mut_ptr(), attr.0.len()) };
-    if r < 0 { Err(std::io::Error::last_os_error()) } else { Ok(r) }
+    if r < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
 }
 
 fn load(prog: &[Insn]) -> Result<OwnedFd> {
@@ -352,7 +377,9 @@ fn load(prog: &[Insn]) -> Result<OwnedFd> {
             .u64(8, prog.as_ptr() as u64)
             .u64(16, license.as_ptr() as u64);
         if let Some(buf) = log {
-            a.u32(24, 1).u32(28, buf.len() as u32).u64(32, buf.as_mut_ptr() as u64);
+            a.u32(24, 1)
+                .u32(28, buf.len() as u32)
+                .u64(32, buf.as_mut_ptr() as u64);
             let fd = bpf(BPF_PROG_LOAD, &mut a)?;
             // SAFETY: the kernel returned a new fd.
             return Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) });
@@ -365,10 +392,18 @@ fn load(prog: &[Insn]) -> Result<OwnedFd> {
         Ok(fd) => Ok(fd),
         Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
             // Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
-            let inf = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+            let inf = libc::rlimit {
+                rlim_cur: libc::RLIM_INFINITY,
+                rlim_max: libc::RLIM_INFINITY,
+            };
             // SAFETY: plain setrlimit.
             unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &inf) };
-            try_load(None).map_err(|e| anyhow!("linux.resources.devices: bpf(BPF_PROG_LOAD): {}", super::resources::errtext(&e)))
+            try_load(None).map_err(|e| {
+                anyhow!(
+                    "linux.resources.devices: bpf(BPF_PROG_LOAD): {}",
+                    super::resources::errtext(&e)
+                )
+            })
         }
         Err(e) => {
             let mut log = vec![0u8; 65536];
@@ -428,13 +463,21 @@ pub fn apply_v2(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
     for id in old {
         let mut g = Attr::new();
         g.u32(0, id);
-        let Ok(fd) = bpf(BPF_PROG_GET_FD_BY_ID, &mut g) else { continue };
+        let Ok(fd) = bpf(BPF_PROG_GET_FD_BY_ID, &mut g) else {
+            continue;
+        };
         // SAFETY: new fd from the kernel.
         let ofd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
         let mut d = Attr::new();
-        d.u32(0, cg.as_raw_fd() as u32).u32(4, ofd.as_raw_fd() as u32).u32(8, BPF_CGROUP_DEVICE);
+        d.u32(0, cg.as_raw_fd() as u32)
+            .u32(4, ofd.as_raw_fd() as u32)
+            .u32(8, BPF_CGROUP_DEVICE);
         bpf(BPF_PROG_DETACH, &mut d).map_err(|e| {
-            anyhow!("linux.resources.devices: detaching the old device filter (id {id}) from {}: {}", dir.display(), super::resources::errtext(&e))
+            anyhow!(
+                "linux.resources.devices: detaching the old device filter (id {id}) from {}: {}",
+                dir.display(),
+                super::resources::errtext(&e)
+            )
         })?;
     }
     Ok(())
@@ -470,7 +513,13 @@ mod tests {
         assert!(parse_rules(&rules(r#"[{"allow":true,"access":"rx"}]"#)).is_err());
         assert!(parse_rules(&rules(r#"[{"allow":true,"type":"p"}]"#)).is_err());
         let w = v1_writes(&rules(r#"[{"allow":false,"access":"rwm"},{"allow":true,"type":"c","major":1,"minor":3,"access":"rw"}]"#)).unwrap();
-        assert_eq!(w, vec![("devices.deny", "a".to_string()), ("devices.allow", "c 1:3 rw".to_string())]);
+        assert_eq!(
+            w,
+            vec![
+                ("devices.deny", "a".to_string()),
+                ("devices.allow", "c 1:3 rw".to_string())
+            ]
+        );
     }
 
     #[test]
@@ -478,40 +527,171 @@ mod tests {
         let p = program(&[]);
         // runc's devicefilter prologue, then "return 0"
         assert_eq!(p.len(), 8);
-        assert_eq!(p[0], Insn { code: 0x61, regs: 0x12, off: 0, imm: 0 });
-        assert_eq!(p[1], Insn { code: 0x54, regs: 0x02, off: 0, imm: 0xffff });
-        assert_eq!(p[2], Insn { code: 0x61, regs: 0x13, off: 0, imm: 0 });
-        assert_eq!(p[3], Insn { code: 0x74, regs: 0x03, off: 0, imm: 16 });
-        assert_eq!(p[4], Insn { code: 0x61, regs: 0x14, off: 4, imm: 0 });
-        assert_eq!(p[5], Insn { code: 0x61, regs: 0x15, off: 8, imm: 0 });
-        assert_eq!(p[6], Insn { code: 0xb4, regs: 0x00, off: 0, imm: 0 });
-        assert_eq!(p[7], Insn { code: 0x95, regs: 0, off: 0, imm: 0 });
+        assert_eq!(
+            p[0],
+            Insn {
+                code: 0x61,
+                regs: 0x12,
+                off: 0,
+                imm: 0
+            }
+        );
+        assert_eq!(
+            p[1],
+            Insn {
+                code: 0x54,
+                regs: 0x02,
+                off: 0,
+                imm: 0xffff
+            }
+        );
+        assert_eq!(
+            p[2],
+            Insn {
+                code: 0x61,
+                regs: 0x13,
+                off: 0,
+                imm: 0
+            }
+        );
+        assert_eq!(
+            p[3],
+            Insn {
+                code: 0x74,
+                regs: 0x03,
+                off: 0,
+                imm: 16
+            }
+        );
+        assert_eq!(
+            p[4],
+            Insn {
+                code: 0x61,
+                regs: 0x14,
+                off: 4,
+                imm: 0
+            }
+        );
+        assert_eq!(
+            p[5],
+            Insn {
+                code: 0x61,
+                regs: 0x15,
+                off: 8,
+                imm: 0
+            }
+        );
+        assert_eq!(
+            p[6],
+            Insn {
+                code: 0xb4,
+                regs: 0x00,
+                off: 0,
+                imm: 0
+            }
+        );
+        assert_eq!(
+            p[7],
+            Insn {
+                code: 0x95,
+                regs: 0,
+                off: 0,
+                imm: 0
+            }
+        );
         assert_eq!(std::mem::size_of::<Insn>(), 8);
     }
 
     #[test]
     fn block_encoding_with_jumps() {
-        let r = parse_rules(&rules(r#"[{"allow":true,"type":"c","major":1,"minor":3,"access":"rw"}]"#)).unwrap();
+        let r = parse_rules(&rules(
+            r#"[{"allow":true,"type":"c","major":1,"minor":3,"access":"rw"}]"#,
+        ))
+        .unwrap();
         let b = rule_block(&r[0]);
         assert_eq!(
             b,
             vec![
-                Insn { code: 0x55, regs: 0x02, off: 7, imm: 2 },  // if type != char goto next
-                Insn { code: 0xbc, regs: 0x31, off: 0, imm: 0 },  // r1 = r3
-                Insn { code: 0x54, regs: 0x01, off: 0, imm: 6 },  // r1 &= r|w
-                Insn { code: 0x5d, regs: 0x31, off: 4, imm: 0 },  // if r1 != r3 goto next
-                Insn { code: 0x55, regs: 0x04, off: 3, imm: 1 },  // if major != 1 goto next
-                Insn { code: 0x55, regs: 0x05, off: 2, imm: 3 },  // if minor != 3 goto next
-                Insn { code: 0xb4, regs: 0x00, off: 0, imm: 1 },  // r0 = 1
-                Insn { code: 0x95, regs: 0, off: 0, imm: 0 },     // exit
+                Insn {
+                    code: 0x55,
+                    regs: 0x02,
+                    off: 7,
+                    imm: 2
+                }, // if type != char goto next
+                Insn {
+                    code: 0xbc,
+                    regs: 0x31,
+                    off: 0,
+                    imm: 0
+                }, // r1 = r3
+                Insn {
+                    code: 0x54,
+                    regs: 0x01,
+                    off: 0,
+                    imm: 6
+                }, // r1 &= r|w
+                Insn {
+                    code: 0x5d,
+                    regs: 0x31,
+                    off: 4,
+                    imm: 0
+                }, // if r1 != r3 goto next
+                Insn {
+                    code: 0x55,
+                    regs: 0x04,
+                    off: 3,
+                    imm: 1
+                }, // if major != 1 goto next
+                Insn {
+                    code: 0x55,
+                    regs: 0x05,
+                    off: 2,
+                    imm: 3
+                }, // if minor != 3 goto next
+                Insn {
+                    code: 0xb4,
+                    regs: 0x00,
+                    off: 0,
+                    imm: 1
+                }, // r0 = 1
+                Insn {
+                    code: 0x95,
+                    regs: 0,
+                    off: 0,
+                    imm: 0
+                }, // exit
             ]
         );
         // deny with partial access uses "jeq r1, 0"
         let r = parse_rules(&rules(r#"[{"allow":false,"type":"b","access":"w"}]"#)).unwrap();
         let b = rule_block(&r[0]);
-        assert_eq!(b[0], Insn { code: 0x55, regs: 0x02, off: 5, imm: 1 });
-        assert_eq!(b[3], Insn { code: 0x15, regs: 0x01, off: 2, imm: 0 });
-        assert_eq!(b[4], Insn { code: 0xb4, regs: 0, off: 0, imm: 0 });
+        assert_eq!(
+            b[0],
+            Insn {
+                code: 0x55,
+                regs: 0x02,
+                off: 5,
+                imm: 1
+            }
+        );
+        assert_eq!(
+            b[3],
+            Insn {
+                code: 0x15,
+                regs: 0x01,
+                off: 2,
+                imm: 0
+            }
+        );
+        assert_eq!(
+            b[4],
+            Insn {
+                code: 0xb4,
+                regs: 0,
+                off: 0,
+                imm: 0
+            }
+        );
     }
 
     #[test]
@@ -555,7 +735,12 @@ mod tests {
 
     #[test]
     fn allow_all_stops_generation() {
-        let p = program(&parse_rules(&rules(r#"[{"allow":false,"type":"c","major":1},{"allow":true}]"#)).unwrap());
+        let p = program(
+            &parse_rules(&rules(
+                r#"[{"allow":false,"type":"c","major":1},{"allow":true}]"#,
+            ))
+            .unwrap(),
+        );
         // prologue + block of allow-all (mov + exit) and nothing after
         assert_eq!(p.len(), 8);
         assert_eq!(run(&p, req(C, R), 1, 1).unwrap(), 1);
@@ -563,7 +748,9 @@ mod tests {
 
     #[test]
     fn all_jumps_in_range() {
-        let mut rs = rules(r#"[{"allow":false,"access":"rwm"},{"allow":true,"type":"b","major":8,"access":"r"}]"#);
+        let mut rs = rules(
+            r#"[{"allow":false,"access":"rwm"},{"allow":true,"type":"b","major":8,"access":"r"}]"#,
+        );
         rs.extend(default_allowed());
         let p = program(&parse_rules(&rs).unwrap());
         for (pc, i) in p.iter().enumerate() {

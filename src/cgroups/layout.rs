@@ -54,7 +54,9 @@ fn unescape(s: &str) -> String {
             && i + 3 < b.len()
             && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
         {
-            let v = (b[i + 1] - b'0') as u32 * 64 + (b[i + 2] - b'0') as u32 * 8 + (b[i + 3] - b'0') as u32;
+            let v = (b[i + 1] - b'0') as u32 * 64
+                + (b[i + 2] - b'0') as u32 * 8
+                + (b[i + 3] - b'0') as u32;
             out.push(v as u8);
             i += 4;
         } else {
@@ -70,7 +72,9 @@ fn unescape(s: &str) -> String {
 pub fn parse_mountinfo(text: &str) -> Vec<CgroupMount> {
     let mut out: Vec<CgroupMount> = Vec::new();
     for line in text.lines() {
-        let Some((pre, post)) = line.split_once(" - ") else { continue };
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
         let pre: Vec<&str> = pre.split_whitespace().collect();
         let post: Vec<&str> = post.split_whitespace().collect();
         if pre.len() < 5 || post.is_empty() {
@@ -92,8 +96,13 @@ pub fn parse_mountinfo(text: &str) -> Vec<CgroupMount> {
                         !o.is_empty()
                             && !matches!(
                                 *o,
-                                "rw" | "ro" | "noprefix" | "clone_children" | "xattr" | "none"
-                                    | "cpuset_v2_mode" | "favordynmods"
+                                "rw" | "ro"
+                                    | "noprefix"
+                                    | "clone_children"
+                                    | "xattr"
+                                    | "none"
+                                    | "cpuset_v2_mode"
+                                    | "favordynmods"
                             )
                             && !o.starts_with("release_agent=")
                     })
@@ -109,7 +118,10 @@ pub fn parse_mountinfo(text: &str) -> Vec<CgroupMount> {
             }
             _ => continue,
         };
-        if out.iter().any(|o| o.v2 == m.v2 && o.controllers == m.controllers) {
+        if out
+            .iter()
+            .any(|o| o.v2 == m.v2 && o.controllers == m.controllers)
+        {
             continue;
         }
         out.push(m);
@@ -128,7 +140,9 @@ pub fn detect_layout(mounts: &[CgroupMount]) -> Result<Layout> {
         (Some(_), false) => Ok(Layout::Unified),
         (Some(_), true) => Ok(Layout::Hybrid),
         (None, true) => Ok(Layout::V1),
-        (None, false) => bail!("no cgroup hierarchy is mounted (looked for cgroup and cgroup2 in /proc/self/mountinfo)"),
+        (None, false) => bail!(
+            "no cgroup hierarchy is mounted (looked for cgroup and cgroup2 in /proc/self/mountinfo)"
+        ),
     }
 }
 
@@ -144,11 +158,19 @@ pub fn parse_proc_cgroup(text: &str) -> Vec<ProcCgroup> {
     let mut out = Vec::new();
     for line in text.lines() {
         let mut it = line.splitn(3, ':');
-        let (Some(_id), Some(ctrls), Some(path)) = (it.next(), it.next(), it.next()) else { continue };
-        let mut controllers: Vec<String> =
-            ctrls.split(',').filter(|c| !c.is_empty()).map(str::to_string).collect();
+        let (Some(_id), Some(ctrls), Some(path)) = (it.next(), it.next(), it.next()) else {
+            continue;
+        };
+        let mut controllers: Vec<String> = ctrls
+            .split(',')
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect();
         controllers.sort();
-        out.push(ProcCgroup { controllers, path: path.to_string() });
+        out.push(ProcCgroup {
+            controllers,
+            path: path.to_string(),
+        });
     }
     out
 }
@@ -269,7 +291,9 @@ pub fn resolve_from(
     let absolute = requested.starts_with('/');
     let cleaned = clean_path(&requested);
     if cleaned.is_empty() || cleaned == "/" {
-        bail!("cgroupsPath {requested:?} resolves to the root (or the caller's own) cgroup; refusing");
+        bail!(
+            "cgroupsPath {requested:?} resolves to the root (or the caller's own) cgroup; refusing"
+        );
     }
 
     let selected: Vec<&CgroupMount> = mounts
@@ -301,7 +325,10 @@ pub fn resolve_from(
         let dir = dir_for(&m.mountpoint, &m.root, &path)
             .with_context(|| format!("resolving cgroupsPath {requested:?}"))?;
         if dir == m.mountpoint {
-            bail!("cgroupsPath {requested:?} resolves to the root of {}; refusing", m.mountpoint.display());
+            bail!(
+                "cgroupsPath {requested:?} resolves to the root of {}; refusing",
+                m.mountpoint.display()
+            );
         }
         hierarchies.push(Hierarchy {
             v2: m.v2,
@@ -322,7 +349,11 @@ pub fn resolve_from(
         .unwrap_or(&hierarchies[0])
         .path
         .clone();
-    Ok(Resolved { layout, path, hierarchies })
+    Ok(Resolved {
+        layout,
+        path,
+        hierarchies,
+    })
 }
 
 #[cfg(test)]
@@ -445,7 +476,11 @@ mod tests {
         assert_eq!(r.hierarchies.len(), 10);
         let mem = r.hierarchies.iter().find(|h| h.has("memory")).unwrap();
         assert_eq!(mem.dir, Path::new("/sys/fs/cgroup/memory/bulkhead/c1"));
-        let sd = r.hierarchies.iter().find(|h| h.has("name=systemd")).unwrap();
+        let sd = r
+            .hierarchies
+            .iter()
+            .find(|h| h.has("name=systemd"))
+            .unwrap();
         assert_eq!(sd.mount_name(), "systemd");
         let u = r.hierarchies.iter().find(|h| h.v2).unwrap();
         assert_eq!(u.dir, Path::new("/sys/fs/cgroup/unified/bulkhead/c1"));
@@ -457,14 +492,20 @@ mod tests {
         let r = resolve_from(HYBRID_MOUNTINFO, HYBRID_CGROUP, Some("x/y"), "c1").unwrap();
         let mem = r.hierarchies.iter().find(|h| h.has("memory")).unwrap();
         assert_eq!(mem.path, "/process_api/abc/x/y");
-        assert_eq!(mem.dir, Path::new("/sys/fs/cgroup/memory/process_api/abc/x/y"));
+        assert_eq!(
+            mem.dir,
+            Path::new("/sys/fs/cgroup/memory/process_api/abc/x/y")
+        );
         let cpu = r.hierarchies.iter().find(|h| h.has("cpu")).unwrap();
         assert_eq!(cpu.dir, Path::new("/sys/fs/cgroup/cpu/x/y"));
         // None → "<id>"
         let r = resolve_from(HYBRID_MOUNTINFO, HYBRID_CGROUP, None, "c1").unwrap();
         assert_eq!(r.path, "/c1");
         let mem = r.hierarchies.iter().find(|h| h.has("memory")).unwrap();
-        assert_eq!(mem.dir, Path::new("/sys/fs/cgroup/memory/process_api/abc/c1"));
+        assert_eq!(
+            mem.dir,
+            Path::new("/sys/fs/cgroup/memory/process_api/abc/c1")
+        );
         // ".." cannot escape the caller's cgroup
         let r = resolve_from(HYBRID_MOUNTINFO, HYBRID_CGROUP, Some("../../z"), "c1").unwrap();
         let mem = r.hierarchies.iter().find(|h| h.has("memory")).unwrap();
@@ -490,9 +531,15 @@ mod tests {
         let r = resolve_from(V1_COMOUNT, V1_COMOUNT_CGROUP, Some("/c"), "c").unwrap();
         assert_eq!(r.layout, Layout::V1);
         let names: Vec<String> = r.hierarchies.iter().map(|h| h.mount_name()).collect();
-        assert_eq!(names, vec!["systemd", "cpu,cpuacct", "memory", "net_cls,net_prio"]);
+        assert_eq!(
+            names,
+            vec!["systemd", "cpu,cpuacct", "memory", "net_cls,net_prio"]
+        );
         let r = resolve_from(V1_COMOUNT, V1_COMOUNT_CGROUP, Some("rel"), "c").unwrap();
-        assert_eq!(r.hierarchies[1].dir, Path::new("/sys/fs/cgroup/cpu,cpuacct/user.slice/rel"));
+        assert_eq!(
+            r.hierarchies[1].dir,
+            Path::new("/sys/fs/cgroup/cpu,cpuacct/user.slice/rel")
+        );
         assert_eq!(r.path, "/user.slice/session-2.scope/rel");
     }
 

@@ -38,7 +38,8 @@ use resources::{Ctx, Files, errtext};
 impl Layout {
     /// Detect the host's layout from /proc/self/mountinfo.
     pub fn detect() -> Result<Layout> {
-        let mi = fs::read_to_string("/proc/self/mountinfo").context("reading /proc/self/mountinfo")?;
+        let mi =
+            fs::read_to_string("/proc/self/mountinfo").context("reading /proc/self/mountinfo")?;
         layout::detect_layout(&layout::parse_mountinfo(&mi))
     }
 }
@@ -63,7 +64,10 @@ fn write_raw(p: &Path, v: &str) -> io::Result<()> {
     let mut f = fs::OpenOptions::new().write(true).open(p)?;
     let n = f.write(v.as_bytes())?;
     if n != v.len() {
-        return Err(io::Error::new(io::ErrorKind::WriteZero, format!("short write ({n} of {} bytes)", v.len())));
+        return Err(io::Error::new(
+            io::ErrorKind::WriteZero,
+            format!("short write ({n} of {} bytes)", v.len()),
+        ));
     }
     Ok(())
 }
@@ -83,7 +87,10 @@ struct V1Files<'a> {
 
 impl V1Files<'_> {
     fn dir(&self, c: &str) -> Option<&Path> {
-        self.hs.iter().find(|h| !h.v2 && h.has(c)).map(|h| h.dir.as_path())
+        self.hs
+            .iter()
+            .find(|h| !h.v2 && h.has(c))
+            .map(|h| h.dir.as_path())
     }
 }
 
@@ -119,7 +126,10 @@ impl V2Files {
         let controllers = fs::read_to_string(dir.join("cgroup.controllers"))
             .map(|s| s.split_whitespace().map(str::to_string).collect())
             .unwrap_or_default();
-        V2Files { dir: dir.to_path_buf(), controllers }
+        V2Files {
+            dir: dir.to_path_buf(),
+            controllers,
+        }
     }
 }
 
@@ -184,7 +194,13 @@ fn remove_cgroup_tree(dir: &Path) -> Result<()> {
                 std::thread::sleep(delay);
                 delay = (delay * 2).min(Duration::from_millis(200));
             }
-            Err(e) => return Err(anyhow!("removing cgroup {}: {}", dir.display(), errtext(&e))),
+            Err(e) => {
+                return Err(anyhow!(
+                    "removing cgroup {}: {}",
+                    dir.display(),
+                    errtext(&e)
+                ));
+            }
         }
     }
 }
@@ -194,16 +210,27 @@ impl Cgroup {
     /// hierarchy root; relative → under the caller's own cgroup in that hierarchy
     /// (/proc/self/cgroup); None (or "") → relative "<id>". Creates nothing.
     pub fn resolve(cgroups_path: Option<&str>, id: &str) -> Result<Cgroup> {
-        let mi = fs::read_to_string("/proc/self/mountinfo").context("reading /proc/self/mountinfo")?;
+        let mi =
+            fs::read_to_string("/proc/self/mountinfo").context("reading /proc/self/mountinfo")?;
         let pc = fs::read_to_string("/proc/self/cgroup").context("reading /proc/self/cgroup")?;
         Self::resolve_from(&mi, &pc, cgroups_path, id)
     }
 
     /// [`Cgroup::resolve`] from given mountinfo and /proc/self/cgroup text.
-    pub fn resolve_from(mountinfo: &str, proc_self_cgroup: &str, cgroups_path: Option<&str>, id: &str) -> Result<Cgroup> {
+    pub fn resolve_from(
+        mountinfo: &str,
+        proc_self_cgroup: &str,
+        cgroups_path: Option<&str>,
+        id: &str,
+    ) -> Result<Cgroup> {
         let r = layout::resolve_from(mountinfo, proc_self_cgroup, cgroups_path, id)
             .with_context(|| format!("resolving the cgroup of container {id}"))?;
-        Ok(Cgroup { layout: r.layout, path: r.path, hierarchies: r.hierarchies, created: Default::default() })
+        Ok(Cgroup {
+            layout: r.layout,
+            path: r.path,
+            hierarchies: r.hierarchies,
+            created: Default::default(),
+        })
     }
 
     pub fn layout(&self) -> Layout {
@@ -221,12 +248,18 @@ impl Cgroup {
 
     /// The cgroup2 directory (pure v2, or the hybrid "unified" one).
     pub fn v2_dir(&self) -> Option<&Path> {
-        self.hierarchies.iter().find(|h| h.v2).map(|h| h.dir.as_path())
+        self.hierarchies
+            .iter()
+            .find(|h| h.v2)
+            .map(|h| h.dir.as_path())
     }
 
     /// The v1 directory of `controller` (v1 and hybrid layouts).
     pub fn v1_dir(&self, controller: &str) -> Option<&Path> {
-        self.hierarchies.iter().find(|h| !h.v2 && h.has(controller)).map(|h| h.dir.as_path())
+        self.hierarchies
+            .iter()
+            .find(|h| !h.v2 && h.has(controller))
+            .map(|h| h.dir.as_path())
     }
 
     /// Whether any of the directories exists.
@@ -237,9 +270,22 @@ impl Cgroup {
     /// For the rootfs "cgroup" mount without a cgroup namespace: (name under
     /// /sys/fs/cgroup in the container, host directory to bind), e.g. ("memory",
     /// /sys/fs/cgroup/memory/<path>), ("cpu,cpuacct", ...), ("systemd", ...),
-    /// ("unified", ...). On a pure v2 host the name is "" (bind it on /sys/fs/cgroup).
+    /// ("unified", ...). On a pure v2 host the name is "" (bind it on /sys/fs/cgroup),
+    /// wherever the host mounts cgroup2.
     pub fn mount_sources(&self) -> Vec<(String, PathBuf)> {
-        self.hierarchies.iter().map(|h| (h.mount_name(), h.dir.clone())).collect()
+        self.hierarchies
+            .iter()
+            .map(|h| {
+                (
+                    if self.layout == Layout::Unified {
+                        String::new()
+                    } else {
+                        h.mount_name()
+                    },
+                    h.dir.clone(),
+                )
+            })
+            .collect()
     }
 
     /// Symlinks runc adds next to co-mounted hierarchies: ("cpu", "cpu,cpuacct"),
@@ -280,17 +326,23 @@ impl Cgroup {
                 let _ = fs::remove_dir(d);
             }
         } else {
-            self.created.lock().unwrap_or_else(|e| e.into_inner()).extend(made);
+            self.created
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(made);
         }
         r.with_context(|| format!("creating cgroup {}", self.path))
     }
 
     fn create_inner(&self, made: &mut Vec<PathBuf>) -> Result<()> {
         for h in &self.hierarchies {
-            let rel = h
-                .dir
-                .strip_prefix(&h.mountpoint)
-                .with_context(|| format!("{} is not under {}", h.dir.display(), h.mountpoint.display()))?;
+            let rel = h.dir.strip_prefix(&h.mountpoint).with_context(|| {
+                format!(
+                    "{} is not under {}",
+                    h.dir.display(),
+                    h.mountpoint.display()
+                )
+            })?;
             let mut cur = h.mountpoint.clone();
             let cpuset = !h.v2 && h.has("cpuset");
             for comp in rel.components() {
@@ -323,17 +375,26 @@ impl Cgroup {
             if let Err(e) = write_raw(&p, &pid.to_string()) {
                 // roll back
                 for h in &self.hierarchies[..i] {
-                    let old = before
-                        .iter()
-                        .find(|o| if h.v2 { o.controllers.is_empty() } else { o.controllers == h.controllers });
-                    if let Some(old) = old {
-                        if let Ok(d) = layout::dir_for(&h.mountpoint, &h.root, &old.path) {
-                            let _ = write_raw(&d.join("cgroup.procs"), &pid.to_string());
+                    let old = before.iter().find(|o| {
+                        if h.v2 {
+                            o.controllers.is_empty()
+                        } else {
+                            o.controllers == h.controllers
                         }
+                    });
+                    if let Some(old) = old
+                        && let Ok(d) = layout::dir_for(&h.mountpoint, &h.root, &old.path)
+                    {
+                        let _ = write_raw(&d.join("cgroup.procs"), &pid.to_string());
                     }
                 }
                 self.forget_created();
-                bail!("adding pid {pid} to cgroup {}: writing {pid} to {}: {}", self.path, p.display(), errtext(&e));
+                bail!(
+                    "adding pid {pid} to cgroup {}: writing {pid} to {}: {}",
+                    self.path,
+                    p.display(),
+                    errtext(&e)
+                );
             }
         }
         Ok(())
@@ -348,13 +409,17 @@ impl Cgroup {
         let mut warnings = Vec::new();
         match self.layout {
             Layout::V1 | Layout::Hybrid => {
-                let mut f = V1Files { hs: &self.hierarchies };
+                let mut f = V1Files {
+                    hs: &self.hierarchies,
+                };
                 let mut cx = Ctx::new(&mut f);
                 resources::apply_v1(&mut cx, r)?;
                 warnings.extend(cx.warnings);
                 if let Some(map) = unified {
                     let Some(dir) = self.v2_dir().filter(|_| self.layout == Layout::Hybrid) else {
-                        bail!("linux.resources.unified: invalid configuration: cannot use unified on cgroup v1");
+                        bail!(
+                            "linux.resources.unified: invalid configuration: cannot use unified on cgroup v1"
+                        );
                     };
                     let mut f = V2Files::new(dir);
                     let mut cx = Ctx::new(&mut f);
@@ -363,7 +428,9 @@ impl Cgroup {
                 }
             }
             Layout::Unified => {
-                let dir = self.v2_dir().ok_or_else(|| anyhow!("no cgroup2 directory"))?;
+                let dir = self
+                    .v2_dir()
+                    .ok_or_else(|| anyhow!("no cgroup2 directory"))?;
                 let mut f = V2Files::new(dir);
                 let mut cx = Ctx::new(&mut f);
                 resources::apply_v2(&mut cx, r)?;
@@ -391,7 +458,13 @@ impl Cgroup {
     pub fn pids(&self) -> Result<Vec<i32>> {
         let dir = self.procs_dir();
         let mut v = Vec::new();
-        collect_procs(dir, &mut v).map_err(|e| anyhow!("listing the processes of {}: {}", dir.display(), errtext(&e)))?;
+        collect_procs(dir, &mut v).map_err(|e| {
+            anyhow!(
+                "listing the processes of {}: {}",
+                dir.display(),
+                errtext(&e)
+            )
+        })?;
         v.sort_unstable();
         v.dedup();
         Ok(v)
@@ -399,7 +472,10 @@ impl Cgroup {
 
     fn freezer(&self) -> Result<Freezer<'_>> {
         match self.layout {
-            Layout::Unified => Ok(Freezer::V2(self.v2_dir().ok_or_else(|| anyhow!("no cgroup2 directory"))?)),
+            Layout::Unified => Ok(Freezer::V2(
+                self.v2_dir()
+                    .ok_or_else(|| anyhow!("no cgroup2 directory"))?,
+            )),
             _ => self
                 .v1_dir("freezer")
                 .map(Freezer::V1)
@@ -409,11 +485,15 @@ impl Cgroup {
 
     /// Freeze every process (v1 freezer.state / v2 cgroup.freeze) and wait until frozen.
     pub fn freeze(&self) -> Result<()> {
-        self.freezer()?.freeze().with_context(|| format!("freezing cgroup {}", self.path))
+        self.freezer()?
+            .freeze()
+            .with_context(|| format!("freezing cgroup {}", self.path))
     }
 
     pub fn thaw(&self) -> Result<()> {
-        self.freezer()?.thaw().with_context(|| format!("thawing cgroup {}", self.path))
+        self.freezer()?
+            .thaw()
+            .with_context(|| format!("thawing cgroup {}", self.path))
     }
 
     pub fn is_frozen(&self) -> Result<bool> {
@@ -424,12 +504,12 @@ impl Cgroup {
     /// (a cgroup2 directory: pure v2, or the hybrid unified one the pids also joined);
     /// otherwise the cgroup is frozen, each pid signalled, and thawed (as runc).
     pub fn kill_all(&self, signal: i32) -> Result<()> {
-        if signal == libc::SIGKILL {
-            if let Some(d) = self.v2_dir() {
-                let k = d.join("cgroup.kill");
-                if k.exists() {
-                    return write_ctx(&k, "1", "killing all processes");
-                }
+        if signal == libc::SIGKILL
+            && let Some(d) = self.v2_dir()
+        {
+            let k = d.join("cgroup.kill");
+            if k.exists() {
+                return write_ctx(&k, "1", "killing all processes");
             }
         }
         let froze = self.freezer().and_then(|f| f.freeze()).is_ok();
@@ -442,19 +522,21 @@ impl Cgroup {
                     if unsafe { libc::kill(pid, signal) } != 0 {
                         let e = io::Error::last_os_error();
                         if e.raw_os_error() != Some(libc::ESRCH) && res.is_ok() {
-                            res = Err(anyhow!("sending signal {signal} to pid {pid}: {}", errtext(&e)));
+                            res = Err(anyhow!(
+                                "sending signal {signal} to pid {pid}: {}",
+                                errtext(&e)
+                            ));
                         }
                     }
                 }
             }
             Err(e) => res = Err(e),
         }
-        if froze {
-            if let Err(e) = self.thaw() {
-                if res.is_ok() {
-                    res = Err(e);
-                }
-            }
+        if froze
+            && let Err(e) = self.thaw()
+            && res.is_ok()
+        {
+            res = Err(e);
         }
         res
     }
@@ -474,7 +556,10 @@ impl Cgroup {
                 break;
             }
             if Instant::now() > deadline {
-                bail!("destroying cgroup {}: processes {pids:?} are still running", self.path);
+                bail!(
+                    "destroying cgroup {}: processes {pids:?} are still running",
+                    self.path
+                );
             }
             if last_kill.is_none_or(|t| t.elapsed() > Duration::from_millis(500)) {
                 let _ = self.kill_all(libc::SIGKILL);
@@ -499,7 +584,10 @@ impl Cgroup {
         let sizes = stats::hugepage_sizes();
         match self.layout {
             Layout::Unified => {
-                let dir = self.v2_dir().ok_or_else(|| anyhow!("no cgroup2 directory"))?.to_path_buf();
+                let dir = self
+                    .v2_dir()
+                    .ok_or_else(|| anyhow!("no cgroup2 directory"))?
+                    .to_path_buf();
                 if !dir.exists() {
                     bail!("cgroup {} does not exist", dir.display());
                 }
@@ -510,7 +598,10 @@ impl Cgroup {
                 if !self.exists() {
                     bail!("cgroup {} does not exist", self.path);
                 }
-                let read = |c: &str, f: &str| self.v1_dir(c).and_then(|d| fs::read_to_string(d.join(f)).ok());
+                let read = |c: &str, f: &str| {
+                    self.v1_dir(c)
+                        .and_then(|d| fs::read_to_string(d.join(f)).ok())
+                };
                 Ok(stats::stats_v1(&read, &sizes))
             }
         }
@@ -520,7 +611,9 @@ impl Cgroup {
 /// Enable every available controller of `dir` in its cgroup.subtree_control (runc's
 /// CreateCgroupPath): all at once, else one by one, ignoring errors.
 fn enable_controllers(dir: &Path) {
-    let Ok(avail) = fs::read_to_string(dir.join("cgroup.controllers")) else { return };
+    let Ok(avail) = fs::read_to_string(dir.join("cgroup.controllers")) else {
+        return;
+    };
     let enabled = fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
     let want: Vec<String> = avail
         .split_whitespace()
@@ -578,7 +671,10 @@ impl Freezer<'_> {
                     match s.trim() {
                         "FREEZING" => continue,
                         "FROZEN" => return Ok(()),
-                        other => bail!("unexpected freezer state {other:?} after writing FROZEN to {}", p.display()),
+                        other => bail!(
+                            "unexpected freezer state {other:?} after writing FROZEN to {}",
+                            p.display()
+                        ),
                     }
                 }
                 let _ = write_raw(&p, "THAWED");

@@ -41,7 +41,10 @@ pub(crate) struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     pub fn new(f: &'a mut dyn Files) -> Self {
-        Ctx { f, warnings: Vec::new() }
+        Ctx {
+            f,
+            warnings: Vec::new(),
+        }
     }
 
     pub fn warn(&mut self, s: String) {
@@ -57,20 +60,36 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    pub fn werr(&self, field: &str, c: &str, file: &str, value: &str, e: &io::Error) -> anyhow::Error {
-        anyhow!("{field}: writing {value} to {}: {}", self.f.path(c, file).display(), errtext(e))
+    pub fn werr(
+        &self,
+        field: &str,
+        c: &str,
+        file: &str,
+        value: &str,
+        e: &io::Error,
+    ) -> anyhow::Error {
+        anyhow!(
+            "{field}: writing {value} to {}: {}",
+            self.f.path(c, file).display(),
+            errtext(e)
+        )
     }
 
     /// Write, failing with full context.
     pub fn write(&mut self, field: &str, c: &str, file: &str, value: &str) -> Result<()> {
-        self.f.write(c, file, value).map_err(|e| self.werr(field, c, file, value, &e))
+        self.f
+            .write(c, file, value)
+            .map_err(|e| self.werr(field, c, file, value, &e))
     }
 
     /// Write a file the kernel may lack: when it is missing, warn and return Ok(false).
     pub fn write_opt(&mut self, field: &str, c: &str, file: &str, value: &str) -> Result<bool> {
         if !self.f.exists(c, file) {
             let p = self.f.path(c, file);
-            self.warn(format!("{field}: {} does not exist on this kernel; {value} not applied", p.display()));
+            self.warn(format!(
+                "{field}: {} does not exist on this kernel; {value} not applied",
+                p.display()
+            ));
             return Ok(false);
         }
         self.write(field, c, file, value)?;
@@ -79,12 +98,16 @@ impl<'a> Ctx<'a> {
 
     pub fn read_u64(&self, field: &str, c: &str, file: &str) -> Result<u64> {
         let p = self.f.path(c, file);
-        let s = self.f.read(c, file).map_err(|e| anyhow!("{field}: reading {}: {}", p.display(), errtext(&e)))?;
+        let s = self
+            .f
+            .read(c, file)
+            .map_err(|e| anyhow!("{field}: reading {}: {}", p.display(), errtext(&e)))?;
         let s = s.trim();
         if s == "max" {
             return Ok(u64::MAX);
         }
-        s.parse::<u64>().map_err(|_| anyhow!("{field}: {} holds {s:?}, not a number", p.display()))
+        s.parse::<u64>()
+            .map_err(|_| anyhow!("{field}: {} holds {s:?}, not a number", p.display()))
     }
 }
 
@@ -147,7 +170,9 @@ pub fn memory_swap_to_v2(swap: i64, limit: i64) -> Result<i64> {
         bail!("linux.resources.memory.limit: invalid memory value {limit}");
     }
     if swap < limit {
-        bail!("linux.resources.memory.swap: memory+swap limit ({swap}) should be >= memory limit ({limit})");
+        bail!(
+            "linux.resources.memory.swap: memory+swap limit ({swap}) should be >= memory limit ({limit})"
+        );
     }
     Ok(swap - limit)
 }
@@ -163,7 +188,11 @@ pub fn num_to_str(v: i64) -> Option<String> {
 
 /// pids.limit → pids.max: -1 and 0 mean unlimited.
 pub fn pids_max(limit: i64) -> String {
-    if limit > 0 { limit.to_string() } else { "max".into() }
+    if limit > 0 {
+        limit.to_string()
+    } else {
+        "max".into()
+    }
 }
 
 /// One rdma.max line, or None when neither limit is set.
@@ -184,13 +213,23 @@ pub fn rdma_line(dev: &str, handles: Option<u32>, objects: Option<u32>) -> Optio
 /// v2 io.max line for one throttle entry; 0 removes the limit ("max"), as the kernel
 /// rejects 0 there while v1 treats it as "no limit".
 pub fn io_max_line(td: &LinuxThrottleDevice, key: &str) -> String {
-    let rate = if td.rate() == 0 { "max".to_string() } else { td.rate().to_string() };
+    let rate = if td.rate() == 0 {
+        "max".to_string()
+    } else {
+        td.rate().to_string()
+    };
     format!("{}:{} {key}={rate}", td.major(), td.minor())
 }
 
 /// Validate a key of linux.resources.unified.
 pub fn check_unified_key(k: &str) -> Result<()> {
-    if k.is_empty() || k.contains('/') || k == "." || k == ".." || k.contains("..") || k.contains('\0') {
+    if k.is_empty()
+        || k.contains('/')
+        || k == "."
+        || k == ".."
+        || k.contains("..")
+        || k.contains('\0')
+    {
         bail!("linux.resources.unified: key {k:?} must be a plain file name (no '/' or '..')");
     }
     Ok(())
@@ -241,9 +280,15 @@ fn check_memory_usage(cx: &mut Ctx, m: &LinuxMemory, usage_file: &str) -> Result
     if limit <= 0 {
         return Ok(());
     }
-    let usage = cx.read_u64("linux.resources.memory.checkBeforeUpdate", "memory", usage_file)?;
+    let usage = cx.read_u64(
+        "linux.resources.memory.checkBeforeUpdate",
+        "memory",
+        usage_file,
+    )?;
     if usage >= limit as u64 {
-        bail!("linux.resources.memory.limit: rejecting memory limit {limit} below current usage {usage} (checkBeforeUpdate)");
+        bail!(
+            "linux.resources.memory.limit: rejecting memory limit {limit} below current usage {usage} (checkBeforeUpdate)"
+        );
     }
     Ok(())
 }
@@ -277,7 +322,11 @@ pub(crate) fn apply_v1(cx: &mut Ctx, r: &LinuxResources) -> Result<()> {
             cx.need(f, "hugetlb")?;
             let file = format!("hugetlb.{}.limit_in_bytes", l.page_size());
             if !cx.f.exists("hugetlb", &file) {
-                bail!("{f}: hugepage size {:?} is not supported ({} does not exist)", l.page_size(), cx.f.path("hugetlb", &file).display());
+                bail!(
+                    "{f}: hugepage size {:?} is not supported ({} does not exist)",
+                    l.page_size(),
+                    cx.f.path("hugetlb", &file).display()
+                );
             }
             let v = l.limit().to_string();
             cx.write(f, "hugetlb", &file, &v)?;
@@ -290,12 +339,22 @@ pub(crate) fn apply_v1(cx: &mut Ctx, r: &LinuxResources) -> Result<()> {
     if let Some(n) = r.network() {
         if let Some(id) = n.class_id() {
             cx.need("linux.resources.network.classID", "net_cls")?;
-            cx.write("linux.resources.network.classID", "net_cls", "net_cls.classid", &id.to_string())?;
+            cx.write(
+                "linux.resources.network.classID",
+                "net_cls",
+                "net_cls.classid",
+                &id.to_string(),
+            )?;
         }
         for p in n.priorities().iter().flatten() {
             let f = "linux.resources.network.priorities";
             cx.need(f, "net_prio")?;
-            cx.write(f, "net_prio", "net_prio.ifpriomap", &format!("{} {}", p.name(), p.priority()))?;
+            cx.write(
+                f,
+                "net_prio",
+                "net_prio.ifpriomap",
+                &format!("{} {}", p.name(), p.priority()),
+            )?;
         }
     }
     rdma(cx, r)?;
@@ -311,8 +370,12 @@ fn set_memory_v1(cx: &mut Ctx, limit: i64) -> Result<()> {
     match cx.f.write("memory", "memory.limit_in_bytes", &v) {
         Ok(()) => Ok(()),
         Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-            let usage = cx.read_u64(f, "memory", "memory.usage_in_bytes").unwrap_or(0);
-            let peak = cx.read_u64(f, "memory", "memory.max_usage_in_bytes").unwrap_or(0);
+            let usage = cx
+                .read_u64(f, "memory", "memory.usage_in_bytes")
+                .unwrap_or(0);
+            let peak = cx
+                .read_u64(f, "memory", "memory.max_usage_in_bytes")
+                .unwrap_or(0);
             Err(anyhow!(
                 "{}: unable to set memory limit to {limit} (current usage: {usage}, peak usage: {peak})",
                 cx.werr(f, "memory", "memory.limit_in_bytes", &v, &e)
@@ -326,7 +389,12 @@ fn set_swap_v1(cx: &mut Ctx, swap: i64) -> Result<()> {
     if swap == 0 {
         return Ok(());
     }
-    cx.write("linux.resources.memory.swap", "memory", "memory.memsw.limit_in_bytes", &swap.to_string())
+    cx.write(
+        "linux.resources.memory.swap",
+        "memory",
+        "memory.memsw.limit_in_bytes",
+        &swap.to_string(),
+    )
 }
 
 fn memory_v1(cx: &mut Ctx, m: &LinuxMemory) -> Result<()> {
@@ -345,13 +413,15 @@ fn memory_v1(cx: &mut Ctx, m: &LinuxMemory) -> Result<()> {
         return Ok(());
     }
     cx.need("linux.resources.memory", "memory")?;
-    if let Some(s) = m.swappiness() {
-        if s > 100 {
-            bail!("linux.resources.memory.swappiness: invalid value {s} (valid range is 0-100)");
-        }
+    if let Some(s) = m.swappiness()
+        && s > 100
+    {
+        bail!("linux.resources.memory.swappiness: invalid value {s} (valid range is 0-100)");
     }
     if limit > 0 && swap > 0 && swap < limit {
-        bail!("linux.resources.memory.swap: memory+swap limit ({swap}) should be >= memory limit ({limit})");
+        bail!(
+            "linux.resources.memory.swap: memory+swap limit ({swap}) should be >= memory limit ({limit})"
+        );
     }
     check_memory_usage(cx, m, "memory.usage_in_bytes")?;
 
@@ -368,7 +438,11 @@ fn memory_v1(cx: &mut Ctx, m: &LinuxMemory) -> Result<()> {
         swap = 0;
     }
     if limit != 0 && swap != 0 {
-        let cur = cx.read_u64("linux.resources.memory.limit", "memory", "memory.limit_in_bytes")?;
+        let cur = cx.read_u64(
+            "linux.resources.memory.limit",
+            "memory",
+            "memory.limit_in_bytes",
+        )?;
         // The kernel wants memsw >= limit at every moment: raise memsw first when growing.
         if swap == -1 || cur < swap as u64 {
             set_swap_v1(cx, swap)?;
@@ -383,33 +457,67 @@ fn memory_v1(cx: &mut Ctx, m: &LinuxMemory) -> Result<()> {
     }
 
     for (val, file, field) in [
-        (m.kernel(), "memory.kmem.limit_in_bytes", "linux.resources.memory.kernel"),
-        (m.kernel_tcp(), "memory.kmem.tcp.limit_in_bytes", "linux.resources.memory.kernelTCP"),
+        (
+            m.kernel(),
+            "memory.kmem.limit_in_bytes",
+            "linux.resources.memory.kernel",
+        ),
+        (
+            m.kernel_tcp(),
+            "memory.kmem.tcp.limit_in_bytes",
+            "linux.resources.memory.kernelTCP",
+        ),
     ] {
         let Some(v) = val else { continue };
         if !cx.f.exists("memory", file) {
-            cx.warn(format!("{field}: kernel memory limits are not supported by this kernel; {v} ignored"));
+            cx.warn(format!(
+                "{field}: kernel memory limits are not supported by this kernel; {v} ignored"
+            ));
             continue;
         }
         if let Err(e) = cx.f.write("memory", file, &v.to_string()) {
-            cx.warn(format!("{field}: ignored: {}", cx.werr(field, "memory", file, &v.to_string(), &e)));
+            cx.warn(format!(
+                "{field}: ignored: {}",
+                cx.werr(field, "memory", file, &v.to_string(), &e)
+            ));
         }
     }
     if reservation != 0 {
-        cx.write("linux.resources.memory.reservation", "memory", "memory.soft_limit_in_bytes", &reservation.to_string())?;
+        cx.write(
+            "linux.resources.memory.reservation",
+            "memory",
+            "memory.soft_limit_in_bytes",
+            &reservation.to_string(),
+        )?;
     }
     if m.disable_oom_killer() == Some(true) {
-        cx.write("linux.resources.memory.disableOOMKiller", "memory", "memory.oom_control", "1")?;
+        cx.write(
+            "linux.resources.memory.disableOOMKiller",
+            "memory",
+            "memory.oom_control",
+            "1",
+        )?;
     }
     if let Some(s) = m.swappiness() {
-        cx.write_opt("linux.resources.memory.swappiness", "memory", "memory.swappiness", &s.to_string())?;
+        cx.write_opt(
+            "linux.resources.memory.swappiness",
+            "memory",
+            "memory.swappiness",
+            &s.to_string(),
+        )?;
     }
     if let Some(h) = m.use_hierarchy() {
         let v = if h { "1" } else { "0" };
         if let Err(e) = cx.f.write("memory", "memory.use_hierarchy", v) {
             cx.warn(format!(
                 "linux.resources.memory.useHierarchy: ignored: {}",
-                cx.werr("linux.resources.memory.useHierarchy", "memory", "memory.use_hierarchy", v, &e)
+                cx.werr(
+                    "linux.resources.memory.useHierarchy",
+                    "memory",
+                    "memory.use_hierarchy",
+                    v,
+                    &e
+                )
             ));
         }
     }
@@ -422,7 +530,14 @@ fn cpu_v1(cx: &mut Ctx, c: &LinuxCpu) -> Result<()> {
     let period = c.period().unwrap_or(0);
     let rt_runtime = c.realtime_runtime().unwrap_or(0);
     let rt_period = c.realtime_period().unwrap_or(0);
-    if shares == 0 && quota == 0 && period == 0 && c.burst().is_none() && c.idle().is_none() && rt_runtime == 0 && rt_period == 0 {
+    if shares == 0
+        && quota == 0
+        && period == 0
+        && c.burst().is_none()
+        && c.idle().is_none()
+        && rt_runtime == 0
+        && rt_period == 0
+    {
         return Ok(());
     }
     cx.need("linux.resources.cpu", "cpu")?;
@@ -444,7 +559,15 @@ fn cpu_v1(cx: &mut Ctx, c: &LinuxCpu) -> Result<()> {
         match cx.f.write("cpu", "cpu.cfs_period_us", &v) {
             Ok(()) => {}
             Err(e) if is_einval(&e) && quota != 0 => retry_period = Some(v),
-            Err(e) => return Err(cx.werr("linux.resources.cpu.period", "cpu", "cpu.cfs_period_us", &v, &e)),
+            Err(e) => {
+                return Err(cx.werr(
+                    "linux.resources.cpu.period",
+                    "cpu",
+                    "cpu.cfs_period_us",
+                    &v,
+                    &e,
+                ));
+            }
         }
     }
     let mut retry_burst = None;
@@ -456,12 +579,25 @@ fn cpu_v1(cx: &mut Ctx, c: &LinuxCpu) -> Result<()> {
             match cx.f.write("cpu", "cpu.cfs_burst_us", &v) {
                 Ok(()) => {}
                 Err(e) if is_einval(&e) && quota != 0 => retry_burst = Some(v),
-                Err(e) => return Err(cx.werr("linux.resources.cpu.burst", "cpu", "cpu.cfs_burst_us", &v, &e)),
+                Err(e) => {
+                    return Err(cx.werr(
+                        "linux.resources.cpu.burst",
+                        "cpu",
+                        "cpu.cfs_burst_us",
+                        &v,
+                        &e,
+                    ));
+                }
             }
         }
     }
     if quota != 0 {
-        cx.write("linux.resources.cpu.quota", "cpu", "cpu.cfs_quota_us", &quota.to_string())?;
+        cx.write(
+            "linux.resources.cpu.quota",
+            "cpu",
+            "cpu.cfs_quota_us",
+            &quota.to_string(),
+        )?;
         if let Some(v) = retry_period {
             cx.write("linux.resources.cpu.period", "cpu", "cpu.cfs_period_us", &v)?;
         }
@@ -470,14 +606,17 @@ fn cpu_v1(cx: &mut Ctx, c: &LinuxCpu) -> Result<()> {
         }
     }
     if let Some(i) = c.idle() {
-        cx.write_opt("linux.resources.cpu.idle", "cpu", "cpu.idle", &i.to_string())?;
+        cx.write_opt(
+            "linux.resources.cpu.idle",
+            "cpu",
+            "cpu.idle",
+            &i.to_string(),
+        )?;
     }
     // Realtime: same dance between rt_period_us and rt_runtime_us.
-    if rt_period != 0 || rt_runtime != 0 {
-        if !cx.f.exists("cpu", "cpu.rt_runtime_us") {
-            cx.warn("linux.resources.cpu.realtimeRuntime/realtimePeriod: this kernel has no RT group scheduling (cpu.rt_runtime_us missing); ignored".into());
-            return Ok(());
-        }
+    if (rt_period != 0 || rt_runtime != 0) && !cx.f.exists("cpu", "cpu.rt_runtime_us") {
+        cx.warn("linux.resources.cpu.realtimeRuntime/realtimePeriod: this kernel has no RT group scheduling (cpu.rt_runtime_us missing); ignored".into());
+        return Ok(());
     }
     let mut retry_rt_period = None;
     if rt_period != 0 {
@@ -485,24 +624,69 @@ fn cpu_v1(cx: &mut Ctx, c: &LinuxCpu) -> Result<()> {
         match cx.f.write("cpu", "cpu.rt_period_us", &v) {
             Ok(()) => {}
             Err(e) if is_einval(&e) && rt_runtime != 0 => retry_rt_period = Some(v),
-            Err(e) => return Err(cx.werr("linux.resources.cpu.realtimePeriod", "cpu", "cpu.rt_period_us", &v, &e)),
+            Err(e) => {
+                return Err(cx.werr(
+                    "linux.resources.cpu.realtimePeriod",
+                    "cpu",
+                    "cpu.rt_period_us",
+                    &v,
+                    &e,
+                ));
+            }
         }
     }
     if rt_runtime != 0 {
-        cx.write("linux.resources.cpu.realtimeRuntime", "cpu", "cpu.rt_runtime_us", &rt_runtime.to_string())?;
+        cx.write(
+            "linux.resources.cpu.realtimeRuntime",
+            "cpu",
+            "cpu.rt_runtime_us",
+            &rt_runtime.to_string(),
+        )?;
         if let Some(v) = retry_rt_period {
-            cx.write("linux.resources.cpu.realtimePeriod", "cpu", "cpu.rt_period_us", &v)?;
+            cx.write(
+                "linux.resources.cpu.realtimePeriod",
+                "cpu",
+                "cpu.rt_period_us",
+                &v,
+            )?;
         }
     }
     Ok(())
 }
 
-fn throttles(b: &LinuxBlockIo) -> [(&'static str, &'static str, &'static str, Option<&Vec<LinuxThrottleDevice>>); 4] {
+fn throttles(
+    b: &LinuxBlockIo,
+) -> [(
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&Vec<LinuxThrottleDevice>>,
+); 4] {
     [
-        ("linux.resources.blockIO.throttleReadBpsDevice", "blkio.throttle.read_bps_device", "rbps", b.throttle_read_bps_device().as_ref()),
-        ("linux.resources.blockIO.throttleWriteBpsDevice", "blkio.throttle.write_bps_device", "wbps", b.throttle_write_bps_device().as_ref()),
-        ("linux.resources.blockIO.throttleReadIOPSDevice", "blkio.throttle.read_iops_device", "riops", b.throttle_read_iops_device().as_ref()),
-        ("linux.resources.blockIO.throttleWriteIOPSDevice", "blkio.throttle.write_iops_device", "wiops", b.throttle_write_iops_device().as_ref()),
+        (
+            "linux.resources.blockIO.throttleReadBpsDevice",
+            "blkio.throttle.read_bps_device",
+            "rbps",
+            b.throttle_read_bps_device().as_ref(),
+        ),
+        (
+            "linux.resources.blockIO.throttleWriteBpsDevice",
+            "blkio.throttle.write_bps_device",
+            "wbps",
+            b.throttle_write_bps_device().as_ref(),
+        ),
+        (
+            "linux.resources.blockIO.throttleReadIOPSDevice",
+            "blkio.throttle.read_iops_device",
+            "riops",
+            b.throttle_read_iops_device().as_ref(),
+        ),
+        (
+            "linux.resources.blockIO.throttleWriteIOPSDevice",
+            "blkio.throttle.write_iops_device",
+            "wiops",
+            b.throttle_write_iops_device().as_ref(),
+        ),
     ]
 }
 
@@ -510,7 +694,9 @@ fn blkio_any(b: &LinuxBlockIo) -> bool {
     b.weight().is_some_and(|w| w != 0)
         || b.leaf_weight().is_some_and(|w| w != 0)
         || b.weight_device().as_ref().is_some_and(|v| !v.is_empty())
-        || throttles(b).iter().any(|t| t.3.is_some_and(|v| !v.is_empty()))
+        || throttles(b)
+            .iter()
+            .any(|t| t.3.is_some_and(|v| !v.is_empty()))
 }
 
 fn blkio_v1(cx: &mut Ctx, b: &LinuxBlockIo) -> Result<()> {
@@ -525,19 +711,39 @@ fn blkio_v1(cx: &mut Ctx, b: &LinuxBlockIo) -> Result<()> {
         ("blkio.bfq.weight", "blkio.bfq.weight_device")
     };
     if let Some(w) = b.weight().filter(|w| *w != 0) {
-        cx.write_opt("linux.resources.blockIO.weight", "blkio", wfile, &w.to_string())?;
+        cx.write_opt(
+            "linux.resources.blockIO.weight",
+            "blkio",
+            wfile,
+            &w.to_string(),
+        )?;
     }
     if let Some(w) = b.leaf_weight().filter(|w| *w != 0) {
-        cx.write_opt("linux.resources.blockIO.leafWeight", "blkio", "blkio.leaf_weight", &w.to_string())?;
+        cx.write_opt(
+            "linux.resources.blockIO.leafWeight",
+            "blkio",
+            "blkio.leaf_weight",
+            &w.to_string(),
+        )?;
     }
     for wd in b.weight_device().iter().flatten() {
         if let Some(w) = wd.weight().filter(|w| *w != 0) {
             let line = format!("{}:{} {w}", wd.major(), wd.minor());
-            cx.write_opt("linux.resources.blockIO.weightDevice", "blkio", wdfile, &line)?;
+            cx.write_opt(
+                "linux.resources.blockIO.weightDevice",
+                "blkio",
+                wdfile,
+                &line,
+            )?;
         }
         if let Some(w) = wd.leaf_weight().filter(|w| *w != 0) {
             let line = format!("{}:{} {w}", wd.major(), wd.minor());
-            cx.write_opt("linux.resources.blockIO.weightDevice", "blkio", "blkio.leaf_weight_device", &line)?;
+            cx.write_opt(
+                "linux.resources.blockIO.weightDevice",
+                "blkio",
+                "blkio.leaf_weight_device",
+                &line,
+            )?;
         }
     }
     for (field, file, _, list) in throttles(b) {
@@ -573,9 +779,17 @@ pub(crate) fn apply_v2(cx: &mut Ctx, r: &LinuxResources) -> Result<()> {
             cx.need(f, "hugetlb")?;
             let file = format!("hugetlb.{}.max", l.page_size());
             if !cx.f.exists("hugetlb", &file) {
-                bail!("{f}: hugepage size {:?} is not supported ({} does not exist)", l.page_size(), cx.f.path("hugetlb", &file).display());
+                bail!(
+                    "{f}: hugepage size {:?} is not supported ({} does not exist)",
+                    l.page_size(),
+                    cx.f.path("hugetlb", &file).display()
+                );
             }
-            let v = if l.limit() < 0 { "max".to_string() } else { l.limit().to_string() };
+            let v = if l.limit() < 0 {
+                "max".to_string()
+            } else {
+                l.limit().to_string()
+            };
             cx.write(f, "hugetlb", &file, &v)?;
             let rsvd = format!("hugetlb.{}.rsvd.max", l.page_size());
             if cx.f.exists("hugetlb", &rsvd) {
@@ -584,10 +798,12 @@ pub(crate) fn apply_v2(cx: &mut Ctx, r: &LinuxResources) -> Result<()> {
         }
     }
     rdma(cx, r)?;
-    if let Some(n) = r.network() {
-        if n.class_id().is_some() || n.priorities().as_ref().is_some_and(|p| !p.is_empty()) {
-            cx.warn("linux.resources.network: net_cls/net_prio do not exist on cgroup v2; ignored".into());
-        }
+    if let Some(n) = r.network()
+        && (n.class_id().is_some() || n.priorities().as_ref().is_some_and(|p| !p.is_empty()))
+    {
+        cx.warn(
+            "linux.resources.network: net_cls/net_prio do not exist on cgroup v2; ignored".into(),
+        );
     }
     Ok(())
 }
@@ -603,10 +819,14 @@ fn memory_v2(cx: &mut Ctx, m: &LinuxMemory) -> Result<()> {
         cx.warn(format!("linux.resources.memory.kernelTCP: kernel TCP memory limits are not supported on cgroup v2; {v} ignored"));
     }
     if let Some(v) = m.swappiness() {
-        cx.warn(format!("linux.resources.memory.swappiness: not supported on cgroup v2; {v} ignored"));
+        cx.warn(format!(
+            "linux.resources.memory.swappiness: not supported on cgroup v2; {v} ignored"
+        ));
     }
     if m.disable_oom_killer() == Some(true) {
-        cx.warn("linux.resources.memory.disableOOMKiller: not supported on cgroup v2; ignored".into());
+        cx.warn(
+            "linux.resources.memory.disableOOMKiller: not supported on cgroup v2; ignored".into(),
+        );
     }
     if limit == 0 && swap == 0 && reservation == 0 {
         return Ok(());
@@ -638,7 +858,12 @@ fn memory_v2(cx: &mut Ctx, m: &LinuxMemory) -> Result<()> {
         cx.write("linux.resources.memory.limit", "memory", "memory.max", &v)?;
     }
     if let Some(v) = num_to_str(reservation) {
-        cx.write("linux.resources.memory.reservation", "memory", "memory.low", &v)?;
+        cx.write(
+            "linux.resources.memory.reservation",
+            "memory",
+            "memory.low",
+            &v,
+        )?;
     }
     Ok(())
 }
@@ -656,10 +881,20 @@ fn cpu_v2(cx: &mut Ctx, c: &LinuxCpu) -> Result<()> {
     cx.need("linux.resources.cpu", "cpu")?;
     if shares != 0 {
         let w = shares_to_weight(shares);
-        cx.write("linux.resources.cpu.shares", "cpu", "cpu.weight", &w.to_string())?;
+        cx.write(
+            "linux.resources.cpu.shares",
+            "cpu",
+            "cpu.weight",
+            &w.to_string(),
+        )?;
     }
     if let Some(i) = c.idle() {
-        cx.write_opt("linux.resources.cpu.idle", "cpu", "cpu.idle", &i.to_string())?;
+        cx.write_opt(
+            "linux.resources.cpu.idle",
+            "cpu",
+            "cpu.idle",
+            &i.to_string(),
+        )?;
     }
     let mut retry_burst = None;
     if let Some(b) = c.burst() {
@@ -670,12 +905,24 @@ fn cpu_v2(cx: &mut Ctx, c: &LinuxCpu) -> Result<()> {
             match cx.f.write("cpu", "cpu.max.burst", &v) {
                 Ok(()) => {}
                 Err(e) if is_einval(&e) && quota != 0 => retry_burst = Some(v),
-                Err(e) => return Err(cx.werr("linux.resources.cpu.burst", "cpu", "cpu.max.burst", &v, &e)),
+                Err(e) => {
+                    return Err(cx.werr(
+                        "linux.resources.cpu.burst",
+                        "cpu",
+                        "cpu.max.burst",
+                        &v,
+                        &e,
+                    ));
+                }
             }
         }
     }
     if quota != 0 || period != 0 {
-        let mut s = if quota > 0 { quota.to_string() } else { "max".to_string() };
+        let mut s = if quota > 0 {
+            quota.to_string()
+        } else {
+            "max".to_string()
+        };
         if period != 0 {
             s += &format!(" {period}");
         }
@@ -695,7 +942,12 @@ fn io_v2(cx: &mut Ctx, b: &LinuxBlockIo) -> Result<()> {
     let bfq = cx.f.exists("io", "io.bfq.weight");
     if let Some(w) = b.weight().filter(|w| *w != 0) {
         if bfq {
-            cx.write("linux.resources.blockIO.weight", "io", "io.bfq.weight", &w.to_string())?;
+            cx.write(
+                "linux.resources.blockIO.weight",
+                "io",
+                "io.bfq.weight",
+                &w.to_string(),
+            )?;
         } else {
             let v = blkio_weight_to_io_weight(w).to_string();
             cx.write_opt("linux.resources.blockIO.weight", "io", "io.weight", &v)?;
@@ -708,10 +960,25 @@ fn io_v2(cx: &mut Ctx, b: &LinuxBlockIo) -> Result<()> {
         if let Some(w) = wd.weight().filter(|w| *w != 0) {
             if bfq {
                 let line = format!("{}:{} {w}", wd.major(), wd.minor());
-                cx.write("linux.resources.blockIO.weightDevice", "io", "io.bfq.weight", &line)?;
+                cx.write(
+                    "linux.resources.blockIO.weightDevice",
+                    "io",
+                    "io.bfq.weight",
+                    &line,
+                )?;
             } else {
-                let line = format!("{}:{} {}", wd.major(), wd.minor(), blkio_weight_to_io_weight(w));
-                cx.write_opt("linux.resources.blockIO.weightDevice", "io", "io.weight", &line)?;
+                let line = format!(
+                    "{}:{} {}",
+                    wd.major(),
+                    wd.minor(),
+                    blkio_weight_to_io_weight(w)
+                );
+                cx.write_opt(
+                    "linux.resources.blockIO.weightDevice",
+                    "io",
+                    "io.weight",
+                    &line,
+                )?;
             }
         }
         if wd.leaf_weight().is_some_and(|w| w != 0) {
@@ -781,7 +1048,10 @@ pub(crate) mod tests {
         pub fn new(controllers: &[&'static str], files: &[(&str, &str)]) -> Self {
             Fake {
                 controllers: controllers.to_vec(),
-                files: files.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
+                files: files
+                    .iter()
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+                    .collect(),
                 ..Default::default()
             }
         }
@@ -790,7 +1060,10 @@ pub(crate) mod tests {
             self
         }
         pub fn w(&self) -> Vec<(&str, &str)> {
-            self.writes.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect()
+            self.writes
+                .iter()
+                .map(|(a, b)| (a.as_str(), b.as_str()))
+                .collect()
         }
     }
 
@@ -805,7 +1078,10 @@ pub(crate) mod tests {
             self.files.contains_key(file)
         }
         fn read(&self, _c: &str, file: &str) -> io::Result<String> {
-            self.files.get(file).cloned().ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))
+            self.files
+                .get(file)
+                .cloned()
+                .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))
         }
         fn write(&mut self, _c: &str, file: &str, value: &str) -> io::Result<()> {
             if let Some(e) = self.fail.get(&(file.to_string(), value.to_string())) {
@@ -834,7 +1110,9 @@ pub(crate) mod tests {
         ("memory.oom_control", "0"),
         ("memory.use_hierarchy", "1"),
     ];
-    const V1_ALL: &[&str] = &["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids"];
+    const V1_ALL: &[&str] = &[
+        "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids",
+    ];
 
     fn v1(fake: &mut Fake, json: &str) -> Result<Vec<String>> {
         let mut cx = Ctx::new(fake);
@@ -869,7 +1147,16 @@ pub(crate) mod tests {
     #[test]
     fn shares_to_weight_matches_runc_table() {
         // The table of opencontainers/cgroups TestConvertCPUSharesToCgroupV2Value.
-        for (s, w) in [(0, 0), (1, 1), (2, 1), (3, 2), (1024, 100), (262143, 10000), (262144, 10000), (262145, 10000)] {
+        for (s, w) in [
+            (0, 0),
+            (1, 1),
+            (2, 1),
+            (3, 2),
+            (1024, 100),
+            (262143, 10000),
+            (262144, 10000),
+            (262145, 10000),
+        ] {
             assert_eq!(shares_to_weight(s), w, "shares {s}");
         }
         assert!(shares_to_weight(512) < 100 && shares_to_weight(2048) > 100);
@@ -922,8 +1209,13 @@ pub(crate) mod tests {
     fn v1_memory_limit_and_swap_order() {
         // Growing: memsw first when current limit < new memsw.
         let mut f = Fake::new(V1_ALL, V1_MEM);
-        f.files.insert("memory.limit_in_bytes".into(), "1000".into());
-        v1(&mut f, r#"{"memory":{"limit":2048,"swap":4096,"reservation":1024}}"#).unwrap();
+        f.files
+            .insert("memory.limit_in_bytes".into(), "1000".into());
+        v1(
+            &mut f,
+            r#"{"memory":{"limit":2048,"swap":4096,"reservation":1024}}"#,
+        )
+        .unwrap();
         assert_eq!(
             f.w(),
             vec![
@@ -934,13 +1226,26 @@ pub(crate) mod tests {
         );
         // Shrinking: limit first.
         let mut f = Fake::new(V1_ALL, V1_MEM);
-        f.files.insert("memory.limit_in_bytes".into(), "100000".into());
+        f.files
+            .insert("memory.limit_in_bytes".into(), "100000".into());
         v1(&mut f, r#"{"memory":{"limit":2048,"swap":4096}}"#).unwrap();
-        assert_eq!(f.w(), vec![("memory.limit_in_bytes", "2048"), ("memory.memsw.limit_in_bytes", "4096")]);
+        assert_eq!(
+            f.w(),
+            vec![
+                ("memory.limit_in_bytes", "2048"),
+                ("memory.memsw.limit_in_bytes", "4096")
+            ]
+        );
         // -1 limit, swap unset → both unlimited, memsw first.
         let mut f = Fake::new(V1_ALL, V1_MEM);
         v1(&mut f, r#"{"memory":{"limit":-1}}"#).unwrap();
-        assert_eq!(f.w(), vec![("memory.memsw.limit_in_bytes", "-1"), ("memory.limit_in_bytes", "-1")]);
+        assert_eq!(
+            f.w(),
+            vec![
+                ("memory.memsw.limit_in_bytes", "-1"),
+                ("memory.limit_in_bytes", "-1")
+            ]
+        );
         // memsw below limit is rejected
         let mut f = Fake::new(V1_ALL, V1_MEM);
         assert!(v1(&mut f, r#"{"memory":{"limit":2048,"swap":1024}}"#).is_err());
@@ -950,10 +1255,19 @@ pub(crate) mod tests {
     fn v1_memory_misc_fields() {
         let mut f = Fake::new(V1_ALL, V1_MEM);
         let w = v1(&mut f, r#"{"memory":{"swappiness":10,"disableOOMKiller":true,"kernel":1048576,"kernelTCP":1048576}}"#).unwrap();
-        assert_eq!(f.w(), vec![("memory.oom_control", "1"), ("memory.swappiness", "10")]);
+        assert_eq!(
+            f.w(),
+            vec![("memory.oom_control", "1"), ("memory.swappiness", "10")]
+        );
         assert_eq!(w.len(), 2, "{w:?}");
         assert!(w[0].contains("linux.resources.memory.kernel"));
-        assert!(v1(&mut Fake::new(V1_ALL, V1_MEM), r#"{"memory":{"swappiness":101}}"#).is_err());
+        assert!(
+            v1(
+                &mut Fake::new(V1_ALL, V1_MEM),
+                r#"{"memory":{"swappiness":101}}"#
+            )
+            .is_err()
+        );
         // nothing set, nothing written, no controller needed
         let mut f = Fake::new(&[], &[]);
         assert!(v1(&mut f, r#"{"memory":{}}"#).unwrap().is_empty());
@@ -965,7 +1279,11 @@ pub(crate) mod tests {
 
     #[test]
     fn v1_memory_no_swap_accounting_warns() {
-        let files: Vec<_> = V1_MEM.iter().copied().filter(|(f, _)| !f.contains("memsw")).collect();
+        let files: Vec<_> = V1_MEM
+            .iter()
+            .copied()
+            .filter(|(f, _)| !f.contains("memsw"))
+            .collect();
         let mut f = Fake::new(V1_ALL, &files);
         let w = v1(&mut f, r#"{"memory":{"limit":2048,"swap":4096}}"#).unwrap();
         assert_eq!(f.w(), vec![("memory.limit_in_bytes", "2048")]);
@@ -976,7 +1294,9 @@ pub(crate) mod tests {
     #[test]
     fn v1_memory_ebusy_message() {
         let mut f = Fake::new(V1_ALL, V1_MEM).fail_on("memory.limit_in_bytes", "1024", libc::EBUSY);
-        let e = v1(&mut f, r#"{"memory":{"limit":1024}}"#).unwrap_err().to_string();
+        let e = v1(&mut f, r#"{"memory":{"limit":1024}}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("linux.resources.memory.limit: writing 1024 to /cg/memory/memory.limit_in_bytes: Device or resource busy"), "{e}");
         assert!(e.contains("current usage: 4096, peak usage: 8192"), "{e}");
     }
@@ -984,14 +1304,34 @@ pub(crate) mod tests {
     #[test]
     fn check_before_update() {
         let mut f = Fake::new(V1_ALL, V1_MEM);
-        assert!(v1(&mut f, r#"{"memory":{"limit":4000,"checkBeforeUpdate":true}}"#).is_err());
+        assert!(
+            v1(
+                &mut f,
+                r#"{"memory":{"limit":4000,"checkBeforeUpdate":true}}"#
+            )
+            .is_err()
+        );
         assert!(f.writes.is_empty());
         let mut f = Fake::new(V1_ALL, V1_MEM);
-        v1(&mut f, r#"{"memory":{"limit":8000,"checkBeforeUpdate":true}}"#).unwrap();
+        v1(
+            &mut f,
+            r#"{"memory":{"limit":8000,"checkBeforeUpdate":true}}"#,
+        )
+        .unwrap();
         let mut f = Fake::new(V2_ALL, V2_FILES);
-        assert!(v2(&mut f, r#"{"memory":{"limit":999,"checkBeforeUpdate":true}}"#).is_err());
+        assert!(
+            v2(
+                &mut f,
+                r#"{"memory":{"limit":999,"checkBeforeUpdate":true}}"#
+            )
+            .is_err()
+        );
         let mut f = Fake::new(V2_ALL, V2_FILES);
-        v2(&mut f, r#"{"memory":{"limit":1001,"checkBeforeUpdate":true}}"#).unwrap();
+        v2(
+            &mut f,
+            r#"{"memory":{"limit":1001,"checkBeforeUpdate":true}}"#,
+        )
+        .unwrap();
     }
 
     const V1_CPU: &[(&str, &str)] = &[
@@ -1037,7 +1377,10 @@ pub(crate) mod tests {
         let r = v1(&mut f, r#"{"cpu":{"quota":500,"period":1000}}"#);
         // Second write of the period fails again in the fake: the error names the period.
         let e = r.unwrap_err().to_string();
-        assert!(e.starts_with("linux.resources.cpu.period: writing 1000"), "{e}");
+        assert!(
+            e.starts_with("linux.resources.cpu.period: writing 1000"),
+            "{e}"
+        );
         assert_eq!(f.w(), vec![("cpu.cfs_quota_us", "500")]);
         // Without quota, EINVAL is reported at once.
         let mut f = Fake::new(V1_ALL, V1_CPU).fail_on("cpu.cfs_period_us", "1000", libc::EINVAL);
@@ -1052,10 +1395,18 @@ pub(crate) mod tests {
         f.files.insert("cpu.shares".into(), "2".into());
         struct Clamp(Fake);
         impl Files for Clamp {
-            fn has_controller(&self, c: &str) -> bool { self.0.has_controller(c) }
-            fn path(&self, c: &str, f: &str) -> PathBuf { self.0.path(c, f) }
-            fn exists(&self, c: &str, f: &str) -> bool { self.0.exists(c, f) }
-            fn read(&self, c: &str, f: &str) -> io::Result<String> { self.0.read(c, f) }
+            fn has_controller(&self, c: &str) -> bool {
+                self.0.has_controller(c)
+            }
+            fn path(&self, c: &str, f: &str) -> PathBuf {
+                self.0.path(c, f)
+            }
+            fn exists(&self, c: &str, f: &str) -> bool {
+                self.0.exists(c, f)
+            }
+            fn read(&self, c: &str, f: &str) -> io::Result<String> {
+                self.0.read(c, f)
+            }
             fn write(&mut self, _c: &str, f: &str, _v: &str) -> io::Result<()> {
                 self.0.files.insert(f.into(), "262144".into());
                 Ok(())
@@ -1063,15 +1414,25 @@ pub(crate) mod tests {
         }
         let mut c = Clamp(f);
         let mut cx = Ctx::new(&mut c);
-        let e = apply_v1(&mut cx, &res(r#"{"cpu":{"shares":999999}}"#)).unwrap_err().to_string();
+        let e = apply_v1(&mut cx, &res(r#"{"cpu":{"shares":999999}}"#))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("maximum allowed cpu-shares is 262144"), "{e}");
     }
 
     #[test]
     fn v1_missing_optional_cpu_files_warn() {
-        let files: Vec<_> = V1_CPU.iter().copied().filter(|(f, _)| !f.contains("burst") && !f.contains("idle") && !f.contains("rt_")).collect();
+        let files: Vec<_> = V1_CPU
+            .iter()
+            .copied()
+            .filter(|(f, _)| !f.contains("burst") && !f.contains("idle") && !f.contains("rt_"))
+            .collect();
         let mut f = Fake::new(V1_ALL, &files);
-        let w = v1(&mut f, r#"{"cpu":{"burst":10,"idle":1,"realtimeRuntime":5}}"#).unwrap();
+        let w = v1(
+            &mut f,
+            r#"{"cpu":{"burst":10,"idle":1,"realtimeRuntime":5}}"#,
+        )
+        .unwrap();
         assert_eq!(w.len(), 3, "{w:?}");
         assert!(f.writes.is_empty());
     }
@@ -1128,11 +1489,21 @@ pub(crate) mod tests {
         assert_eq!(w.len(), 1, "{w:?}");
         // unknown hugepage size is an error
         let mut f = Fake::new(&ctl, &files);
-        let e = v1(&mut f, r#"{"hugepageLimits":[{"pageSize":"3MB","limit":1}]}"#).unwrap_err();
+        let e = v1(
+            &mut f,
+            r#"{"hugepageLimits":[{"pageSize":"3MB","limit":1}]}"#,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("3MB"));
         // hugetlb not mounted (this host) → error only when asked for
         let mut f = Fake::new(V1_ALL, &files);
-        assert!(v1(&mut f, r#"{"hugepageLimits":[{"pageSize":"2MB","limit":1}]}"#).is_err());
+        assert!(
+            v1(
+                &mut f,
+                r#"{"hugepageLimits":[{"pageSize":"2MB","limit":1}]}"#
+            )
+            .is_err()
+        );
         assert!(v1(&mut f, r#"{"hugepageLimits":[]}"#).is_ok());
         // pids 0 / -1 → max
         let mut f = Fake::new(&ctl, &files);
@@ -1163,27 +1534,58 @@ pub(crate) mod tests {
     #[test]
     fn v2_memory() {
         let mut f = Fake::new(V2_ALL, V2_FILES);
-        v2(&mut f, r#"{"memory":{"limit":1048576,"swap":3145728,"reservation":524288}}"#).unwrap();
-        assert_eq!(f.w(), vec![("memory.swap.max", "2097152"), ("memory.max", "1048576"), ("memory.low", "524288")]);
+        v2(
+            &mut f,
+            r#"{"memory":{"limit":1048576,"swap":3145728,"reservation":524288}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            f.w(),
+            vec![
+                ("memory.swap.max", "2097152"),
+                ("memory.max", "1048576"),
+                ("memory.low", "524288")
+            ]
+        );
         let mut f = Fake::new(V2_ALL, V2_FILES);
         v2(&mut f, r#"{"memory":{"limit":-1}}"#).unwrap();
-        assert_eq!(f.w(), vec![("memory.swap.max", "max"), ("memory.max", "max")]);
+        assert_eq!(
+            f.w(),
+            vec![("memory.swap.max", "max"), ("memory.max", "max")]
+        );
         let mut f = Fake::new(V2_ALL, V2_FILES);
         v2(&mut f, r#"{"memory":{"limit":1000,"swap":1000}}"#).unwrap();
-        assert_eq!(f.w(), vec![("memory.swap.max", "0"), ("memory.max", "1000")]);
+        assert_eq!(
+            f.w(),
+            vec![("memory.swap.max", "0"), ("memory.max", "1000")]
+        );
         // no swap file: max/0 silently skipped, a real limit warns
-        let files: Vec<_> = V2_FILES.iter().copied().filter(|(f, _)| *f != "memory.swap.max").collect();
+        let files: Vec<_> = V2_FILES
+            .iter()
+            .copied()
+            .filter(|(f, _)| *f != "memory.swap.max")
+            .collect();
         let mut f = Fake::new(V2_ALL, &files);
         assert!(v2(&mut f, r#"{"memory":{"limit":-1}}"#).unwrap().is_empty());
         let w = v2(&mut f, r#"{"memory":{"limit":1000,"swap":3000}}"#).unwrap();
         assert_eq!(w.len(), 1);
         // ignored fields warn
         let mut f = Fake::new(V2_ALL, V2_FILES);
-        let w = v2(&mut f, r#"{"memory":{"kernel":1,"kernelTCP":1,"swappiness":1,"disableOOMKiller":true}}"#).unwrap();
+        let w = v2(
+            &mut f,
+            r#"{"memory":{"kernel":1,"kernelTCP":1,"swappiness":1,"disableOOMKiller":true}}"#,
+        )
+        .unwrap();
         assert_eq!(w.len(), 4);
         assert!(f.writes.is_empty());
         // controller missing
-        assert!(v2(&mut Fake::new(&["cpu"], V2_FILES), r#"{"memory":{"limit":1000}}"#).is_err());
+        assert!(
+            v2(
+                &mut Fake::new(&["cpu"], V2_FILES),
+                r#"{"memory":{"limit":1000}}"#
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -1209,12 +1611,18 @@ pub(crate) mod tests {
         assert_eq!(f.w(), vec![("cpu.max", "max 50000")]);
         // burst EINVAL retried after cpu.max
         let mut f = Fake::new(V2_ALL, V2_FILES).fail_on("cpu.max.burst", "9", libc::EINVAL);
-        let e = v2(&mut f, r#"{"cpu":{"quota":10,"burst":9}}"#).unwrap_err().to_string();
+        let e = v2(&mut f, r#"{"cpu":{"quota":10,"burst":9}}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("linux.resources.cpu.burst"), "{e}");
         assert_eq!(f.w(), vec![("cpu.max", "10")]);
         // realtime → warning
         let mut f = Fake::new(V2_ALL, V2_FILES);
-        let w = v2(&mut f, r#"{"cpu":{"realtimeRuntime":10,"realtimePeriod":100}}"#).unwrap();
+        let w = v2(
+            &mut f,
+            r#"{"cpu":{"realtimeRuntime":10,"realtimePeriod":100}}"#,
+        )
+        .unwrap();
         assert_eq!(w.len(), 1);
         assert!(f.writes.is_empty());
     }
@@ -1251,8 +1659,15 @@ pub(crate) mod tests {
         let mut files = V2_FILES.to_vec();
         files.push(("io.bfq.weight", "default 100"));
         let mut f = Fake::new(V2_ALL, &files);
-        v2(&mut f, r#"{"blockIO":{"weight":300,"weightDevice":[{"major":8,"minor":0,"weight":50}]}}"#).unwrap();
-        assert_eq!(f.w(), vec![("io.bfq.weight", "300"), ("io.bfq.weight", "8:0 50")]);
+        v2(
+            &mut f,
+            r#"{"blockIO":{"weight":300,"weightDevice":[{"major":8,"minor":0,"weight":50}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            f.w(),
+            vec![("io.bfq.weight", "300"), ("io.bfq.weight", "8:0 50")]
+        );
     }
 
     #[test]
@@ -1260,7 +1675,10 @@ pub(crate) mod tests {
         let mut f = Fake::new(V2_ALL, V2_FILES);
         let map: HashMap<String, String> = [
             ("memory.max".to_string(), "2000".to_string()),
-            ("io.max".to_string(), "8:0 rbps=1\n8:16 wbps=2\n".to_string()),
+            (
+                "io.max".to_string(),
+                "8:0 rbps=1\n8:16 wbps=2\n".to_string(),
+            ),
             ("cpu.weight".to_string(), "7".to_string()),
         ]
         .into();
@@ -1268,16 +1686,37 @@ pub(crate) mod tests {
         apply_unified(&mut cx, &map).unwrap();
         assert_eq!(
             f.w(),
-            vec![("cpu.weight", "7"), ("io.max", "8:0 rbps=1"), ("io.max", "8:16 wbps=2"), ("memory.max", "2000")]
+            vec![
+                ("cpu.weight", "7"),
+                ("io.max", "8:0 rbps=1"),
+                ("io.max", "8:16 wbps=2"),
+                ("memory.max", "2000")
+            ]
         );
         let mut f = Fake::new(&["cpu"], V2_FILES);
         let mut cx = Ctx::new(&mut f);
-        let e = apply_unified(&mut cx, &[("memory.max".to_string(), "1".to_string())].into()).unwrap_err();
+        let e = apply_unified(
+            &mut cx,
+            &[("memory.max".to_string(), "1".to_string())].into(),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("controller \"memory\""), "{e}");
         let mut cx = Ctx::new(&mut f);
-        assert!(apply_unified(&mut cx, &[("../cpu.weight".to_string(), "1".to_string())].into()).is_err());
+        assert!(
+            apply_unified(
+                &mut cx,
+                &[("../cpu.weight".to_string(), "1".to_string())].into()
+            )
+            .is_err()
+        );
         let mut cx = Ctx::new(&mut f);
-        assert!(apply_unified(&mut cx, &[("cpu.nonexistent".to_string(), "1".to_string())].into()).is_err());
+        assert!(
+            apply_unified(
+                &mut cx,
+                &[("cpu.nonexistent".to_string(), "1".to_string())].into()
+            )
+            .is_err()
+        );
         assert!(f.writes.is_empty());
     }
 }

@@ -23,11 +23,20 @@ pub fn parse_kv(text: &str) -> BTreeMap<String, u64> {
 fn parse_u64(s: Option<String>) -> Option<u64> {
     let s = s?;
     let s = s.trim();
-    if s == "max" { Some(u64::MAX) } else { s.parse().ok() }
+    if s == "max" {
+        Some(u64::MAX)
+    } else {
+        s.parse().ok()
+    }
 }
 
 fn parse_list(s: Option<String>) -> Vec<u64> {
-    s.map(|s| s.split_whitespace().filter_map(|v| v.parse().ok()).collect()).unwrap_or_default()
+    s.map(|s| {
+        s.split_whitespace()
+            .filter_map(|v| v.parse().ok())
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 /// Insert `v` unless it is 0 (Go's omitempty).
@@ -52,14 +61,20 @@ pub fn parse_blkio_v1(text: &str) -> Vec<Value> {
     let mut out = Vec::new();
     for l in text.lines() {
         let f: Vec<&str> = l.split_whitespace().collect();
-        let Some((maj, min)) = f.first().and_then(|d| d.split_once(':')) else { continue };
-        let (Ok(maj), Ok(min)) = (maj.parse::<u64>(), min.parse::<u64>()) else { continue };
+        let Some((maj, min)) = f.first().and_then(|d| d.split_once(':')) else {
+            continue;
+        };
+        let (Ok(maj), Ok(min)) = (maj.parse::<u64>(), min.parse::<u64>()) else {
+            continue;
+        };
         let (op, val) = match f.len() {
             3 => (f[1], f[2]),
             2 => ("", f[1]),
             _ => continue,
         };
-        let Ok(val) = val.parse::<u64>() else { continue };
+        let Ok(val) = val.parse::<u64>() else {
+            continue;
+        };
         out.push(blkio_entry(maj, min, op, val));
     }
     out
@@ -82,10 +97,16 @@ pub fn parse_io_stat(text: &str) -> (Vec<Value>, Vec<Value>) {
     let (mut bytes, mut ios) = (Vec::new(), Vec::new());
     for l in text.lines() {
         let mut it = l.split_whitespace();
-        let Some((maj, min)) = it.next().and_then(|d| d.split_once(':')) else { continue };
-        let (Ok(maj), Ok(min)) = (maj.parse::<u64>(), min.parse::<u64>()) else { continue };
+        let Some((maj, min)) = it.next().and_then(|d| d.split_once(':')) else {
+            continue;
+        };
+        let (Ok(maj), Ok(min)) = (maj.parse::<u64>(), min.parse::<u64>()) else {
+            continue;
+        };
         for kv in it {
-            let Some((k, v)) = kv.split_once('=') else { continue };
+            let Some((k, v)) = kv.split_once('=') else {
+                continue;
+            };
             let Ok(v) = v.parse::<u64>() else { continue };
             match k {
                 "rbytes" => bytes.push(blkio_entry(maj, min, "Read", v)),
@@ -103,7 +124,11 @@ pub fn parse_io_stat(text: &str) -> (Vec<Value>, Vec<Value>) {
 
 /// "hugepages-2048kB" → "2MB" (runc's HugePageSizes naming).
 pub fn hugepage_name(dir: &str) -> Option<String> {
-    let kb: u64 = dir.strip_prefix("hugepages-")?.strip_suffix("kB")?.parse().ok()?;
+    let kb: u64 = dir
+        .strip_prefix("hugepages-")?
+        .strip_suffix("kB")?
+        .parse()
+        .ok()?;
     let (mut v, mut unit) = (kb, 0);
     let units = ["KB", "MB", "GB", "TB", "PB"];
     while v >= 1024 && v % 1024 == 0 && unit < units.len() - 1 {
@@ -115,7 +140,11 @@ pub fn hugepage_name(dir: &str) -> Option<String> {
 
 pub fn hugepage_sizes() -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir("/sys/kernel/mm/hugepages")
-        .map(|d| d.flatten().filter_map(|e| hugepage_name(&e.file_name().to_string_lossy())).collect())
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| hugepage_name(&e.file_name().to_string_lossy()))
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
@@ -129,7 +158,11 @@ fn clk_tck() -> u64 {
 
 fn pids_stats(read: Read) -> Value {
     let mut m = Map::new();
-    put_nz(&mut m, "current", parse_u64(read("pids", "pids.current")).unwrap_or(0));
+    put_nz(
+        &mut m,
+        "current",
+        parse_u64(read("pids", "pids.current")).unwrap_or(0),
+    );
     // "max" means no limit: 0, as runc.
     let lim = parse_u64(read("pids", "pids.max")).unwrap_or(0);
     put_nz(&mut m, "limit", if lim == u64::MAX { 0 } else { lim });
@@ -140,7 +173,11 @@ fn pids_stats(read: Read) -> Value {
 pub fn stats_v1(read: Read, hugepages: &[String]) -> Value {
     // cpu
     let mut usage = Map::new();
-    put_nz(&mut usage, "total", parse_u64(read("cpuacct", "cpuacct.usage")).unwrap_or(0));
+    put_nz(
+        &mut usage,
+        "total",
+        parse_u64(read("cpuacct", "cpuacct.usage")).unwrap_or(0),
+    );
     let percpu = parse_list(read("cpuacct", "cpuacct.usage_percpu"));
     if !percpu.is_empty() {
         usage.insert("percpu".into(), json!(percpu));
@@ -148,7 +185,10 @@ pub fn stats_v1(read: Read, hugepages: &[String]) -> Value {
     if let Some(all) = read("cpuacct", "cpuacct.usage_all") {
         let (mut u, mut s) = (Vec::new(), Vec::new());
         for l in all.lines().skip(1) {
-            let f: Vec<u64> = l.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+            let f: Vec<u64> = l
+                .split_whitespace()
+                .filter_map(|v| v.parse().ok())
+                .collect();
             if f.len() == 3 {
                 u.push(f[1]);
                 s.push(f[2]);
@@ -161,19 +201,42 @@ pub fn stats_v1(read: Read, hugepages: &[String]) -> Value {
     }
     let st = parse_kv(&read("cpuacct", "cpuacct.stat").unwrap_or_default());
     let tck = clk_tck();
-    usage.insert("kernel".into(), json!(st.get("system").copied().unwrap_or(0) * 1_000_000_000 / tck));
-    usage.insert("user".into(), json!(st.get("user").copied().unwrap_or(0) * 1_000_000_000 / tck));
+    usage.insert(
+        "kernel".into(),
+        json!(st.get("system").copied().unwrap_or(0) * 1_000_000_000 / tck),
+    );
+    usage.insert(
+        "user".into(),
+        json!(st.get("user").copied().unwrap_or(0) * 1_000_000_000 / tck),
+    );
     let cs = parse_kv(&read("cpu", "cpu.stat").unwrap_or_default());
     let mut thr = Map::new();
-    put_nz(&mut thr, "periods", cs.get("nr_periods").copied().unwrap_or(0));
-    put_nz(&mut thr, "throttledPeriods", cs.get("nr_throttled").copied().unwrap_or(0));
-    put_nz(&mut thr, "throttledTime", cs.get("throttled_time").copied().unwrap_or(0));
+    put_nz(
+        &mut thr,
+        "periods",
+        cs.get("nr_periods").copied().unwrap_or(0),
+    );
+    put_nz(
+        &mut thr,
+        "throttledPeriods",
+        cs.get("nr_throttled").copied().unwrap_or(0),
+    );
+    put_nz(
+        &mut thr,
+        "throttledTime",
+        cs.get("throttled_time").copied().unwrap_or(0),
+    );
 
     // memory
     let raw = parse_kv(&read("memory", "memory.stat").unwrap_or_default());
     let entry = |prefix: &str| {
         let g = |f: &str| parse_u64(read("memory", &format!("{prefix}.{f}"))).unwrap_or(0);
-        mem_entry(g("limit_in_bytes"), g("usage_in_bytes"), g("max_usage_in_bytes"), g("failcnt"))
+        mem_entry(
+            g("limit_in_bytes"),
+            g("usage_in_bytes"),
+            g("max_usage_in_bytes"),
+            g("failcnt"),
+        )
     };
     let mut mem = Map::new();
     put_nz(&mut mem, "cache", raw.get("cache").copied().unwrap_or(0));
@@ -186,7 +249,13 @@ pub fn stats_v1(read: Read, hugepages: &[String]) -> Value {
     }
 
     // blkio: CFQ, else BFQ, else throttle files
-    let first = |names: &[&str]| names.iter().find_map(|n| read("blkio", n)).map(|t| parse_blkio_v1(&t)).unwrap_or_default();
+    let first = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| read("blkio", n))
+            .map(|t| parse_blkio_v1(&t))
+            .unwrap_or_default()
+    };
     let mut blkio = Map::new();
     let bytes = first(&[
         "blkio.io_service_bytes_recursive",
@@ -204,8 +273,14 @@ pub fn stats_v1(read: Read, hugepages: &[String]) -> Value {
         ("ioServiceBytesRecursive", bytes),
         ("ioServicedRecursive", ios),
         ("ioQueueRecursive", first(&["blkio.io_queued_recursive"])),
-        ("ioServiceTimeRecursive", first(&["blkio.io_service_time_recursive"])),
-        ("ioWaitTimeRecursive", first(&["blkio.io_wait_time_recursive"])),
+        (
+            "ioServiceTimeRecursive",
+            first(&["blkio.io_service_time_recursive"]),
+        ),
+        (
+            "ioWaitTimeRecursive",
+            first(&["blkio.io_wait_time_recursive"]),
+        ),
         ("ioMergedRecursive", first(&["blkio.io_merged_recursive"])),
         ("ioTimeRecursive", first(&["blkio.time_recursive"])),
         ("sectorsRecursive", first(&["blkio.sectors_recursive"])),
@@ -219,7 +294,9 @@ pub fn stats_v1(read: Read, hugepages: &[String]) -> Value {
     let mut huge = Map::new();
     for sz in hugepages {
         let g = |f: &str| parse_u64(read("hugetlb", &format!("hugetlb.{sz}.{f}")));
-        let Some(u) = g("usage_in_bytes") else { continue };
+        let Some(u) = g("usage_in_bytes") else {
+            continue;
+        };
         let mut h = Map::new();
         put_nz(&mut h, "usage", u);
         put_nz(&mut h, "max", g("max_usage_in_bytes").unwrap_or(0));
@@ -253,14 +330,27 @@ pub fn stats_v2(read: Read, hugepages: &[String]) -> Value {
     let m = |f: &str| parse_u64(read("memory", f));
     let mem_usage = m("memory.current").unwrap_or(0);
     let mem_limit = m("memory.max").unwrap_or(u64::MAX);
-    let failcnt = parse_kv(&read("memory", "memory.events").unwrap_or_default()).get("max").copied().unwrap_or(0);
+    let failcnt = parse_kv(&read("memory", "memory.events").unwrap_or_default())
+        .get("max")
+        .copied()
+        .unwrap_or(0);
     let swap_usage = m("memory.swap.current").unwrap_or(0);
     let swap_limit = m("memory.swap.max").unwrap_or(u64::MAX);
     let mut mem = Map::new();
     put_nz(&mut mem, "cache", raw.get("file").copied().unwrap_or(0));
-    mem.insert("usage".into(), mem_entry(mem_limit, mem_usage, m("memory.peak").unwrap_or(0), failcnt));
-    let swap_total_limit = if swap_limit == u64::MAX || mem_limit == u64::MAX { u64::MAX } else { swap_limit + mem_limit };
-    mem.insert("swap".into(), mem_entry(swap_total_limit, swap_usage + mem_usage, 0, 0));
+    mem.insert(
+        "usage".into(),
+        mem_entry(mem_limit, mem_usage, m("memory.peak").unwrap_or(0), failcnt),
+    );
+    let swap_total_limit = if swap_limit == u64::MAX || mem_limit == u64::MAX {
+        u64::MAX
+    } else {
+        swap_limit + mem_limit
+    };
+    mem.insert(
+        "swap".into(),
+        mem_entry(swap_total_limit, swap_usage + mem_usage, 0, 0),
+    );
     mem.insert("kernel".into(), mem_entry(0, 0, 0, 0));
     mem.insert("kernelTCP".into(), mem_entry(0, 0, 0, 0));
     if !raw.is_empty() {
@@ -278,7 +368,9 @@ pub fn stats_v2(read: Read, hugepages: &[String]) -> Value {
 
     let mut huge = Map::new();
     for sz in hugepages {
-        let Some(u) = parse_u64(read("hugetlb", &format!("hugetlb.{sz}.current"))) else { continue };
+        let Some(u) = parse_u64(read("hugetlb", &format!("hugetlb.{sz}.current"))) else {
+            continue;
+        };
         let ev = parse_kv(&read("hugetlb", &format!("hugetlb.{sz}.events")).unwrap_or_default());
         let mut h = Map::new();
         put_nz(&mut h, "usage", u);
@@ -301,7 +393,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn reader(files: &[(&str, &str)]) -> impl Fn(&str, &str) -> Option<String> {
-        let m: HashMap<String, String> = files.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        let m: HashMap<String, String> = files
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
         move |_c: &str, f: &str| m.get(f).cloned()
     }
 
@@ -335,9 +430,15 @@ mod tests {
         let r = reader(&[
             ("cpuacct.usage", "5000"),
             ("cpuacct.usage_percpu", "2000 3000 \n"),
-            ("cpuacct.usage_all", "cpu user system\n0 1500 500\n1 2500 500\n"),
+            (
+                "cpuacct.usage_all",
+                "cpu user system\n0 1500 500\n1 2500 500\n",
+            ),
             ("cpuacct.stat", "user 3\nsystem 1\n"),
-            ("cpu.stat", "nr_periods 10\nnr_throttled 2\nthrottled_time 999\n"),
+            (
+                "cpu.stat",
+                "nr_periods 10\nnr_throttled 2\nthrottled_time 999\n",
+            ),
             ("memory.stat", "cache 4096\nrss 8192\n"),
             ("memory.limit_in_bytes", "1048576"),
             ("memory.usage_in_bytes", "12288"),
@@ -345,7 +446,10 @@ mod tests {
             ("memory.failcnt", "0"),
             ("pids.current", "3"),
             ("pids.max", "max"),
-            ("blkio.throttle.io_service_bytes_recursive", "8:0 Read 1\nTotal 1\n"),
+            (
+                "blkio.throttle.io_service_bytes_recursive",
+                "8:0 Read 1\nTotal 1\n",
+            ),
             ("hugetlb.2MB.usage_in_bytes", "0"),
             ("hugetlb.2MB.max_usage_in_bytes", "0"),
             ("hugetlb.2MB.failcnt", "0"),
@@ -357,9 +461,15 @@ mod tests {
         assert_eq!(s["cpu"]["usage"]["percpu_kernel"], json!([500, 500]));
         let tck = clk_tck();
         assert_eq!(s["cpu"]["usage"]["user"], 3 * 1_000_000_000 / tck);
-        assert_eq!(s["cpu"]["throttling"], json!({"periods":10,"throttledPeriods":2,"throttledTime":999}));
+        assert_eq!(
+            s["cpu"]["throttling"],
+            json!({"periods":10,"throttledPeriods":2,"throttledTime":999})
+        );
         assert_eq!(s["memory"]["cache"], 4096);
-        assert_eq!(s["memory"]["usage"], json!({"limit":1048576,"usage":12288,"max":16384,"failcnt":0}));
+        assert_eq!(
+            s["memory"]["usage"],
+            json!({"limit":1048576,"usage":12288,"max":16384,"failcnt":0})
+        );
         assert_eq!(s["memory"]["raw"]["rss"], 8192);
         assert_eq!(s["pids"], json!({"current":3}));
         assert_eq!(s["blkio"]["ioServiceBytesRecursive"][0]["value"], 1);
@@ -369,7 +479,10 @@ mod tests {
     #[test]
     fn v2_shape() {
         let r = reader(&[
-            ("cpu.stat", "usage_usec 10\nuser_usec 6\nsystem_usec 4\nnr_periods 1\nnr_throttled 1\nthrottled_usec 2\n"),
+            (
+                "cpu.stat",
+                "usage_usec 10\nuser_usec 6\nsystem_usec 4\nnr_periods 1\nnr_throttled 1\nthrottled_usec 2\n",
+            ),
             ("memory.stat", "anon 100\nfile 200\n"),
             ("memory.current", "300"),
             ("memory.max", "1000"),
@@ -379,16 +492,28 @@ mod tests {
             ("memory.swap.max", "max"),
             ("pids.current", "2"),
             ("pids.max", "100"),
-            ("io.stat", "8:0 rbytes=1 wbytes=2 rios=3 wios=4 dbytes=0 dios=0\n"),
+            (
+                "io.stat",
+                "8:0 rbytes=1 wbytes=2 rios=3 wios=4 dbytes=0 dios=0\n",
+            ),
             ("hugetlb.2MB.current", "2097152"),
             ("hugetlb.2MB.events", "max 1\n"),
         ]);
         let s = stats_v2(&r, &["2MB".to_string()]);
-        assert_eq!(s["cpu"]["usage"], json!({"total":10000,"kernel":4000,"user":6000}));
+        assert_eq!(
+            s["cpu"]["usage"],
+            json!({"total":10000,"kernel":4000,"user":6000})
+        );
         assert_eq!(s["cpu"]["throttling"]["throttledTime"], 2000);
         assert_eq!(s["memory"]["cache"], 200);
-        assert_eq!(s["memory"]["usage"], json!({"limit":1000,"usage":300,"max":400,"failcnt":5}));
-        assert_eq!(s["memory"]["swap"], json!({"limit":u64::MAX,"usage":350,"failcnt":0}));
+        assert_eq!(
+            s["memory"]["usage"],
+            json!({"limit":1000,"usage":300,"max":400,"failcnt":5})
+        );
+        assert_eq!(
+            s["memory"]["swap"],
+            json!({"limit":u64::MAX,"usage":350,"failcnt":0})
+        );
         assert_eq!(s["pids"], json!({"current":2,"limit":100}));
         assert_eq!(s["blkio"]["ioServicedRecursive"][1]["value"], 4);
         assert_eq!(s["hugetlb"]["2MB"], json!({"usage":2097152,"failcnt":1}));
