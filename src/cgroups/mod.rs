@@ -397,6 +397,11 @@ impl Cgroup {
                 );
             }
         }
+        // Joined: from now on the directories belong to the container (destroy removes them).
+        self.created
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         Ok(())
     }
 
@@ -509,7 +514,15 @@ impl Cgroup {
         {
             let k = d.join("cgroup.kill");
             if k.exists() {
-                return write_ctx(&k, "1", "killing all processes");
+                write_ctx(&k, "1", "killing all processes")?;
+                // A v1 freezer (hybrid) keeps killed tasks frozen: thaw so they can die.
+                if self.layout != Layout::Unified
+                    && let Ok(f) = self.freezer()
+                    && f.is_frozen().unwrap_or(false)
+                {
+                    f.thaw()?;
+                }
+                return Ok(());
             }
         }
         let froze = self.freezer().and_then(|f| f.freeze()).is_ok();
@@ -740,5 +753,108 @@ fn wait_frozen(d: &Path, want: bool) -> Result<bool> {
         }
         std::thread::sleep(delay);
         delay = (delay * 2).min(Duration::from_millis(50));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const COMOUNT: &str = "\
+34 30 0:30 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct
+35 30 0:31 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+31 30 0:27 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd
+41 30 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw
+";
+
+    #[test]
+    fn state_json_round_trip() {
+        let cg = Cgroup::resolve_from(COMOUNT, "0::/\n", Some("/a/b"), "b").unwrap();
+        let j = serde_json::to_value(&cg).unwrap();
+        assert_eq!(j["layout"], "hybrid");
+        assert_eq!(j["path"], "/a/b");
+        let back: Cgroup = serde_json::from_value(j).unwrap();
+        assert_eq!(back.hierarchies(), cg.hierarchies());
+        assert_eq!(back.path(), "/a/b");
+        assert_eq!(back.layout(), Layout::Hybrid);
+    }
+
+    #[test]
+    fn mount_sources_and_symlinks() {
+        let cg = Cgroup::resolve_from(COMOUNT, "0::/\n", Some("/a"), "a").unwrap();
+        assert_eq!(
+            cg.mount_sources(),
+            vec![
+                (
+                    "cpu,cpuacct".to_string(),
+                    PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/a")
+                ),
+                (
+                    "memory".to_string(),
+                    PathBuf::from("/sys/fs/cgroup/memory/a")
+                ),
+                (
+                    "systemd".to_string(),
+                    PathBuf::from("/sys/fs/cgroup/systemd/a")
+                ),
+                (
+                    "unified".to_string(),
+                    PathBuf::from("/sys/fs/cgroup/unified/a")
+                ),
+            ]
+        );
+        assert_eq!(
+            cg.mount_symlinks(),
+            vec![
+                ("cpu".to_string(), "cpu,cpuacct".to_string()),
+                ("cpuacct".to_string(), "cpu,cpuacct".to_string())
+            ]
+        );
+        assert_eq!(
+            cg.v1_dir("cpuacct"),
+            Some(Path::new("/sys/fs/cgroup/cpu,cpuacct/a"))
+        );
+        assert_eq!(cg.v2_dir(), Some(Path::new("/sys/fs/cgroup/unified/a")));
+        let v2 = Cgroup::resolve_from(
+            "1 0 0:1 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
+            "0::/\n",
+            None,
+            "c",
+        )
+        .unwrap();
+        assert_eq!(
+            v2.mount_sources(),
+            vec![(String::new(), PathBuf::from("/sys/fs/cgroup/c"))]
+        );
+        assert!(v2.mount_symlinks().is_empty());
+    }
+
+    #[test]
+    fn v1_files_route_controllers_to_their_hierarchy() {
+        let cg = Cgroup::resolve_from(COMOUNT, "0::/\n", Some("/a"), "a").unwrap();
+        let f = V1Files {
+            hs: cg.hierarchies(),
+        };
+        assert!(f.has_controller("cpuacct") && f.has_controller("memory"));
+        assert!(!f.has_controller("pids") && !f.has_controller("systemd"));
+        assert_eq!(
+            f.path("cpu", "cpu.shares"),
+            PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/a/cpu.shares")
+        );
+        assert_eq!(
+            f.path("pids", "pids.max"),
+            PathBuf::from("<no pids hierarchy>/pids.max")
+        );
+    }
+
+    #[test]
+    fn unified_map_rejected_on_pure_v1() {
+        let mi = "35 30 0:31 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n";
+        let cg =
+            Cgroup::resolve_from(mi, "4:memory:/\n", Some("/nonexistent-bulkhead-x"), "a").unwrap();
+        assert_eq!(cg.layout(), Layout::V1);
+        let r: LinuxResources = serde_json::from_str(r#"{"unified":{"memory.max":"1"}}"#).unwrap();
+        let e = cg.apply_resources(&r).unwrap_err().to_string();
+        assert!(e.contains("cannot use unified on cgroup v1"), "{e}");
     }
 }

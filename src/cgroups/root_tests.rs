@@ -701,3 +701,28 @@ fn v2_paths_on_a_cgroup2_subtree() {
     drop(outer);
     assert!(!odir.exists());
 }
+
+#[test]
+fn destroy_of_a_frozen_cgroup() {
+    if !root() {
+        return;
+    }
+    let mut g = Guard::new();
+    let cg = g.cg.clone();
+    cg.create().unwrap();
+    let pid = g.spawn_sleep();
+    cg.add_pid(pid).unwrap();
+    let mut child = g.children.pop().unwrap();
+    let t = std::thread::spawn(move || child.wait().unwrap());
+    cg.freeze().unwrap();
+    let start = Instant::now();
+    cg.destroy().unwrap();
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "destroy took {:?}",
+        start.elapsed()
+    );
+    assert!(!cg.exists());
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(t.join().unwrap().signal(), Some(libc::SIGKILL));
+}
