@@ -857,4 +857,26 @@ mod tests {
         let e = cg.apply_resources(&r).unwrap_err().to_string();
         assert!(e.contains("cannot use unified on cgroup v1"), "{e}");
     }
+    #[test]
+    fn v2_create_enables_missing_controllers_in_ancestors() {
+        // A fake cgroup2 tree in a temporary directory (plain files stand in for cgroupfs).
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        fs::write(root.join("cgroup.controllers"), "cpu memory pids\n").unwrap();
+        fs::write(root.join("cgroup.subtree_control"), "memory\n").unwrap();
+        let mi = format!("1 0 0:1 / {} rw - cgroup2 cgroup2 rw\n", root.display());
+        let cg = Cgroup::resolve_from(&mi, "0::/\n", Some("/a/b"), "b").unwrap();
+        assert_eq!(cg.layout(), Layout::Unified);
+        cg.create().unwrap();
+        assert!(root.join("a/b").is_dir());
+        // only the missing ones are asked for; the leaf's own subtree_control is untouched
+        assert_eq!(
+            fs::read_to_string(root.join("cgroup.subtree_control")).unwrap(),
+            "+cpu +pids"
+        );
+        assert!(!root.join("a/b/cgroup.subtree_control").exists());
+        cg.create().unwrap(); // idempotent
+        cg.destroy().unwrap();
+        assert!(!root.join("a/b").exists() && root.join("a").exists());
+    }
 }
