@@ -28,6 +28,19 @@ pub fn create(g: &Global, id: &str, opts: &CreateArgs, console: Option<OwnedFd>)
         anyhow::bail!("process.terminal is true: --console-socket is required to receive the terminal");
     }
     let listen_fds = listen_fds();
+    let seccomp = match bundle.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(s) => {
+            let f = crate::security::seccomp::compile(s)?;
+            if !f.skipped_syscalls().is_empty() {
+                crate::debug!("linux.seccomp: syscalls unknown on this architecture, skipped: {}", f.skipped_syscalls().join(", "));
+            }
+            if f.needs_listener() {
+                anyhow::bail!("linux.seccomp: SCMP_ACT_NOTIFY (listenerPath) is not supported yet");
+            }
+            Some(f)
+        }
+        None => None,
+    };
 
     let root = Root::new(&g.root);
     let mut c = root.claim(id)?;
@@ -51,8 +64,8 @@ pub fn create(g: &Global, id: &str, opts: &CreateArgs, console: Option<OwnedFd>)
         c.save()?;
         let fifo = make_fifo(&c.fifo_path())?;
         cgroup.create().context("linux.cgroupsPath")?;
-        if let Some(r) = bundle.spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
-            cgroup.apply_resources(r).context("linux.resources")?;
+        for w in cgroup.apply_resources(&effective_resources(&bundle.spec)).context("linux.resources")? {
+            crate::warn!("linux.resources: {w}");
         }
         let hooks = bundle.spec.hooks().as_ref();
         let base_state = c.state().clone();
@@ -70,6 +83,7 @@ pub fn create(g: &Global, id: &str, opts: &CreateArgs, console: Option<OwnedFd>)
                 no_new_keyring: opts.no_new_keyring,
                 cgroup: &cgroup,
                 cgroup_unified: is_unified(),
+                seccomp: seccomp.as_ref(),
             },
             &|pid| {
                 let mut s = base_state.clone();
@@ -98,6 +112,26 @@ pub fn create(g: &Global, id: &str, opts: &CreateArgs, console: Option<OwnedFd>)
         let _ = c.remove_dir();
     }
     result
+}
+
+/// linux.resources as the cgroup must see it: the config's device rules first, then (as runc)
+/// the devices every container may use, then each of `linux.devices`.
+fn effective_resources(spec: &oci_spec::runtime::Spec) -> oci_spec::runtime::LinuxResources {
+    let linux = spec.linux().as_ref();
+    let mut r = linux.and_then(|l| l.resources().clone()).unwrap_or_default();
+    let mut rules = r.devices().clone().unwrap_or_default();
+    rules.extend(crate::cgroups::devices::default_allowed());
+    for d in linux.and_then(|l| l.devices().as_ref()).into_iter().flatten() {
+        let mut rule = oci_spec::runtime::LinuxDeviceCgroup::default();
+        rule.set_allow(true);
+        rule.set_typ(Some(d.typ()));
+        rule.set_major(Some(d.major()));
+        rule.set_minor(Some(d.minor()));
+        rule.set_access(Some("rwm".into()));
+        rules.push(rule);
+    }
+    r.set_devices(Some(rules));
+    r
 }
 
 /// systemd socket activation: fds 3.. handed to us with LISTEN_FDS go on to the container.

@@ -109,7 +109,16 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel) -> Result<std::co
     finalize::set_rlimits(process)?;
     chdir_inside(process.cwd())?;
     let setgroups_allowed = !plan.user || std::fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() != "deny").unwrap_or(true);
+    // As runc: without no_new_privs, loading a filter needs CAP_SYS_ADMIN, so it goes in
+    // before the capabilities are dropped; with it, as late as possible.
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    if !nnp {
+        load_seccomp(cfg)?;
+    }
     finalize::set_identity(process, last_cap, setgroups_allowed)?;
+    if nnp {
+        load_seccomp(cfg)?;
+    }
 
     let env = finalize::environment(process, cfg.listen_fds);
     let args = process.args().clone().unwrap_or_default();
@@ -121,6 +130,15 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel) -> Result<std::co
     hooks::run(Phase::StartContainer, hooks, &state_json(cfg, host_pid, "created"))?;
     let umask = process.user().umask().unwrap_or(0o022);
     finalize::exec(&program, &args, &env, cfg.preserve_fds + cfg.listen_fds, umask)
+}
+
+fn load_seccomp(cfg: &InitConfig) -> Result<()> {
+    let Some(filter) = cfg.seccomp else { return Ok(()) };
+    let notify = crate::security::seccomp::install(filter).context("linux.seccomp: loading the filter")?;
+    if notify.is_some() {
+        bail!("linux.seccomp: SCMP_ACT_NOTIFY (listenerPath) is not supported yet");
+    }
+    Ok(())
 }
 
 /// process.cwd, opened inside the root without following magic links: a cwd such as

@@ -40,6 +40,8 @@ pub struct InitConfig<'a> {
     pub no_new_keyring: bool,
     pub cgroup: &'a Cgroup,
     pub cgroup_unified: bool,
+    /// linux.seccomp, compiled before the clone so the init only has to load it.
+    pub seccomp: Option<&'a crate::security::seccomp::CompiledFilter>,
 }
 
 /// Runs the create path and returns the init's pid once it waits for `start`.
