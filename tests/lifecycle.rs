@@ -196,8 +196,12 @@ fn kill_all_signals_every_process() {
     c.start();
     wait_file_contains(&c.out.join("ready"), "ready");
     let init = c.pid();
-    let kids = long_sleepers(init);
-    assert_eq!(kids.len(), 2, "expected two sleepers under {init}: {:?}", children_of(init));
+    // the background children may not have exec'd `sleep` yet
+    let mut kids = Vec::new();
+    wait_until(WAIT_TIMEOUT, "two `sleep 1000` children of init", || {
+        kids = long_sleepers(init);
+        kids.len() == 2
+    });
 
     // Without --all only init gets it.
     c.kill(Some("TERM")).assert_ok();

@@ -27,7 +27,7 @@ use std::sync::{Mutex, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 /// Upper bound for one runtime invocation; a hung runtime fails the test instead of CI.
-pub const CMD_TIMEOUT: Duration = Duration::from_secs(60);
+pub const CMD_TIMEOUT: Duration = Duration::from_secs(30);
 /// Upper bound for polling a condition (status change, file appearing, ...).
 pub const WAIT_TIMEOUT: Duration = Duration::from_secs(20);
 
