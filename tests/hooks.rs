@@ -139,8 +139,11 @@ fn failing_create_hooks_fail_create_and_leave_nothing() {
 #[test]
 fn hook_timeout_is_enforced() {
     let mut c = Ctx::new("hook-timeout");
+    // The hook names our ID in its argv, so a hook left running after the timeout
+    // shows up in the leftover-process check.
+    let name = format!("hook-sleep-{}", c.id);
     c.config["hooks"] = json!({
-        "createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "15"], "timeout": 1}]
+        "createRuntime": [{"path": "/bin/bash", "args": ["bash", "-c", format!("exec -a {name} sleep 15")], "timeout": 1}]
     });
     // A runtime that ignores "timeout" waits for the sleep and then succeeds.
     assert_create_fails_cleanly(&c);
