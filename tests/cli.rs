@@ -29,21 +29,36 @@ fn spec_writes_default_config() {
     // --bundle DIR
     rt_exec(&["spec", "--bundle", d.path().to_str().unwrap()]).assert_ok();
     let cfg = read_config(d.path());
-    assert!(cfg["ociVersion"].as_str().is_some_and(|v| v.starts_with("1.")), "{cfg}");
+    assert!(
+        cfg["ociVersion"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("1.")),
+        "{cfg}"
+    );
     assert_eq!(cfg["root"]["path"], "rootfs", "{cfg}");
     assert!(
-        cfg["process"]["args"].as_array().is_some_and(|a| !a.is_empty()),
+        cfg["process"]["args"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty()),
         "process.args: {cfg}"
     );
     assert!(cfg["process"]["cwd"].is_string(), "process.cwd: {cfg}");
     let ns = ns_types(&cfg);
     for want in ["pid", "mount", "network", "ipc", "uts"] {
-        assert!(ns.iter().any(|n| n == want), "namespace {want} missing: {ns:?}");
+        assert!(
+            ns.iter().any(|n| n == want),
+            "namespace {want} missing: {ns:?}"
+        );
     }
-    assert!(!ns.iter().any(|n| n == "user"), "default spec must not use a user ns");
+    assert!(
+        !ns.iter().any(|n| n == "user"),
+        "default spec must not use a user ns"
+    );
     let mounts = cfg["mounts"].as_array().expect("mounts");
     assert!(
-        mounts.iter().any(|m| m["destination"] == "/proc" && m["type"] == "proc"),
+        mounts
+            .iter()
+            .any(|m| m["destination"] == "/proc" && m["type"] == "proc"),
         "no /proc mount: {cfg}"
     );
     // it refuses to overwrite an existing config.json
@@ -70,9 +85,18 @@ fn spec_rootless_shape() {
     rt_exec(&["spec", "--rootless", "--bundle", d.path().to_str().unwrap()]).assert_ok();
     let cfg = read_config(d.path());
     let ns = ns_types(&cfg);
-    assert!(ns.iter().any(|n| n == "user"), "rootless spec needs a user ns: {ns:?}");
-    assert!(!ns.iter().any(|n| n == "network"), "rootless spec cannot have a netns: {ns:?}");
-    let (uid, gid) = (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
+    assert!(
+        ns.iter().any(|n| n == "user"),
+        "rootless spec needs a user ns: {ns:?}"
+    );
+    assert!(
+        !ns.iter().any(|n| n == "network"),
+        "rootless spec cannot have a netns: {ns:?}"
+    );
+    let (uid, gid) = (
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+    );
     for (key, host) in [("uidMappings", uid), ("gidMappings", gid)] {
         let m = cfg["linux"][key]
             .as_array()
@@ -89,7 +113,10 @@ fn version_flag() {
     let o = rt_exec(&["--version"]);
     o.assert_ok();
     assert!(o.stdout.contains("version"), "{o}");
-    assert!(o.stdout.contains("spec"), "--version names the spec version: {o}");
+    assert!(
+        o.stdout.contains("spec"),
+        "--version names the spec version: {o}"
+    );
 }
 
 #[test]
@@ -107,7 +134,14 @@ fn features_is_json() {
         .as_array()
         .map(|a| a.iter().filter_map(|h| h.as_str()).collect())
         .unwrap_or_default();
-    for h in ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"] {
+    for h in [
+        "prestart",
+        "createRuntime",
+        "createContainer",
+        "startContainer",
+        "poststart",
+        "poststop",
+    ] {
         assert!(hooks.contains(&h), "features.hooks lacks {h}: {v}");
     }
 }
@@ -123,7 +157,10 @@ fn list_table_json_and_quiet() {
     let mut lines = o.stdout.lines();
     let header = lines.next().unwrap_or("");
     for col in ["ID", "PID", "STATUS", "BUNDLE"] {
-        assert!(header.split_whitespace().any(|w| w == col), "header {header:?}: {o}");
+        assert!(
+            header.split_whitespace().any(|w| w == col),
+            "header {header:?}: {o}"
+        );
     }
     let row: Vec<&str> = lines
         .find(|l| l.split_whitespace().next() == Some(c.id.as_str()))
@@ -134,7 +171,11 @@ fn list_table_json_and_quiet() {
     assert_eq!(row[2], "created", "{o}");
     assert_eq!(row[3], c.bundle_str(), "{o}");
 
-    for args in [&["list", "--format", "json"][..], &["list", "--format=json"], &["list", "-f", "json"]] {
+    for args in [
+        &["list", "--format", "json"][..],
+        &["list", "--format=json"],
+        &["list", "-f", "json"],
+    ] {
         let o = c.cmd(args);
         o.assert_ok();
         let v: Value = serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("{e}\n{o}"));
@@ -158,15 +199,18 @@ fn list_table_json_and_quiet() {
     let o = c.cmd(&["list", "--format", "json"]);
     o.assert_ok();
     let v: Value = serde_json::from_str(o.stdout.trim()).unwrap_or_else(|e| panic!("{e}\n{o}"));
-    assert!(v.is_null() || v.as_array().is_some_and(|a| a.is_empty()), "{o}");
+    assert!(
+        v.is_null() || v.as_array().is_some_and(|a| a.is_empty()),
+        "{o}"
+    );
 }
 
 fn check_json_log(path: &std::path::Path) {
     let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("log {}: {e}", path.display()));
     let mut errors = 0;
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let v: Value =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("log line not JSON ({e}): {line:?}"));
+        let v: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("log line not JSON ({e}): {line:?}"));
         for k in ["level", "msg", "time"] {
             assert!(v[k].is_string(), "log line lacks string {k}: {line}");
         }
@@ -183,8 +227,17 @@ fn log_file_json_format() {
     let log = c.dir.join("a.log");
     let ls = log.to_str().unwrap();
     let root = c.root.to_str().unwrap();
-    rt_exec(&["--root", root, "--log", ls, "--log-format", "json", "start", "no-such-container"])
-        .assert_fail_msg();
+    rt_exec(&[
+        "--root",
+        root,
+        "--log",
+        ls,
+        "--log-format",
+        "json",
+        "start",
+        "no-such-container",
+    ])
+    .assert_fail_msg();
     check_json_log(&log);
 
     let log2 = c.dir.join("b.log");
@@ -208,7 +261,9 @@ fn create_bundle_flag_spellings() {
         if form == "-b" {
             cmd.arg("create").arg("-b").arg(&c.bundle).arg(&c.id);
         } else {
-            cmd.arg("create").arg(format!("--bundle={}", c.bundle_str())).arg(&c.id);
+            cmd.arg("create")
+                .arg(format!("--bundle={}", c.bundle_str()))
+                .arg(&c.id);
         }
         exec(&mut cmd, CMD_TIMEOUT).assert_ok();
         assert_eq!(c.status(), "created");
@@ -246,7 +301,11 @@ fn preserve_fds_passes_extra_fds() {
         let (r3, w3) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
         let (_r4, w4) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
         let mut cmd = c.rt();
-        cmd.arg("run").args(extra).arg("--bundle").arg(&c.bundle).arg(&c.id);
+        cmd.arg("run")
+            .args(extra)
+            .arg("--bundle")
+            .arg(&c.bundle)
+            .arg(&c.id);
         let (a, b) = (w3.as_raw_fd(), w4.as_raw_fd());
         // SAFETY: only dup2 (async-signal-safe) between fork and exec.
         unsafe {
@@ -270,7 +329,10 @@ fn preserve_fds_passes_extra_fds() {
     o.assert_ok();
     assert!(o.stdout.contains("fd3-ok"), "{o}");
     assert_eq!(got.trim(), "via-fd3", "{o}");
-    assert!(!o.stdout.contains("fd4-present"), "fd 4 was not asked for: {o}");
+    assert!(
+        !o.stdout.contains("fd4-present"),
+        "fd 4 was not asked for: {o}"
+    );
 
     // without the flag, fd 3 is closed
     let (o, got) = run_with_fds(&[]);
@@ -288,7 +350,10 @@ fn no_pivot_runs() {
     assert!(o.stdout.contains("marker-ok"), "{o}");
     // the container's / is the rootfs, not the host's
     assert!(o.stdout.lines().any(|l| l == "out"), "{o}");
-    assert!(!o.stdout.lines().any(|l| l == "work" || l == "usr"), "host root visible: {o}");
+    assert!(
+        !o.stdout.lines().any(|l| l == "work" || l == "usr"),
+        "host root visible: {o}"
+    );
 }
 
 #[test]
@@ -308,9 +373,13 @@ fn session_keyring_new_unless_no_new_keyring() {
     // (runc: "_ses.<id>"); --no-new-keyring keeps the caller's.
     let (keys, id) = keyring_lines(false);
     assert!(
-        keys.lines().any(|l| l.contains(" keyring ") && l.contains(&id)),
+        keys.lines()
+            .any(|l| l.contains(" keyring ") && l.contains(&id)),
         "no session keyring for {id}:\n{keys}"
     );
     let (keys, id) = keyring_lines(true);
-    assert!(!keys.contains(&id), "--no-new-keyring still made one:\n{keys}");
+    assert!(
+        !keys.contains(&id),
+        "--no-new-keyring still made one:\n{keys}"
+    );
 }

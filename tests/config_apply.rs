@@ -31,11 +31,19 @@ fn namespaces_listed_are_new_others_inherited() {
     let mut c = Ctx::new("ns-default");
     let inside = parse_ns(&c.sh_ok(NS_SCRIPT));
     for ns in ["pid", "net", "ipc", "uts", "mnt"] {
-        assert_ne!(inside[ns], ns_link("self", ns), "{ns} namespace not new: {inside:?}");
+        assert_ne!(
+            inside[ns],
+            ns_link("self", ns),
+            "{ns} namespace not new: {inside:?}"
+        );
     }
     // not in the config: must be the runtime's own
     for ns in ["user", "cgroup"] {
-        assert_eq!(inside[ns], ns_link("self", ns), "{ns} namespace not inherited: {inside:?}");
+        assert_eq!(
+            inside[ns],
+            ns_link("self", ns),
+            "{ns} namespace not inherited: {inside:?}"
+        );
     }
 }
 
@@ -46,7 +54,11 @@ fn omitted_namespaces_are_shared_with_host() {
     c.config.as_object_mut().unwrap().remove("hostname");
     let inside = parse_ns(&c.sh_ok(NS_SCRIPT));
     for ns in ["net", "ipc", "uts"] {
-        assert_eq!(inside[ns], ns_link("self", ns), "{ns} should be the host's: {inside:?}");
+        assert_eq!(
+            inside[ns],
+            ns_link("self", ns),
+            "{ns} should be the host's: {inside:?}"
+        );
     }
     assert_ne!(inside["pid"], ns_link("self", "pid"));
 }
@@ -89,14 +101,21 @@ fn user_namespace_with_mappings() {
         "cat /proc/self/uid_map /proc/self/gid_map; id -u; stat -c 'bin %u:%g' /bin/busybox; \
          stat -c 'out %u:%g' /out; readlink /proc/self/ns/user",
     );
-    let rows: Vec<Vec<&str>> = out.lines().take(2).map(|l| l.split_whitespace().collect()).collect();
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .take(2)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
     assert_eq!(rows[0], ["0", "100000", "65536"], "{out}");
     assert_eq!(rows[1], ["0", "200000", "65536"], "{out}");
     assert_eq!(out.lines().nth(2), Some("0"), "{out}");
     // host 100000:200000 is root inside; host root is unmapped and shows as the overflow id
     assert!(out.contains("bin 0:0"), "{out}");
     assert!(out.contains("out 65534:65534"), "{out}");
-    assert!(!out.contains(&ns_link("self", "user")), "user ns not new: {out}");
+    assert!(
+        !out.contains(&ns_link("self", "user")),
+        "user ns not new: {out}"
+    );
 }
 
 #[test]
@@ -123,19 +142,43 @@ fn bind_mounts_rw_ro_and_file() {
     fs::write(ro.join("rofile"), "ro-content\n").unwrap();
     let file = c.dir.join("single-file");
     fs::write(&file, "file-content\n").unwrap();
-    push(&mut c, "/mounts", json!({"destination": "/mnt/rw", "type": "bind", "source": rw, "options": ["rbind", "rw"]}));
-    push(&mut c, "/mounts", json!({"destination": "/mnt/ro", "type": "bind", "source": ro, "options": ["rbind", "ro"]}));
-    push(&mut c, "/mounts", json!({"destination": "/etc/single", "type": "bind", "source": file, "options": ["bind", "ro"]}));
-    assert!(!c.rootfs.join("mnt").exists(), "destinations must be created by the runtime");
+    push(
+        &mut c,
+        "/mounts",
+        json!({"destination": "/mnt/rw", "type": "bind", "source": rw, "options": ["rbind", "rw"]}),
+    );
+    push(
+        &mut c,
+        "/mounts",
+        json!({"destination": "/mnt/ro", "type": "bind", "source": ro, "options": ["rbind", "ro"]}),
+    );
+    push(
+        &mut c,
+        "/mounts",
+        json!({"destination": "/etc/single", "type": "bind", "source": file, "options": ["bind", "ro"]}),
+    );
+    assert!(
+        !c.rootfs.join("mnt").exists(),
+        "destinations must be created by the runtime"
+    );
     let out = c.sh_ok(
         "cat /mnt/ro/rofile; echo from-container > /mnt/rw/new && echo rw-ok; \
          touch /mnt/ro/x 2>&1 || echo ro-refused; cat /etc/single; [ -f /etc/single ] && echo is-file",
     );
     assert!(out.contains("ro-content"), "{out}");
     assert!(out.contains("rw-ok"), "{out}");
-    assert!(out.contains("ro-refused") && out.contains("Read-only file system"), "{out}");
-    assert!(out.contains("file-content") && out.contains("is-file"), "{out}");
-    assert_eq!(fs::read_to_string(rw.join("new")).unwrap(), "from-container\n");
+    assert!(
+        out.contains("ro-refused") && out.contains("Read-only file system"),
+        "{out}"
+    );
+    assert!(
+        out.contains("file-content") && out.contains("is-file"),
+        "{out}"
+    );
+    assert_eq!(
+        fs::read_to_string(rw.join("new")).unwrap(),
+        "from-container\n"
+    );
     assert!(!ro.join("x").exists());
 }
 
@@ -161,10 +204,16 @@ fn tmpfs_mount_options() {
     for o in ["nosuid", "nodev", "noexec"] {
         assert!(per.iter().any(|p| p == o), "{o} missing: {line}");
     }
-    assert!(sup.iter().any(|s| s == "size=1024k"), "size missing: {line}");
+    assert!(
+        sup.iter().any(|s| s == "size=1024k"),
+        "size missing: {line}"
+    );
     assert!(out.contains("mode 1777"), "{out}");
     assert!(!out.contains("dd=0"), "2 MiB fit in a 1 MiB tmpfs: {out}");
-    assert!(!out.contains("script-executed") && !out.contains("exec=0"), "noexec ignored: {out}");
+    assert!(
+        !out.contains("script-executed") && !out.contains("exec=0"),
+        "noexec ignored: {out}"
+    );
 }
 
 #[test]
@@ -172,7 +221,10 @@ fn root_readonly_flag() {
     let mut c = Ctx::new("root-ro");
     c.config["root"]["readonly"] = json!(true);
     let out = c.sh_ok("touch /newfile 2>&1 || echo refused; touch /out/ok && echo out-ok");
-    assert!(out.contains("refused") && out.contains("Read-only file system"), "{out}");
+    assert!(
+        out.contains("refused") && out.contains("Read-only file system"),
+        "{out}"
+    );
     assert!(out.contains("out-ok"), "other mounts stay writable: {out}");
     assert!(!c.rootfs.join("newfile").exists());
 
@@ -190,7 +242,14 @@ fn default_devices() {
          echo x > /dev/null && echo null-ok; head -c 4 /dev/zero | od -An -tx1; \
          echo x 2>/dev/null > /dev/full || echo full-refused; head -c 8 /dev/urandom | wc -c",
     );
-    for (dev, mm) in [("null", "1:3"), ("zero", "1:5"), ("full", "1:7"), ("random", "1:8"), ("urandom", "1:9"), ("tty", "5:0")] {
+    for (dev, mm) in [
+        ("null", "1:3"),
+        ("zero", "1:5"),
+        ("full", "1:7"),
+        ("random", "1:8"),
+        ("urandom", "1:9"),
+        ("tty", "5:0"),
+    ] {
         let want = format!("/dev/{dev} character special file {mm} 666");
         assert!(out.lines().any(|l| l == want), "want {want:?} in:\n{out}");
     }
@@ -208,8 +267,14 @@ fn custom_devices_from_config() {
         {"path": "/dev/sub/myblk", "type": "b", "major": 7, "minor": 0, "fileMode": 0o600}
     ]);
     let out = c.sh_ok("stat -c '%n %F %t:%T %a %u:%g' /dev/mydev /dev/sub/myblk");
-    assert!(out.contains("/dev/mydev character special file 1:3 640 1234:5678"), "{out}");
-    assert!(out.contains("/dev/sub/myblk block special file 7:0 600 0:0"), "{out}");
+    assert!(
+        out.contains("/dev/mydev character special file 1:3 640 1234:5678"),
+        "{out}"
+    );
+    assert!(
+        out.contains("/dev/sub/myblk block special file 7:0 600 0:0"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -221,12 +286,19 @@ fn device_cgroup_rules() {
     c.config["linux"]["devices"] =
         json!([{"path": "/dev/lc", "type": "c", "major": 10, "minor": 237, "fileMode": 0o666}]);
     let out = c.sh_ok(script);
-    assert!(out.contains("denied"), "default rules let the device open: {out}");
+    assert!(
+        out.contains("denied"),
+        "default rules let the device open: {out}"
+    );
 
     let mut c = Ctx::new("dev-cgroup-allow");
     c.config["linux"]["devices"] =
         json!([{"path": "/dev/lc", "type": "c", "major": 10, "minor": 237, "fileMode": 0o666}]);
-    push(&mut c, "/linux/resources/devices", json!({"allow": true, "type": "c", "major": 10, "minor": 237, "access": "rw"}));
+    push(
+        &mut c,
+        "/linux/resources/devices",
+        json!({"allow": true, "type": "c", "major": 10, "minor": 237, "access": "rw"}),
+    );
     let out = c.sh_ok(script);
     assert!(out.contains("opened"), "allow rule not applied: {out}");
 }
@@ -238,14 +310,23 @@ fn dev_symlinks_and_pts() {
         "for l in fd stdin stdout stderr ptmx; do echo \"$l $(readlink /dev/$l)\"; done; \
          grep -E ' /dev/(pts|shm) ' /proc/self/mountinfo; echo via-dev-stdout > /dev/stdout",
     );
-    for want in ["fd /proc/self/fd", "stdin /proc/self/fd/0", "stdout /proc/self/fd/1", "stderr /proc/self/fd/2"] {
+    for want in [
+        "fd /proc/self/fd",
+        "stdin /proc/self/fd/0",
+        "stdout /proc/self/fd/1",
+        "stderr /proc/self/fd/2",
+    ] {
         assert!(out.lines().any(|l| l == want), "want {want:?}:\n{out}");
     }
     assert!(
-        out.lines().any(|l| l == "ptmx pts/ptmx" || l == "ptmx /dev/pts/ptmx"),
+        out.lines()
+            .any(|l| l == "ptmx pts/ptmx" || l == "ptmx /dev/pts/ptmx"),
         "/dev/ptmx link:\n{out}"
     );
-    assert!(out.contains(" /dev/pts ") && out.contains(" - devpts "), "{out}");
+    assert!(
+        out.contains(" /dev/pts ") && out.contains(" - devpts "),
+        "{out}"
+    );
     assert!(out.contains("via-dev-stdout"), "{out}");
 }
 
@@ -257,11 +338,16 @@ fn masked_paths() {
     fs::write(c.rootfs.join("secretdir/file"), "hidden\n").unwrap();
     push(&mut c, "/linux/maskedPaths", json!("/etc/secret"));
     push(&mut c, "/linux/maskedPaths", json!("/secretdir"));
-    let out = c.sh_ok("echo \"[$(cat /etc/secret)]\"; echo \"n=$(ls -A /secretdir | wc -l)\"; cat /etc/passwd");
+    let out = c.sh_ok(
+        "echo \"[$(cat /etc/secret)]\"; echo \"n=$(ls -A /secretdir | wc -l)\"; cat /etc/passwd",
+    );
     assert!(out.contains("[]"), "masked file readable: {out}");
     assert!(out.contains("n=0"), "masked dir not empty: {out}");
     assert!(!out.contains("s3cret") && !out.contains("hidden"), "{out}");
-    assert!(out.contains("root:x:0:0"), "unmasked files must stay: {out}");
+    assert!(
+        out.contains("root:x:0:0"),
+        "unmasked files must stay: {out}"
+    );
 }
 
 #[test]
@@ -274,7 +360,10 @@ fn readonly_paths() {
         "touch /rodir/x 2>&1 || echo rodir-refused; touch /rwfile && echo rw-ok; \
          echo 1 2>&1 > /proc/sys/kernel/shm_rmid_forced || echo procsys-refused",
     );
-    assert!(out.contains("rodir-refused") && out.contains("Read-only file system"), "{out}");
+    assert!(
+        out.contains("rodir-refused") && out.contains("Read-only file system"),
+        "{out}"
+    );
     assert!(out.contains("rw-ok"), "{out}");
     // /proc/sys is in the default readonlyPaths
     assert!(out.contains("procsys-refused"), "{out}");
@@ -292,8 +381,15 @@ fn sysctls_in_new_namespaces() {
     let out = c.sh_ok(
         "cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv4/ip_local_port_range /proc/sys/kernel/shm_rmid_forced",
     );
-    let v: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().collect()).collect();
-    assert_eq!(v, vec![vec!["1"], vec!["40000", "45000"], vec!["1"]], "{out}");
+    let v: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        v,
+        vec![vec!["1"], vec!["40000", "45000"], vec!["1"]],
+        "{out}"
+    );
 }
 
 #[test]
@@ -356,7 +452,10 @@ fn limit_row(limits: &str, name: &str) -> Vec<String> {
         .lines()
         .find(|l| l.starts_with(name))
         .unwrap_or_else(|| panic!("no {name} in:\n{limits}"));
-    line[name.len()..].split_whitespace().map(String::from).collect()
+    line[name.len()..]
+        .split_whitespace()
+        .map(String::from)
+        .collect()
 }
 
 #[test]
@@ -367,8 +466,16 @@ fn rlimits_applied() {
         {"type": "RLIMIT_MSGQUEUE", "soft": 1000, "hard": 2000}
     ]);
     let out = c.sh_ok("cat /proc/self/limits; echo nofile=$(ulimit -n)");
-    assert_eq!(limit_row(&out, "Max open files")[..2], ["123", "456"], "{out}");
-    assert_eq!(limit_row(&out, "Max msgqueue size")[..2], ["1000", "2000"], "{out}");
+    assert_eq!(
+        limit_row(&out, "Max open files")[..2],
+        ["123", "456"],
+        "{out}"
+    );
+    assert_eq!(
+        limit_row(&out, "Max msgqueue size")[..2],
+        ["1000", "2000"],
+        "{out}"
+    );
     assert!(out.contains("nofile=123"), "{out}");
 }
 
@@ -380,7 +487,12 @@ fn caps_of(out: &str, key: &str) -> u64 {
 #[test]
 fn capabilities_non_root_exact() {
     let mut c = Ctx::new("caps-user");
-    let bnd = ["CAP_CHOWN", "CAP_KILL", "CAP_SETUID", "CAP_NET_BIND_SERVICE"];
+    let bnd = [
+        "CAP_CHOWN",
+        "CAP_KILL",
+        "CAP_SETUID",
+        "CAP_NET_BIND_SERVICE",
+    ];
     let set = ["CAP_KILL", "CAP_NET_BIND_SERVICE"];
     c.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
     c.config["process"]["capabilities"] = json!({
@@ -438,7 +550,10 @@ fn cgroups_path_in_every_hierarchy() {
     let split = |l: &str| -> (String, String) {
         let mut it = l.splitn(3, ':');
         let _id = it.next();
-        (it.next().unwrap_or("").to_string(), it.next().unwrap_or("").to_string())
+        (
+            it.next().unwrap_or("").to_string(),
+            it.next().unwrap_or("").to_string(),
+        )
     };
     let theirs: Vec<(String, String)> = theirs.lines().map(split).collect();
     // every hierarchy this process is in: v1 controllers, named ones, and "" = unified
@@ -475,7 +590,10 @@ fn cgroup_resources_applied() {
     let mem = cgroup_file(&c, &["memory.limit_in_bytes", "memory.max"]);
     assert_eq!(mem.as_deref(), Some("67108864"));
     assert_eq!(cgroup_file(&c, &["pids.max"]).as_deref(), Some("42"));
-    if cgroup_mounts().iter().any(|m| m.join("cpu.shares").exists()) {
+    if cgroup_mounts()
+        .iter()
+        .any(|m| m.join("cpu.shares").exists())
+    {
         assert_eq!(cgroup_file(&c, &["cpu.shares"]).as_deref(), Some("512"));
     }
 }

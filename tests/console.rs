@@ -19,7 +19,8 @@ fn console_socket_receives_working_pty() {
          echo hello-from-tty; read line; echo \"got:$line\"",
     ]);
     let sock = ConsoleSocket::new(&c.dir);
-    c.try_create(&["--console-socket", sock.path.to_str().unwrap()]).assert_ok();
+    c.try_create(&["--console-socket", sock.path.to_str().unwrap()])
+        .assert_ok();
     let master = sock.master();
     c.start();
     let text = read_until(&master, "hello-from-tty", TTY_WAIT);
@@ -38,7 +39,8 @@ fn console_size_applied() {
     c.config["process"]["consoleSize"] = json!({"height": 33, "width": 111});
     c.set_args(&["sh", "-c", "echo \"size=$(stty size)\"; sleep 1000"]);
     let sock = ConsoleSocket::new(&c.dir);
-    c.try_create(&["--console-socket", sock.path.to_str().unwrap()]).assert_ok();
+    c.try_create(&["--console-socket", sock.path.to_str().unwrap()])
+        .assert_ok();
     let master = sock.master();
     c.start();
     let text = read_until(&master, "size=", TTY_WAIT);
@@ -48,7 +50,11 @@ fn console_size_applied() {
 
 /// Keep reading until a full line after "size=" arrived.
 fn read_until_more(master: &std::os::fd::OwnedFd, so_far: String) -> String {
-    if so_far.split("size=").nth(1).is_some_and(|r| r.contains('\n')) {
+    if so_far
+        .split("size=")
+        .nth(1)
+        .is_some_and(|r| r.contains('\n'))
+    {
         return so_far;
     }
     let more = read_until(master, "\n", TTY_WAIT);

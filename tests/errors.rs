@@ -17,7 +17,11 @@ fn fails_cleanly(c: &Ctx, o: &Out) {
 fn invalid_json_config() {
     let c = Ctx::new("bad-json");
     c.write_config();
-    fs::write(c.bundle.join("config.json"), "{\"ociVersion\": \"1.0.2\", \"process\": {").unwrap();
+    fs::write(
+        c.bundle.join("config.json"),
+        "{\"ociVersion\": \"1.0.2\", \"process\": {",
+    )
+    .unwrap();
     let o = exec(&mut c.create_cmd(&[]), CMD_TIMEOUT);
     fails_cleanly(&c, &o);
 }
@@ -162,6 +166,12 @@ fn unknown_command_and_flag() {
     rt_exec(&["no-such-command"]).assert_fail_msg();
     let c = Ctx::new("bad-flag");
     c.write_config();
-    let o = c.cmd(&["create", "--no-such-flag", "--bundle", c.bundle_str(), &c.id]);
+    let o = c.cmd(&[
+        "create",
+        "--no-such-flag",
+        "--bundle",
+        c.bundle_str(),
+        &c.id,
+    ]);
     fails_cleanly(&c, &o);
 }

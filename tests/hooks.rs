@@ -37,7 +37,8 @@ fn pos(v: &[String], name: &str) -> usize {
 fn hook_state(c: &Ctx, name: &str) -> Value {
     let p = c.out.join(format!("{name}.json"));
     let t = fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    serde_json::from_str(&t).unwrap_or_else(|e| panic!("{name} got no state JSON on stdin ({e}): {t:?}"))
+    serde_json::from_str(&t)
+        .unwrap_or_else(|e| panic!("{name} got no state JSON on stdin ({e}): {t:?}"))
 }
 
 #[test]
@@ -48,10 +49,19 @@ fn all_six_hooks_run_in_order_with_state() {
     // prestart, createRuntime and poststart/poststop run in the runtime namespace;
     // createContainer runs in the container's mount ns before pivot_root, where host
     // paths still resolve; startContainer's path resolves inside the container.
-    for name in ["prestart", "createRuntime", "createContainer", "poststart", "poststop"] {
+    for name in [
+        "prestart",
+        "createRuntime",
+        "createContainer",
+        "poststart",
+        "poststop",
+    ] {
         hooks.insert(name.into(), json!([recording_hook(name, &host_out)]));
     }
-    hooks.insert("startContainer".into(), json!([recording_hook("startContainer", "/out")]));
+    hooks.insert(
+        "startContainer".into(),
+        json!([recording_hook("startContainer", "/out")]),
+    );
     c.config["hooks"] = Value::Object(hooks);
     c.config["annotations"] = json!({"hook.test": "1"});
     c.set_args(&[
@@ -66,19 +76,31 @@ fn all_six_hooks_run_in_order_with_state() {
     for name in ["prestart", "createRuntime", "createContainer"] {
         pos(&o, name);
     }
-    assert!(pos(&o, "createRuntime") < pos(&o, "createContainer"), "{o:?}");
+    assert!(
+        pos(&o, "createRuntime") < pos(&o, "createContainer"),
+        "{o:?}"
+    );
     assert!(pos(&o, "prestart") < pos(&o, "createContainer"), "{o:?}");
-    assert!(!o.iter().any(|x| x == "startContainer" || x == "main"), "ran before start: {o:?}");
+    assert!(
+        !o.iter().any(|x| x == "startContainer" || x == "main"),
+        "ran before start: {o:?}"
+    );
     if !is_runc() {
         // runc 1.1.5 runs poststart hooks during `create` (fixed in runc 1.2); the spec
         // says after the user process has started.
-        assert!(!o.iter().any(|x| x == "poststart"), "poststart ran at create: {o:?}");
+        assert!(
+            !o.iter().any(|x| x == "poststart"),
+            "poststart ran at create: {o:?}"
+        );
     }
 
     c.start();
     wait_file_contains(&c.out.join("order"), "main");
     let o = order(&c);
-    assert!(pos(&o, "createContainer") < pos(&o, "startContainer"), "{o:?}");
+    assert!(
+        pos(&o, "createContainer") < pos(&o, "startContainer"),
+        "{o:?}"
+    );
     assert!(pos(&o, "startContainer") < pos(&o, "main"), "{o:?}");
     if !is_runc() {
         // see above: on runc poststart already ran during create
@@ -94,19 +116,32 @@ fn all_six_hooks_run_in_order_with_state() {
     assert_eq!(o.len(), 7, "each hook exactly once: {o:?}");
 
     let bundle = fs::canonicalize(&c.bundle).unwrap();
-    for name in ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"] {
+    for name in [
+        "prestart",
+        "createRuntime",
+        "createContainer",
+        "startContainer",
+        "poststart",
+        "poststop",
+    ] {
         let st = hook_state(&c, name);
         assert_eq!(st["id"], c.id.as_str(), "{name}: {st}");
         assert!(st["ociVersion"].is_string(), "{name}: {st}");
         assert!(st["status"].is_string(), "{name}: {st}");
         assert_eq!(st["annotations"], c.config["annotations"], "{name}: {st}");
         assert_eq!(
-            fs::canonicalize(st["bundle"].as_str().unwrap_or("")).ok().as_ref(),
+            fs::canonicalize(st["bundle"].as_str().unwrap_or(""))
+                .ok()
+                .as_ref(),
             Some(&bundle),
             "{name}: {st}"
         );
         let env = fs::read_to_string(c.out.join(format!("{name}.env"))).unwrap();
-        assert_eq!(env.trim(), format!("{name}-env"), "{name} did not get its env");
+        assert_eq!(
+            env.trim(),
+            format!("{name}-env"),
+            "{name} did not get its env"
+        );
     }
     // the container is still being created while these run
     for name in ["prestart", "createRuntime", "createContainer"] {
@@ -160,5 +195,8 @@ fn hook_args_are_passed_verbatim() {
         }]
     });
     c.create();
-    assert_eq!(fs::read_to_string(Path::new(&out).join("args")).unwrap(), "zero|one two||");
+    assert_eq!(
+        fs::read_to_string(Path::new(&out).join("args")).unwrap(),
+        "zero|one two||"
+    );
 }

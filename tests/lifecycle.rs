@@ -8,8 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// Script for pid 1: note that it started, then wait until the test creates /out/go.
-const WAIT_FOR_GO: &str =
-    "echo started > /out/started; while [ ! -e /out/go ]; do sleep 0.05; done; echo done > /out/done";
+const WAIT_FOR_GO: &str = "echo started > /out/started; while [ ! -e /out/go ]; do sleep 0.05; done; echo done > /out/done";
 
 #[test]
 fn create_start_stop_transitions_and_state() {
@@ -22,7 +21,9 @@ fn create_start_stop_transitions_and_state() {
     assert_eq!(st["status"], "created", "{st}");
     assert_eq!(st["id"], c.id.as_str(), "{st}");
     assert!(
-        st["ociVersion"].as_str().is_some_and(|v| v.starts_with("1.")),
+        st["ociVersion"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("1.")),
         "ociVersion: {st}"
     );
     let bundle = fs::canonicalize(&c.bundle).unwrap();
@@ -31,7 +32,10 @@ fn create_start_stop_transitions_and_state() {
         Some(bundle),
         "bundle: {st}"
     );
-    assert_eq!(st["annotations"], c.config["annotations"], "annotations: {st}");
+    assert_eq!(
+        st["annotations"], c.config["annotations"],
+        "annotations: {st}"
+    );
     let pid = c.pid();
     assert!(pid_alive(pid), "created container's pid {pid} is not alive");
     // The user process must not run before `start`.
@@ -42,7 +46,11 @@ fn create_start_stop_transitions_and_state() {
     wait_file_contains(&c.out.join("started"), "started");
     let st = c.state();
     assert_eq!(st["status"], "running", "{st}");
-    assert_eq!(st["pid"].as_i64(), Some(pid as i64), "pid changed across start: {st}");
+    assert_eq!(
+        st["pid"].as_i64(),
+        Some(pid as i64),
+        "pid changed across start: {st}"
+    );
 
     // start twice fails and leaves it running
     c.try_start().assert_fail_msg();
@@ -68,7 +76,10 @@ fn run_foreground_attaches_stdio_and_returns_exit_code() {
     assert_eq!(o.code, Some(7), "{o}");
     assert!(o.stdout.contains("to-stdout"), "{o}");
     assert!(o.stderr.contains("to-stderr"), "{o}");
-    assert!(!o.stdout.contains("to-stderr"), "stderr leaked into stdout: {o}");
+    assert!(
+        !o.stdout.contains("to-stderr"),
+        "stderr leaked into stdout: {o}"
+    );
     // without --keep, run removes the container when it exits
     c.assert_nothing_left(&c.id.clone());
 
@@ -124,9 +135,14 @@ fn delete_created_container() {
     let c = Ctx::new("delete-created");
     c.create();
     let pid = c.pid();
-    assert!(!c.existing_cgroup_dirs().is_empty(), "create made no cgroup dir");
+    assert!(
+        !c.existing_cgroup_dirs().is_empty(),
+        "create made no cgroup dir"
+    );
     c.delete(false).assert_ok();
-    wait_until(WAIT_TIMEOUT, "init of deleted container to exit", || !pid_alive(pid));
+    wait_until(WAIT_TIMEOUT, "init of deleted container to exit", || {
+        !pid_alive(pid)
+    });
     c.assert_nothing_left(&c.id.clone());
 }
 
@@ -140,7 +156,9 @@ fn delete_running_needs_force() {
     assert_eq!(c.status(), "running");
     assert!(pid_alive(pid));
     c.delete(true).assert_ok();
-    wait_until(WAIT_TIMEOUT, "force-deleted init to exit", || !pid_alive(pid));
+    wait_until(WAIT_TIMEOUT, "force-deleted init to exit", || {
+        !pid_alive(pid)
+    });
     c.assert_nothing_left(&c.id.clone());
 }
 
@@ -170,7 +188,10 @@ fn kill_accepts_number_name_and_short_name() {
     wait_file_contains(&sigs, "TERM");
     c.wait_status("stopped");
     assert_eq!(
-        fs::read_to_string(&sigs).unwrap().lines().collect::<Vec<_>>(),
+        fs::read_to_string(&sigs)
+            .unwrap()
+            .lines()
+            .collect::<Vec<_>>(),
         ["USR1", "USR2", "HUP", "TERM"]
     );
 }
@@ -206,7 +227,10 @@ fn kill_all_signals_every_process() {
     // Without --all only init gets it.
     c.kill(Some("TERM")).assert_ok();
     wait_file_contains(&c.out.join("log"), "init-term");
-    assert!(kids.iter().all(|p| pid_alive(*p)), "plain kill reached the children");
+    assert!(
+        kids.iter().all(|p| pid_alive(*p)),
+        "plain kill reached the children"
+    );
 
     c.cmd(&["kill", "--all", &c.id, "TERM"]).assert_ok();
     wait_until(WAIT_TIMEOUT, "children to die from kill --all", || {
@@ -233,8 +257,15 @@ fn containerd_command_sequence() {
         a.extend_from_slice(args);
         rt_exec(&a)
     };
-    run(&["create", "--bundle", c.bundle_str(), "--pid-file", pidfile.to_str().unwrap(), &c.id])
-        .assert_ok();
+    run(&[
+        "create",
+        "--bundle",
+        c.bundle_str(),
+        "--pid-file",
+        pidfile.to_str().unwrap(),
+        &c.id,
+    ])
+    .assert_ok();
     let pid = c.pid();
     assert_eq!(
         fs::read_to_string(&pidfile).unwrap().trim(),
@@ -284,8 +315,15 @@ fn concurrent_creates_of_one_id() {
         hs.into_iter().map(|h| h.join().unwrap()).collect()
     });
     let wins = outs.iter().filter(|o| o.ok()).count();
-    let all: String = outs.iter().map(|o| o.to_string()).collect::<Vec<_>>().join("\n");
-    assert!(outs.iter().all(|o| !o.timed_out && o.code.is_some()), "{all}");
+    let all: String = outs
+        .iter()
+        .map(|o| o.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        outs.iter().all(|o| !o.timed_out && o.code.is_some()),
+        "{all}"
+    );
     for o in outs.iter().filter(|o| !o.ok()) {
         o.assert_fail_msg();
     }

@@ -186,7 +186,10 @@ pub fn exec(cmd: &mut Command, timeout: Duration) -> Out {
         (Ok(a), Ok(b)) => (a, b),
         _ => return fail("cannot clone capture files".into()),
     };
-    cmd.stdin(Stdio::null()).stdout(so2).stderr(se2).process_group(0);
+    cmd.stdin(Stdio::null())
+        .stdout(so2)
+        .stderr(se2)
+        .process_group(0);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => return fail(format!("spawn failed: {e}")),
@@ -352,10 +355,11 @@ pub fn cgroup_mounts() -> Vec<PathBuf> {
             continue;
         };
         let fstype = post.split_whitespace().next().unwrap_or("");
-        if fstype == "cgroup" || fstype == "cgroup2" {
-            if let Some(mp) = pre.split_whitespace().nth(4) {
-                v.push(PathBuf::from(unescape_mountinfo(mp)));
-            }
+        if let (true, Some(mp)) = (
+            fstype == "cgroup" || fstype == "cgroup2",
+            pre.split_whitespace().nth(4),
+        ) {
+            v.push(PathBuf::from(unescape_mountinfo(mp)));
         }
     }
     v
@@ -367,7 +371,10 @@ pub fn unescape_mountinfo(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
             let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
             out.push(v);
             i += 4;
@@ -514,7 +521,13 @@ pub struct Ctx {
 fn sanitize(name: &str) -> String {
     let s: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     s.chars().take(40).collect()
 }
@@ -539,12 +552,15 @@ impl Ctx {
         config["process"]["terminal"] = json!(false);
         config["process"]["args"] = json!(["sleep", "1000"]);
         config["linux"]["cgroupsPath"] = json!(cgroup_path);
-        config["mounts"].as_array_mut().expect("spec has mounts").push(json!({
-            "destination": "/out",
-            "type": "bind",
-            "source": out,
-            "options": ["rbind", "rw"],
-        }));
+        config["mounts"]
+            .as_array_mut()
+            .expect("spec has mounts")
+            .push(json!({
+                "destination": "/out",
+                "type": "bind",
+                "source": out,
+                "options": ["rbind", "rw"],
+            }));
         Ctx {
             id: id.clone(),
             cgroup_path,
@@ -603,7 +619,11 @@ impl Ctx {
     /// `runtime --root R create --bundle B <extra> ID` (config not written).
     pub fn create_cmd(&self, extra: &[&str]) -> Command {
         let mut c = self.rt();
-        c.arg("create").arg("--bundle").arg(&self.bundle).args(extra).arg(&self.id);
+        c.arg("create")
+            .arg("--bundle")
+            .arg(&self.bundle)
+            .args(extra)
+            .arg(&self.id);
         c
     }
 
@@ -673,7 +693,11 @@ impl Ctx {
     pub fn run(&self, extra: &[&str]) -> Out {
         self.write_config();
         let mut c = self.rt();
-        c.arg("run").arg("--bundle").arg(&self.bundle).args(extra).arg(&self.id);
+        c.arg("run")
+            .arg("--bundle")
+            .arg(&self.bundle)
+            .args(extra)
+            .arg(&self.id);
         exec(&mut c, CMD_TIMEOUT)
     }
 
@@ -703,7 +727,10 @@ impl Ctx {
                     .map(|v| v["status"] == want)
                     .unwrap_or(false)
         });
-        assert!(ok, "container never reached status {want:?}; last state:\n{last}");
+        assert!(
+            ok,
+            "container never reached status {want:?}; last state:\n{last}"
+        );
     }
 
     /// Existing cgroup dirs for this test's cgroupsPath.
@@ -739,7 +766,9 @@ impl Ctx {
         });
         assert!(gone, "leftover processes: {procs:?}");
         // cgroup removal can lag a moment behind the last process exiting.
-        let _ = poll_until(Duration::from_secs(5), || self.existing_cgroup_dirs().is_empty());
+        let _ = poll_until(Duration::from_secs(5), || {
+            self.existing_cgroup_dirs().is_empty()
+        });
         self.assert_no_cgroup();
     }
 
@@ -831,11 +860,14 @@ impl Drop for Ctx {
         for m in mounts_under(&self.dir) {
             let _ = nix::mount::umount2(&m, nix::mount::MntFlags::MNT_DETACH);
         }
-        if !mounts_under(&self.dir).is_empty() {
-            if let Some(t) = self.tmp.take() {
-                let kept = t.keep();
-                eprintln!("warning: mounts left under {}, not removing it", kept.display());
-            }
+        if !mounts_under(&self.dir).is_empty()
+            && let Some(t) = self.tmp.take()
+        {
+            let kept = t.keep();
+            eprintln!(
+                "warning: mounts left under {}, not removing it",
+                kept.display()
+            );
         }
     }
 }
@@ -961,7 +993,11 @@ pub fn write_fd(fd: &OwnedFd, data: &[u8]) {
                 data.len() - off,
             )
         };
-        assert!(n > 0, "write to tty failed: {}", std::io::Error::last_os_error());
+        assert!(
+            n > 0,
+            "write to tty failed: {}",
+            std::io::Error::last_os_error()
+        );
         off += n as usize;
     }
 }
@@ -1035,10 +1071,13 @@ pub fn cap_number(name: &str) -> u32 {
 
 /// Line of /proc/self/mountinfo text whose mount point is `target`.
 pub fn mountinfo_line<'a>(mountinfo: &'a str, target: &str) -> Option<&'a str> {
-    mountinfo
-        .lines()
-        .filter(|l| l.split_whitespace().nth(4).map(unescape_mountinfo).as_deref() == Some(target))
-        .last()
+    mountinfo.lines().rfind(|l| {
+        l.split_whitespace()
+            .nth(4)
+            .map(unescape_mountinfo)
+            .as_deref()
+            == Some(target)
+    })
 }
 
 /// Per-mount options (field 6) and super options (last field) of a mountinfo line.
