@@ -609,3 +609,21 @@ fn cgroup_resources_applied() {
         assert_eq!(cgroup_file(&c, &["cpu.shares"]).as_deref(), Some("512"));
     }
 }
+
+#[test]
+fn time_namespace_with_offsets() {
+    // runc 1.1.5 has no time namespace support; the spec (1.1) does.
+    if is_runc() {
+        return;
+    }
+    let mut c = Ctx::new("timens");
+    c.config["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "time"}));
+    c.config["linux"]["timeOffsets"] = json!({"boottime": {"secs": 864000, "nanosecs": 0}});
+    let host_uptime: f64 = std::fs::read_to_string("/proc/uptime").unwrap().split(' ').next().unwrap().parse().unwrap();
+    let out = c.sh_ok("readlink /proc/self/ns/time; cut -d' ' -f1 /proc/uptime");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_ne!(lines[0], ns_link("self", "time"), "time namespace not new: {out}");
+    let inside: f64 = lines[1].parse().unwrap();
+    // Ten days ahead of the host, give or take the seconds the test took.
+    assert!(inside - host_uptime > 864000.0 - 60.0 && inside - host_uptime < 864000.0 + 60.0, "{out} vs host {host_uptime}");
+}
