@@ -150,10 +150,26 @@ fn make_fifo(path: &Path) -> Result<OwnedFd> {
         .with_context(|| format!("opening {}", path.display()))
 }
 
-/// Written atomically (temp + rename) so a reader never sees a partial pid.
+/// Written atomically (temp + rename) so a reader never sees a partial pid. As runc, the temp
+/// file is created with O_EXCL (which never follows a symlink: a planted `.<name>.tmp` makes
+/// the write fail instead of landing in the symlink's target), and rename(2) replaces a
+/// symlink at `path` rather than writing through it.
 fn write_pid_file(path: &PathBuf, pid: i32) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let dir = path.parent().unwrap_or(Path::new("/"));
     let tmp = dir.join(format!(".{}.tmp", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
-    std::fs::write(&tmp, pid.to_string()).with_context(|| format!("--pid-file: writing {}", tmp.display()))?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .mode(0o644)
+        .open(&tmp)
+        .with_context(|| format!("--pid-file: creating {}", tmp.display()))?;
+    let written = f.write_all(pid.to_string().as_bytes()).and_then(|_| f.sync_all());
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("--pid-file: writing {}", tmp.display()));
+    }
     std::fs::rename(&tmp, path).with_context(|| format!("--pid-file: renaming to {}", path.display()))
 }

@@ -70,7 +70,6 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel) -> Result<std::co
 
     // Read what we need from the host's /proc and /dev before they go away.
     let last_cap = crate::security::caps::last_cap();
-    finalize::set_oom_score_adj(process)?;
 
     let cgroup_sources = cfg.cgroup.mount_sources();
     crate::rootfs::prepare(&crate::rootfs::RootfsConfig {

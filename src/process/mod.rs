@@ -53,6 +53,9 @@ pub fn spawn(cfg: InitConfig, hooks: &dyn Fn(i32) -> Result<()>) -> Result<i32> 
     }
     let joins = plan.open_joins()?;
     let (parent, child) = sync::pair()?;
+    // CVE-2019-5736: everything forked from here on is non-dumpable from its first instruction
+    // (see security::dumpable); the init's execve makes the container's program dumpable again.
+    crate::security::dumpable::set_non_dumpable()?;
 
     let pid = if plan.needs_joiner() {
         // SAFETY: the runtime is single-threaded here.
@@ -98,6 +101,9 @@ pub fn spawn(cfg: InitConfig, hooks: &dyn Fn(i32) -> Result<()>) -> Result<i32> 
 
     let handshake = || -> Result<()> {
         cfg.cgroup.add_pid(pid).context("adding the init to its cgroup")?;
+        // Written by the runtime on the host's /proc: the non-dumpable init may not be allowed
+        // to open its own /proc files once in a user namespace.
+        set_oom_score_adj(pid, cfg.spec)?;
         if plan.new_user {
             namespaces::write_id_maps(pid, cfg.spec)?;
         }
@@ -122,4 +128,12 @@ pub fn spawn(cfg: InitConfig, hooks: &dyn Fn(i32) -> Result<()>) -> Result<i32> 
         return Err(e);
     }
     Ok(pid)
+}
+
+/// process.oomScoreAdj of the init, written from the host side before it runs anything.
+fn set_oom_score_adj(pid: i32, spec: &Spec) -> Result<()> {
+    let Some(v) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) else { return Ok(()) };
+    let root = crate::rootfs::paths::InRoot::open(Path::new("/"))?;
+    crate::security::procfs::write_verified(&root, Path::new(&format!("/proc/{pid}/oom_score_adj")), &v.to_string())
+        .with_context(|| format!("process.oomScoreAdj: writing {v} (lowering it below the current value needs CAP_SYS_RESOURCE)"))
 }

@@ -12,7 +12,7 @@ pub mod paths;
 use anyhow::{bail, Context, Result};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use oci_spec::runtime::Spec;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use mounts::MountContext;
@@ -124,18 +124,19 @@ fn open_devnull(root: &InRoot) -> Result<OwnedFd> {
 pub fn finish(spec: &Spec) -> Result<()> {
     let root = InRoot::open(Path::new("/"))?;
     let linux = spec.linux().as_ref();
-    let masked = linux.and_then(|l| l.masked_paths().as_ref()).filter(|m| !m.is_empty());
-    let devnull = masked.map(|_| open_devnull(&root)).transpose().context("linux.maskedPaths")?;
-    for p in masked.into_iter().flatten() {
-        mask(&root, Path::new(p), devnull.as_ref().expect("opened above")).with_context(|| format!("linux.maskedPaths: {p}"))?;
-    }
-    for p in linux.and_then(|l| l.readonly_paths().as_ref()).into_iter().flatten() {
-        readonly(&root, Path::new(p)).with_context(|| format!("linux.readonlyPaths: {p}"))?;
-    }
+    // runc's order: sysctls while /proc/sys is still writable, then read-only, then masked.
     if let Some(sysctl) = linux.and_then(|l| l.sysctl().as_ref()) {
         for (k, v) in sysctl {
             write_sysctl(&root, k, v).with_context(|| format!("linux.sysctl {k}={v}"))?;
         }
+    }
+    for p in linux.and_then(|l| l.readonly_paths().as_ref()).into_iter().flatten() {
+        readonly(&root, Path::new(p)).with_context(|| format!("linux.readonlyPaths: {p}"))?;
+    }
+    let masked = linux.and_then(|l| l.masked_paths().as_ref()).filter(|m| !m.is_empty());
+    let devnull = masked.map(|_| open_devnull(&root)).transpose().context("linux.maskedPaths")?;
+    for p in masked.into_iter().flatten() {
+        mask(&root, Path::new(p), devnull.as_ref().expect("opened above")).with_context(|| format!("linux.maskedPaths: {p}"))?;
     }
     if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
         let keep = mounts_locked("/");
@@ -187,18 +188,12 @@ fn readonly(root: &InRoot, p: &Path) -> Result<()> {
     mount(None::<&str>, &mpath, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC | keep, None::<&str>).context("remounting read-only")
 }
 
-/// Writes a sysctl through a handle verified to be on procfs, so a mount planted over
-/// /proc/sys cannot redirect the write (CVE-2025-52881).
+/// Writes a sysctl through a handle verified to be on the container's /proc mount itself, so
+/// a mount planted over /proc/sys/... cannot redirect the write (CVE-2025-52881).
 fn write_sysctl(root: &InRoot, key: &str, value: &str) -> Result<()> {
+    if key.split(['.', '/']).any(|c| c.is_empty() || c == "..") {
+        bail!("invalid sysctl name");
+    }
     let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
-    let fd = root.open_file(&path, libc::O_WRONLY)?;
-    let fs = nix::sys::statfs::fstatfs(&fd).context("fstatfs")?;
-    if fs.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
-        bail!("{} is not on procfs", path.display());
-    }
-    let n = unsafe { libc::write(fd.as_raw_fd(), value.as_ptr().cast(), value.len()) };
-    if n < 0 {
-        return Err(std::io::Error::last_os_error()).with_context(|| format!("writing {}", path.display()));
-    }
-    Ok(())
+    crate::security::procfs::write_verified(root, &path, value)
 }

@@ -1,0 +1,69 @@
+//! Writes to procfs that cannot be redirected (CVE-2025-52881).
+//!
+//! A path under /proc can be covered by another mount (a bind of a different proc file, a
+//! tmpfs...). Checking the filesystem type of the opened file is not enough: a bind of another
+//! *procfs* file (say /proc/sys/kernel/hostname over .../domainname) still says "procfs". So a
+//! handle is accepted only when it is on procfs **and** on the very mount of `/proc` itself
+//! (same mount id as the /proc directory): anything mounted over a file or a directory on the
+//! way has a different mount id.
+
+use anyhow::{bail, Context, Result};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+
+use crate::rootfs::paths::InRoot;
+
+/// Mount id of the filesystem object behind `fd` (statx STATX_MNT_ID, Linux 5.8).
+pub fn mnt_id(fd: &OwnedFd) -> std::io::Result<u64> {
+    let mut st: libc::statx = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::statx(fd.as_raw_fd(), c"".as_ptr(), libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW, libc::STATX_MNT_ID, &mut st) };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if st.stx_mask & libc::STATX_MNT_ID == 0 {
+        return Err(std::io::Error::from_raw_os_error(libc::ENOSYS));
+    }
+    Ok(st.stx_mnt_id)
+}
+
+/// Opens `path` (which must be below /proc) inside `root` with `flags`, without following
+/// symlinks or magic links, and checks that it is on the procfs mounted at `<root>/proc`.
+pub fn open_verified(root: &InRoot, path: &Path, flags: i32) -> Result<OwnedFd> {
+    let proc_dir = root.resolve(Path::new("/proc"), true).context("opening /proc")?;
+    let fd = root.open_file(path, flags)?;
+    for f in [&proc_dir, &fd] {
+        let fs = nix::sys::statfs::fstatfs(f).context("fstatfs")?;
+        if fs.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
+            bail!("{} is not on procfs (something is mounted over it)", path.display());
+        }
+    }
+    let (want, got) = (mnt_id(&proc_dir).context("statx /proc")?, mnt_id(&fd).context("statx")?);
+    if want != got {
+        bail!("{} is not on the /proc mount (mount id {got}, /proc is {want}): something is mounted over it; refusing to write", path.display());
+    }
+    Ok(fd)
+}
+
+/// Writes `value` to a verified /proc file in one write(2).
+pub fn write_verified(root: &InRoot, path: &Path, value: &str) -> Result<()> {
+    let fd = open_verified(root, path, libc::O_WRONLY)?;
+    let n = unsafe { libc::write(fd.as_raw_fd(), value.as_ptr().cast(), value.len()) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error()).with_context(|| format!("writing {}", path.display()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_proc_files_verify_and_others_do_not() {
+        let root = InRoot::open(Path::new("/")).unwrap();
+        open_verified(&root, Path::new("/proc/self/status"), libc::O_RDONLY).unwrap();
+        // /proc/sys is usually its own mount only inside containers; /etc never is procfs.
+        let e = open_verified(&root, Path::new("/proc/../etc/hostname"), libc::O_RDONLY);
+        assert!(e.is_err() || !Path::new("/etc/hostname").exists());
+    }
+}
