@@ -499,3 +499,92 @@ fn state_dirs_are_private() {
         assert_eq!(mode & 0o002, 0, "{} is world-writable", e.path().display());
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Capabilities.
+// ---------------------------------------------------------------------------------------------
+
+fn status_caps(out: &str) -> std::collections::BTreeMap<String, u64> {
+    out.lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.starts_with("Cap").then(|| (k.to_string(), u64::from_str_radix(v.trim(), 16).unwrap()))
+        })
+        .collect()
+}
+
+#[test]
+fn capabilities_unknown_name_is_an_error_naming_the_field() {
+    if skip() {
+        return;
+    }
+    let ctx = Ctx::new("capname");
+    let mut cfg = ctx.config();
+    cfg["process"]["capabilities"]["bounding"].as_array_mut().unwrap().push(json!("CAP_BOGUS"));
+    let id = ctx.new_id();
+    ctx.set(&mut cfg, &id, &["true"]);
+    let o = ctx.run(&id);
+    assert!(!o.ok(), "{o:?}");
+    assert!(o.stderr.contains("process.capabilities.bounding") && o.stderr.contains("CAP_BOGUS"), "{o:?}");
+}
+
+/// Every set as the config says after exec, read from the container's /proc/self/status:
+/// the bounding set was dropped before exec, ambient needs permitted + inheritable and
+/// survives the exec of a non-root program.
+#[test]
+fn capabilities_sets_after_exec() {
+    if skip() {
+        return;
+    }
+    let ctx = Ctx::new("caps");
+    let base = ctx.config();
+    let mut cfg = base.clone();
+    cfg["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    cfg["process"]["capabilities"] = json!({
+        "bounding": ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+        "effective": ["CAP_CHOWN", "CAP_NET_BIND_SERVICE"],
+        "permitted": ["CAP_CHOWN", "CAP_NET_BIND_SERVICE"],
+        "inheritable": ["CAP_CHOWN", "CAP_NET_BIND_SERVICE"],
+        "ambient": ["CAP_NET_BIND_SERVICE"],
+    });
+    let id = ctx.new_id();
+    ctx.set(&mut cfg, &id, &["cat", "/proc/self/status"]);
+    let o = ctx.run(&id);
+    assert!(o.ok(), "{o:?}");
+    let c = status_caps(&o.stdout);
+    assert_eq!(c["CapBnd"], (1 << 0) | (1 << 5) | (1 << 10), "{c:x?}");
+    assert_eq!(c["CapInh"], (1 << 0) | (1 << 10), "{c:x?}");
+    assert_eq!(c["CapAmb"], 1 << 10, "{c:x?}");
+    // A non-root exec without file caps keeps exactly the ambient set.
+    assert_eq!(c["CapPrm"], 1 << 10, "{c:x?}");
+    assert_eq!(c["CapEff"], 1 << 10, "{c:x?}");
+
+    // Root: the sets are the config's, and nothing outside the bounding set comes back.
+    let mut cfg = base;
+    cfg["process"]["capabilities"] = json!({"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]});
+    let id = ctx.new_id();
+    ctx.set(&mut cfg, &id, &["cat", "/proc/self/status"]);
+    let o = ctx.run(&id);
+    assert!(o.ok(), "{o:?}");
+    let c = status_caps(&o.stdout);
+    assert_eq!((c["CapBnd"], c["CapEff"], c["CapPrm"], c["CapInh"], c["CapAmb"]), (1 << 5, 1 << 5, 1 << 5, 0, 0), "{c:x?}");
+}
+
+/// An ambient capability missing from inheritable cannot be raised: as runc, the container
+/// still starts, without it.
+#[test]
+fn capabilities_ambient_needs_inheritable() {
+    if skip() {
+        return;
+    }
+    let ctx = Ctx::new("amb");
+    let mut cfg = ctx.config();
+    cfg["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    cfg["process"]["capabilities"] = json!({"bounding": ["CAP_KILL"], "permitted": ["CAP_KILL"], "effective": ["CAP_KILL"], "ambient": ["CAP_KILL"]});
+    let id = ctx.new_id();
+    ctx.set(&mut cfg, &id, &["cat", "/proc/self/status"]);
+    let o = ctx.run(&id);
+    assert!(o.ok(), "{o:?}");
+    let c = status_caps(&o.stdout);
+    assert_eq!((c["CapAmb"], c["CapEff"]), (0, 0), "{c:x?}");
+}
