@@ -588,3 +588,157 @@ fn capabilities_ambient_needs_inheritable() {
     let c = status_caps(&o.stdout);
     assert_eq!((c["CapAmb"], c["CapEff"]), (0, 0), "{c:x?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// User namespaces and rootless.
+// ---------------------------------------------------------------------------------------------
+
+/// As root: several ranges in both maps, written by the parent in one write each; setgroups
+/// stays "allow", so additionalGids apply; ids inside map to the right host ids.
+#[test]
+fn userns_several_ranges_written_by_parent() {
+    if skip() {
+        return;
+    }
+    let ctx = Ctx::new("userns");
+    let mut cfg = ctx.config();
+    cfg["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+    cfg["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 700000, "size": 1000}, {"containerID": 1000, "hostID": 800000, "size": 10}]);
+    cfg["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 700000, "size": 1000}, {"containerID": 1000, "hostID": 800000, "size": 10}]);
+    cfg["process"]["user"] = json!({"uid": 0, "gid": 0, "additionalGids": [5, 1003]});
+    cfg["root"]["readonly"] = json!(false);
+    let chown_caps = json!(["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER"]);
+    cfg["process"]["capabilities"] = json!({"bounding": chown_caps, "effective": chown_caps, "permitted": chown_caps});
+
+    chmod(&ctx.rootfs.join("tmp"), 0o1777);
+    let id = ctx.new_id();
+    ctx.set(&mut cfg, &id, &["sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups; id -G; touch /tmp/a && chown 1005:1001 /tmp/a"]);
+    let o = ctx.run(&id);
+    assert!(o.ok(), "{o:?}");
+    let words: Vec<&str> = o.stdout.split_whitespace().collect();
+    assert_eq!(&words[..6], ["0", "700000", "1000", "1000", "800000", "10"], "{}", o.stdout);
+    assert_eq!(&words[6..12], ["0", "700000", "1000", "1000", "800000", "10"], "{}", o.stdout);
+    assert_eq!(words[12], "allow");
+    assert_eq!(&words[13..], ["0", "5", "1003"], "{}", o.stdout);
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(ctx.rootfs.join("tmp/a")).unwrap();
+    // 1005 is in the second range (800000 + 5), 1001 too (800000 + 1).
+    assert_eq!((m.uid(), m.gid()), (800005, 800001), "ids map to host ids");
+}
+
+/// Prepares a bundle owned by `u` from a `bulkhead spec --rootless` run as that user, in a
+/// directory the user can reach. Returns the binary path the user runs.
+fn rootless_bundle(ctx: &Ctx, u: &TestUser) -> std::path::PathBuf {
+    chmod(ctx.tmp.path(), 0o755);
+    std::fs::remove_file(ctx.bundle.join("config.json")).unwrap();
+    std::fs::create_dir_all(&ctx.root).unwrap();
+    chown_r(&ctx.bundle, u.uid, u.gid);
+    chown_r(&ctx.root, u.uid, u.gid);
+    let o = u.run(Path::new(BIN), &["spec", "--rootless"], &ctx.bundle);
+    assert!(o.ok(), "spec --rootless as {}: {o:?}", u.name);
+    Path::new(BIN).to_path_buf()
+}
+
+/// `spec --rootless`, run by a real unprivileged user: the container's root is that user.
+#[test]
+fn rootless_spec_runs_as_unprivileged_user() {
+    if skip() {
+        return;
+    }
+    let Some(u) = TestUser::new() else {
+        eprintln!("skipped: useradd failed");
+        return;
+    };
+    let ctx = Ctx::new("rootless");
+    let bin = rootless_bundle(&ctx, &u);
+    let mut cfg = ctx.config();
+    assert_eq!(cfg["linux"]["uidMappings"][0]["hostID"], json!(u.uid), "{cfg}");
+    cfg["process"]["terminal"] = json!(false);
+    cfg["root"]["readonly"] = json!(false);
+    let id = ctx.new_id();
+    ctx.set(&mut cfg, &id, &["sh", "-c", "id -u; cat /proc/self/uid_map; cat /proc/self/setgroups; touch /root/f"]);
+    let o = u.run(&bin, &["--root", ctx.root.to_str().unwrap(), "run", "--bundle", ctx.bundle.to_str().unwrap(), &id], &ctx.bundle);
+    assert!(o.ok(), "{o:?}");
+    let w: Vec<&str> = o.stdout.split_whitespace().collect();
+    assert_eq!(w, ["0", "0", &u.uid.to_string(), "1", "deny"], "{o:?}");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(ctx.rootfs.join("root/f")).unwrap().uid(), u.uid, "container root is the user");
+    // No cgroup could be made: a warning, not an error.
+    assert!(o.stderr.contains("rootless") || o.stderr.is_empty(), "{o:?}");
+}
+
+/// Several ranges as an unprivileged user go through newuidmap/newgidmap (/etc/subuid).
+#[test]
+fn rootless_several_ranges_via_newuidmap() {
+    if skip() {
+        return;
+    }
+    if !Path::new("/usr/bin/newuidmap").exists() {
+        eprintln!("skipped: newuidmap missing (apt-get install uidmap)");
+        return;
+    }
+    let Some(u) = TestUser::new() else {
+        eprintln!("skipped: useradd failed");
+        return;
+    };
+    let (Some((sub_u, nu)), Some((sub_g, ng))) = (u.subids("/etc/subuid"), u.subids("/etc/subgid")) else {
+        eprintln!("skipped: useradd made no /etc/subuid entry for {}", u.name);
+        return;
+    };
+    let ctx = Ctx::new("rlmaps");
+    let bin = rootless_bundle(&ctx, &u);
+    let mut cfg = ctx.config();
+    cfg["process"]["terminal"] = json!(false);
+    cfg["root"]["readonly"] = json!(false);
+    let chown_caps = json!(["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER"]);
+    cfg["process"]["capabilities"] = json!({"bounding": chown_caps, "effective": chown_caps, "permitted": chown_caps});
+    cfg["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": u.uid, "size": 1}, {"containerID": 1, "hostID": sub_u, "size": nu}]);
+    cfg["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": u.gid, "size": 1}, {"containerID": 1, "hostID": sub_g, "size": ng}]);
+    let id = ctx.new_id();
+    ctx.set(&mut cfg, &id, &["sh", "-c", "cat /proc/self/uid_map | wc -l; touch /root/g && chown 1000:1000 /root/g"]);
+    let o = u.run(&bin, &["--root", ctx.root.to_str().unwrap(), "run", "--bundle", ctx.bundle.to_str().unwrap(), &id], &ctx.bundle);
+    assert!(o.ok(), "{o:?}");
+    assert_eq!(o.stdout.trim(), "2");
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(ctx.rootfs.join("root/g")).unwrap();
+    assert_eq!((m.uid(), m.gid()), (sub_u + 999, sub_g + 999));
+
+    // Ranges not delegated to the user are refused by newuidmap, with the field named.
+    cfg["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": u.uid, "size": 1}, {"containerID": 1, "hostID": 1, "size": 10}]);
+    let id = ctx.new_id();
+    ctx.set(&mut cfg, &id, &["true"]);
+    let o = u.run(&bin, &["--root", ctx.root.to_str().unwrap(), "run", "--bundle", ctx.bundle.to_str().unwrap(), &id], &ctx.bundle);
+    assert!(!o.ok() && o.stderr.contains("linux.uidMappings") && o.stderr.contains("newuidmap"), "{o:?}");
+}
+
+/// Mounts a user namespace may not make: a filesystem type that is not userns-mountable is
+/// refused with the entry named; flags locked by the host mount are kept, not cleared.
+#[test]
+fn userns_forbidden_mounts_are_refused_clearly() {
+    if skip() {
+        return;
+    }
+    let ctx = Ctx::new("usernsmnt");
+    std::fs::create_dir(ctx.rootfs.join("mnt")).unwrap();
+    let mut cfg = ctx.config();
+    cfg["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+    cfg["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 700000, "size": 65536}]);
+    cfg["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 700000, "size": 65536}]);
+    let base = cfg.clone();
+    cfg["mounts"].as_array_mut().unwrap().push(mount_entry("/mnt", "debugfs", "debugfs", &[]));
+    let id = ctx.new_id();
+    ctx.set(&mut cfg, &id, &["true"]);
+    let o = ctx.run(&id);
+    assert!(!o.ok() && o.stderr.contains("mounts[") && o.stderr.contains("/mnt") && o.stderr.contains("debugfs"), "{o:?}");
+
+    // /sys (bound read-only, nosuid, noexec, nodev by the default config) rebound with "suid":
+    // the kernel locks those flags in a user namespace; they are kept.
+    let mut cfg = base;
+    cfg["mounts"].as_array_mut().unwrap().push(mount_entry("/mnt", "bind", "/sys", &["rbind", "suid", "rw"]));
+    let id = ctx.new_id();
+    ctx.set(&mut cfg, &id, &["sh", "-c", "grep ' /mnt ' /proc/self/mountinfo"]);
+    let o = ctx.run(&id);
+    assert!(o.ok(), "{o:?}");
+    let line = o.stdout.lines().next().unwrap_or_default();
+    assert!(line.contains("nosuid") && line.contains("nodev") && line.contains("noexec"), "locked flags kept: {line}");
+}

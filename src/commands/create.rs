@@ -63,9 +63,19 @@ pub fn create(g: &Global, id: &str, opts: &CreateArgs, console: Option<OwnedFd>)
         });
         c.save()?;
         let fifo = make_fifo(&c.fifo_path())?;
-        cgroup.create().context("linux.cgroupsPath")?;
-        for w in cgroup.apply_resources(&effective_resources(&bundle.spec)).context("linux.resources")? {
-            crate::warn!("linux.resources: {w}");
+        match cgroup.create() {
+            Ok(()) => {
+                for w in cgroup.apply_resources(&effective_resources(&bundle.spec)).context("linux.resources")? {
+                    crate::warn!("linux.resources: {w}");
+                }
+            }
+            // Rootless without a delegated cgroup: run in the caller's cgroup, as runc does.
+            Err(e) if crate::security::rootless::is_rootless() => {
+                crate::warn!("rootless: {e:#}; running without a cgroup of its own (linux.resources not applied)");
+                c.state_mut().cgroup = None;
+                c.save()?;
+            }
+            Err(e) => return Err(e).context("linux.cgroupsPath"),
         }
         let hooks = bundle.spec.hooks().as_ref();
         let base_state = c.state().clone();

@@ -43,6 +43,8 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel) -> Result<std::co
         // The parent gave up (its own error is what the user sees).
         _ => unsafe { libc::_exit(1) },
     };
+    // Already so unless a rootless parent needed our /proc files for the id maps.
+    crate::security::dumpable::set_non_dumpable()?;
     // Nothing of the runtime's may live on in the container: not the state dir's lock (held
     // until exec it would block `start`), not the caller's stray fds (CVE-2024-21626).
     let mut keep = vec![ch.as_raw_fd(), cfg.fifo.as_raw_fd()];
@@ -71,7 +73,8 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel) -> Result<std::co
     // Read what we need from the host's /proc and /dev before they go away.
     let last_cap = crate::security::caps::last_cap();
 
-    let cgroup_sources = cfg.cgroup.mount_sources();
+    // A rootless container may have no cgroup of its own: bind only what exists.
+    let cgroup_sources: Vec<_> = cfg.cgroup.mount_sources().into_iter().filter(|(_, d)| d.exists()).collect();
     crate::rootfs::prepare(&crate::rootfs::RootfsConfig {
         spec,
         rootfs: cfg.rootfs,

@@ -55,7 +55,13 @@ pub fn spawn(cfg: InitConfig, hooks: &dyn Fn(i32) -> Result<()>) -> Result<i32> 
     let (parent, child) = sync::pair()?;
     // CVE-2019-5736: everything forked from here on is non-dumpable from its first instruction
     // (see security::dumpable); the init's execve makes the container's program dumpable again.
-    crate::security::dumpable::set_non_dumpable()?;
+    // Rootless exception (as runc): an unprivileged runtime must open the init's uid_map and
+    // gid_map, which a non-dumpable process's /proc files forbid; that init makes itself
+    // non-dumpable as soon as the maps are written (init::run, after Go). Until then it sits
+    // in a user namespace owned by the caller, who may ptrace it anyway.
+    if !(plan.new_user && !nix::unistd::geteuid().is_root()) {
+        crate::security::dumpable::set_non_dumpable()?;
+    }
 
     let pid = if plan.needs_joiner() {
         // SAFETY: the runtime is single-threaded here.
@@ -100,7 +106,11 @@ pub fn spawn(cfg: InitConfig, hooks: &dyn Fn(i32) -> Result<()>) -> Result<i32> 
     drop(cfg.fifo);
 
     let handshake = || -> Result<()> {
-        cfg.cgroup.add_pid(pid).context("adding the init to its cgroup")?;
+        if crate::security::rootless::is_rootless() && !cfg.cgroup.exists() {
+            crate::debug!("rootless: no cgroup {}; the init stays in the caller's cgroup", cfg.cgroup.path());
+        } else {
+            cfg.cgroup.add_pid(pid).context("adding the init to its cgroup")?;
+        }
         // Written by the runtime on the host's /proc: the non-dumpable init may not be allowed
         // to open its own /proc files once in a user namespace.
         set_oom_score_adj(pid, cfg.spec)?;

@@ -3,5 +3,6 @@
 pub mod caps;
 pub mod dumpable;
 pub mod procfs;
+pub mod rootless;
 pub mod seccomp;
 pub mod user;

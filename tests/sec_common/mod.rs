@@ -247,3 +247,67 @@ pub fn chmod(p: &Path, mode: u32) {
 pub fn mount_entry(dest: &str, typ: &str, source: &str, options: &[&str]) -> Value {
     json!({"destination": dest, "type": typ, "source": source, "options": options})
 }
+
+/// A real unprivileged user made for one test (useradd; /etc/subuid and /etc/subgid entries
+/// come with it), removed by userdel in Drop.
+pub struct TestUser {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl TestUser {
+    pub fn new() -> Option<TestUser> {
+        let name = format!("bhsec{}x{}", std::process::id() % 100000, SEQ.fetch_add(1, Ordering::SeqCst));
+        let st = Command::new("useradd").args(["-M", "-s", "/bin/sh", &name]).status().ok()?;
+        if !st.success() {
+            return None;
+        }
+        let id = |flag: &str| -> Option<u32> {
+            let o = Command::new("id").args([flag, &name]).output().ok()?;
+            String::from_utf8_lossy(&o.stdout).trim().parse().ok()
+        };
+        let (uid, gid) = (id("-u"), id("-g"));
+        let u = TestUser { name, uid: uid.unwrap_or(0), gid: gid.unwrap_or(0) };
+        (u.uid != 0).then_some(u)
+    }
+
+    /// The first subordinate id range of this user in /etc/subuid or /etc/subgid.
+    pub fn subids(&self, file: &str) -> Option<(u32, u32)> {
+        let text = std::fs::read_to_string(file).ok()?;
+        text.lines().find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            if f.len() == 3 && (f[0] == self.name || f[0] == self.uid.to_string()) {
+                Some((f[1].parse().ok()?, f[2].parse().ok()?))
+            } else {
+                None
+            }
+        })
+    }
+
+    /// Runs `bin args` as this user (no supplementary groups), bounded.
+    pub fn run(&self, bin: &Path, args: &[&str], cwd: &Path) -> Out {
+        use std::os::unix::process::CommandExt;
+        let mut c = Command::new(bin);
+        c.args(args).current_dir(cwd).uid(self.uid).gid(self.gid).env_clear().env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin").env("HOME", "/");
+        run_bounded(c, Duration::from_secs(30))
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        // (Containers of the user are deleted by the Ctx guard, declared after the user so
+        // dropped first.)
+        let _ = Command::new("userdel").arg(&self.name).status();
+    }
+}
+
+/// chown -R (no symlink following).
+pub fn chown_r(p: &Path, uid: u32, gid: u32) {
+    let _ = std::os::unix::fs::lchown(p, Some(uid), Some(gid));
+    if std::fs::symlink_metadata(p).map(|m| m.is_dir()).unwrap_or(false) {
+        for e in std::fs::read_dir(p).unwrap() {
+            chown_r(&e.unwrap().path(), uid, gid);
+        }
+    }
+}
