@@ -247,7 +247,7 @@ fn mount_destination_symlink_stays_in_rootfs() {
     let o = ctx.run(&id);
     assert!(o.ok(), "{o:?}");
     assert_eq!(o.stdout, "1\nfrom-bind", "tmpfs must be on the container's /etc, the bind on its /tmp/x");
-    assert_eq!(new_host_mounts(&before), Vec::<String>::new(), "mounts leaked to the host");
+    assert_eq!(new_host_mounts(&before, &ctx), Vec::<String>::new(), "mounts leaked to the host");
     assert!(ctx.rootfs.join("tmp/x").is_dir(), "/up/tmp/x must resolve to the rootfs's /tmp/x");
 
     // A dangling symlink to an absolute host path: refused (bulkhead) or created inside the
@@ -258,7 +258,7 @@ fn mount_destination_symlink_stays_in_rootfs() {
     ctx.set(&mut cfg, &id, &["cat", "/dst2/planted"]);
     let o = ctx.run(&id);
     assert!(o.ok() || o.stderr.contains("dangling symlink"), "{o:?}");
-    assert_eq!(new_host_mounts(&before), Vec::<String>::new(), "mounts leaked to the host");
+    assert_eq!(new_host_mounts(&before, &ctx), Vec::<String>::new(), "mounts leaked to the host");
     assert!(!hostdir.join("planted").exists());
     assert_eq!(std::fs::read_dir(&hostdir).unwrap().count(), 1);
     assert_eq!(std::fs::read_to_string(hostdir.join("keep")).unwrap(), "untouched");
@@ -288,7 +288,7 @@ fn rootfs_proc_symlink_is_refused() {
     ctx.set(&mut cfg, &id, &["true"]);
     let o = ctx.run(&id);
     assert!(!o.ok() && o.stderr.contains("symlink"), "{o:?}");
-    assert_eq!(new_host_mounts(&before), Vec::<String>::new());
+    assert_eq!(new_host_mounts(&before, &ctx), Vec::<String>::new());
 }
 
 /// Two containers share a volume. The swapper flips /vol/d between a directory and a symlink
@@ -329,7 +329,7 @@ fn racing_symlink_swap_in_shared_volume() {
     }
     ctx.delete(&swapper);
     eprintln!("victim created {ran}/25 times");
-    assert_eq!(new_host_mounts(&before), Vec::<String>::new(), "mounts leaked to the host");
+    assert_eq!(new_host_mounts(&before, &ctx), Vec::<String>::new(), "mounts leaked to the host");
     assert!(!target.join("x").exists(), "a mount point was created through the symlink on the host");
     assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0);
 }
@@ -398,7 +398,7 @@ fn cve_2025_52565_dev_console_symlink_refused() {
     let o = ctx.cmd(&["create", "--console-socket", sock_path.to_str().unwrap(), "--bundle", ctx.bundle.to_str().unwrap(), &id], None);
     assert!(!o.ok(), "a symlinked /dev/console must be refused: {o:?}");
     assert!(o.stderr.contains("/dev/console"), "{o:?}");
-    assert_eq!(new_host_mounts(&before), Vec::<String>::new());
+    assert_eq!(new_host_mounts(&before, &ctx), Vec::<String>::new());
     assert_eq!(std::fs::read_to_string(&hostfile).unwrap(), "decoy");
 }
 
@@ -731,14 +731,17 @@ fn userns_forbidden_mounts_are_refused_clearly() {
     let o = ctx.run(&id);
     assert!(!o.ok() && o.stderr.contains("mounts[") && o.stderr.contains("/mnt") && o.stderr.contains("debugfs"), "{o:?}");
 
-    // /sys (bound read-only, nosuid, noexec, nodev by the default config) rebound with "suid":
-    // the kernel locks those flags in a user namespace; they are kept.
+    // A source mount with ro,nosuid,nodev,noexec (a tmpfs this test mounts on the host) bound
+    // with "rw,suid,dev,exec": in a user namespace those flags are locked; they are kept (with
+    // a warning), the mount itself succeeds.
+    let src = HostMount::tmpfs(&ctx.path("locked"), nix::mount::MsFlags::MS_RDONLY | nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV | nix::mount::MsFlags::MS_NOEXEC);
     let mut cfg = base;
-    cfg["mounts"].as_array_mut().unwrap().push(mount_entry("/mnt", "bind", "/sys", &["rbind", "suid", "rw"]));
+    cfg["mounts"].as_array_mut().unwrap().push(mount_entry("/mnt", "bind", src.0.to_str().unwrap(), &["rbind", "suid", "dev", "exec", "rw", "noatime"]));
     let id = ctx.new_id();
     ctx.set(&mut cfg, &id, &["sh", "-c", "grep ' /mnt ' /proc/self/mountinfo"]);
     let o = ctx.run(&id);
     assert!(o.ok(), "{o:?}");
     let line = o.stdout.lines().next().unwrap_or_default();
-    assert!(line.contains("nosuid") && line.contains("nodev") && line.contains("noexec"), "locked flags kept: {line}");
+    assert!(line.contains(" ro,") && line.contains("nosuid") && line.contains("nodev") && line.contains("noexec"), "locked flags kept: {line}");
+    assert!(o.stderr.contains("locked"), "the kept flags are reported: {o:?}");
 }

@@ -42,6 +42,11 @@ fn locked_flags(target: &Path) -> MsFlags {
     m
 }
 
+/// Flags the options explicitly clear ("rw", "suid", "dev", "exec", "atime"...).
+fn o_cleared(o: &MountOptions) -> MsFlags {
+    o.cleared
+}
+
 /// Flags that only mean something to the remount of a bind mount.
 fn remount_flags(o: &MountOptions) -> MsFlags {
     o.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT)
@@ -99,6 +104,19 @@ pub fn bind(root: &InRoot, src: &Path, dest: &Path, opts: &MountOptions, in_user
         let mounted = root.resolve(dest, false).with_context(|| format!("reopening {}", root.display(dest)))?;
         let path = fd_path(&mounted);
         let keep = if in_userns { locked_flags(&path) } else { MsFlags::empty() };
+        // The config asked to clear flags the kernel locks in a user namespace (from a source
+        // mount that has them): they stay, and the user is told.
+        let mut cleared = o_cleared(opts) & keep;
+        // The atime mode is locked as a whole: a different one is not allowed either.
+        let atime = MsFlags::MS_NOATIME | MsFlags::MS_RELATIME | MsFlags::MS_STRICTATIME;
+        let mut extra = extra;
+        if in_userns && keep.intersects(atime) && extra.intersects(atime) && (extra & atime) != (keep & atime) {
+            cleared |= extra & atime;
+            extra.remove(atime);
+        }
+        if !cleared.is_empty() {
+            crate::warn!("mount {}: {:?} locked by the source mount in a user namespace; the source's flags are kept despite the options", dest.display(), cleared);
+        }
         mount(None::<&str>, &path, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra | keep | rec, None::<&str>)
             .with_context(|| format!("remounting {} with {:?}", root.display(dest), extra))?;
     }

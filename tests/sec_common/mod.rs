@@ -229,10 +229,33 @@ pub fn host_mounts() -> std::collections::BTreeSet<String> {
         .collect()
 }
 
-/// New host mount points since `before` that involve `under` (another test's containers never
-/// mount on the host, so anything new there is ours).
-pub fn new_host_mounts(before: &std::collections::BTreeSet<String>) -> Vec<String> {
-    host_mounts().difference(before).cloned().collect()
+/// New host mount points since `before`. Other test suites running at the same time mount
+/// things under /tmp (their own temp dirs) and /run: only those under this test's own temp
+/// dir count there; anything new elsewhere on the host counts.
+pub fn new_host_mounts(before: &std::collections::BTreeSet<String>, ctx: &Ctx) -> Vec<String> {
+    let own = ctx.tmp.path().to_string_lossy().into_owned();
+    host_mounts()
+        .difference(before)
+        .filter(|m| m.starts_with(&own) || !(m.starts_with("/tmp/") || m.starts_with("/run/") || m.starts_with("/var/tmp/")))
+        .cloned()
+        .collect()
+}
+
+/// A tmpfs this test mounts on the host (under its temp dir) and unmounts in Drop.
+pub struct HostMount(pub PathBuf);
+
+impl HostMount {
+    pub fn tmpfs(at: &Path, flags: nix::mount::MsFlags) -> HostMount {
+        std::fs::create_dir_all(at).unwrap();
+        nix::mount::mount(Some("tmpfs"), at, Some("tmpfs"), flags, Some("size=1m")).unwrap();
+        HostMount(at.to_path_buf())
+    }
+}
+
+impl Drop for HostMount {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+    }
 }
 
 pub fn sha(p: &Path) -> Vec<u8> {
