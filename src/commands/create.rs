@@ -34,8 +34,8 @@ pub fn create(g: &Global, id: &str, opts: &CreateArgs, console: Option<OwnedFd>)
             if !f.skipped_syscalls().is_empty() {
                 crate::debug!("linux.seccomp: syscalls unknown on this architecture, skipped: {}", f.skipped_syscalls().join(", "));
             }
-            if f.needs_listener() {
-                anyhow::bail!("linux.seccomp: SCMP_ACT_NOTIFY (listenerPath) is not supported yet");
+            if f.needs_listener() && f.listener_path().is_none_or(|p| p.as_os_str().is_empty()) {
+                anyhow::bail!("linux.seccomp: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath (the agent's socket)");
             }
             Some(f)
         }

@@ -115,11 +115,11 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel) -> Result<std::co
     // before the capabilities are dropped; with it, as late as possible.
     let nnp = process.no_new_privileges().unwrap_or(false);
     if !nnp {
-        load_seccomp(cfg)?;
+        load_seccomp(cfg, ch)?;
     }
     finalize::set_identity(process, last_cap, setgroups_allowed)?;
     if nnp {
-        load_seccomp(cfg)?;
+        load_seccomp(cfg, ch)?;
     }
 
     let env = finalize::environment(process, cfg.listen_fds);
@@ -134,11 +134,18 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel) -> Result<std::co
     finalize::exec(&program, &args, &env, cfg.preserve_fds + cfg.listen_fds, umask)
 }
 
-fn load_seccomp(cfg: &InitConfig) -> Result<()> {
+/// Installs linux.seccomp. With SCMP_ACT_NOTIFY rules the notify fd goes to the runtime,
+/// which hands it to the agent at listenerPath (security::notify); we wait until it has.
+fn load_seccomp(cfg: &InitConfig, ch: &Channel) -> Result<()> {
     let Some(filter) = cfg.seccomp else { return Ok(()) };
     let notify = crate::security::seccomp::install(filter).context("linux.seccomp: loading the filter")?;
-    if notify.is_some() {
-        bail!("linux.seccomp: SCMP_ACT_NOTIFY (listenerPath) is not supported yet");
+    if let Some(fd) = notify {
+        ch.send_fd(fd.as_raw_fd())?;
+        drop(fd);
+        match ch.recv()? {
+            Some(Msg::SeccompDone) => {}
+            _ => unsafe { libc::_exit(1) },
+        }
     }
     Ok(())
 }

@@ -124,6 +124,13 @@ pub fn spawn(cfg: InitConfig, hooks: &dyn Fn(i32) -> Result<()>) -> Result<i32> 
                     hooks(pid)?;
                     parent.send(&Msg::HooksDone)?;
                 }
+                Some(Msg::SeccompFd(fd)) => {
+                    // SAFETY: recv hands us this fd (SCM_RIGHTS); nothing else owns it.
+                    let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+                    send_seccomp_fd(cfg.spec, cfg.seccomp, cfg.id, cfg.bundle, pid, &fd)?;
+                    drop(fd);
+                    parent.send(&Msg::SeccompDone)?;
+                }
                 Some(Msg::Ready) => return Ok(()),
                 Some(Msg::Error(e)) => bail!("{e}"),
                 Some(other) => bail!("unexpected {other:?} from the container's init"),
@@ -146,4 +153,20 @@ fn set_oom_score_adj(pid: i32, spec: &Spec) -> Result<()> {
     let root = crate::rootfs::paths::InRoot::open(Path::new("/"))?;
     crate::security::procfs::write_verified(&root, Path::new(&format!("/proc/{pid}/oom_score_adj")), &v.to_string())
         .with_context(|| format!("process.oomScoreAdj: writing {v} (lowering it below the current value needs CAP_SYS_RESOURCE)"))
+}
+
+/// The init's seccomp notify fd, with runc's ContainerProcessState, to the agent.
+fn send_seccomp_fd(spec: &Spec, seccomp: Option<&crate::security::seccomp::CompiledFilter>, id: &str, bundle: &Path, pid: i32, fd: &OwnedFd) -> Result<()> {
+    let filter = seccomp.context("a seccomp notify fd arrived but no filter was configured")?;
+    let listener = filter.listener_path().context("linux.seccomp.listenerPath: required with SCMP_ACT_NOTIFY")?;
+    let state = serde_json::json!({
+        "ociVersion": spec.version(),
+        "id": id,
+        "status": "creating",
+        "pid": pid,
+        "bundle": bundle,
+        "annotations": spec.annotations().clone().unwrap_or_default(),
+    });
+    let msg = crate::security::notify::process_state(spec, filter.listener_metadata().unwrap_or(""), pid, state);
+    crate::security::notify::send_to_agent(listener, &msg, fd)
 }

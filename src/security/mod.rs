@@ -2,6 +2,7 @@
 //! runtime's own protections (non-dumpable init, verified /proc writes).
 pub mod caps;
 pub mod dumpable;
+pub mod notify;
 pub mod procfs;
 pub mod rootless;
 pub mod seccomp;
