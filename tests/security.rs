@@ -866,3 +866,74 @@ fn seccomp_notify_without_agent_is_a_clear_error() {
     assert!(!o.ok() && o.stderr.contains("listenerPath") && o.stderr.contains("nobody.sock"), "{o:?}");
     assert!(ctx.state(&id).is_none());
 }
+
+// ---------------------------------------------------------------------------------------------
+// LSM labels, personality, intelRdt.
+// ---------------------------------------------------------------------------------------------
+
+fn host_has_apparmor() -> bool {
+    Path::new("/sys/kernel/security/apparmor").exists()
+        && std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").map(|s| s.starts_with('Y')).unwrap_or(false)
+}
+
+fn host_has_selinux() -> bool {
+    Path::new("/sys/fs/selinux/enforce").exists()
+}
+
+/// runc 1.1.5 on a host without AppArmor fails such a container ("write /proc/self/attr/exec:
+/// invalid argument"); so does bulkhead, before creating anything and with the field named.
+/// Likewise SELinux labels (runc: "selinux label is specified in config, but selinux is
+/// disabled or not supported") and intelRdt without resctrl.
+#[test]
+fn lsm_labels_and_intel_rdt_refused_when_the_host_lacks_them() {
+    if skip() {
+        return;
+    }
+    let ctx = Ctx::new("lsm");
+    let base = ctx.config();
+    let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>, bool)> = vec![
+        ("process.apparmorProfile", Box::new(|c| c["process"]["apparmorProfile"] = json!("docker-default")), host_has_apparmor()),
+        ("process.selinuxLabel", Box::new(|c| c["process"]["selinuxLabel"] = json!("system_u:system_r:container_t:s0")), host_has_selinux()),
+        ("linux.mountLabel", Box::new(|c| c["linux"]["mountLabel"] = json!("system_u:object_r:container_file_t:s0")), host_has_selinux()),
+        ("linux.intelRdt", Box::new(|c| c["linux"]["intelRdt"] = json!({"closID": "x", "l3CacheSchema": "L3:0=f"})), false),
+    ];
+    for (field, edit, host_has_it) in cases {
+        if host_has_it {
+            eprintln!("{field}: host supports it; refusal not tested");
+            continue;
+        }
+        let mut cfg = base.clone();
+        edit(&mut cfg);
+        let id = ctx.new_id();
+        ctx.set(&mut cfg, &id, &["true"]);
+        let o = ctx.run(&id);
+        assert!(!o.ok() && o.stderr.contains(field), "{field}: {o:?}");
+        assert!(ctx.state(&id).is_none(), "{field}: state left behind");
+    }
+}
+
+/// linux.personality: LINUX32 makes `uname -m` report a 32-bit machine; unknown flags are
+/// an error naming the field.
+#[test]
+fn personality_domain_and_flags() {
+    if skip() {
+        return;
+    }
+    let ctx = Ctx::new("pers");
+    let mut cfg = ctx.config();
+    cfg["linux"]["personality"] = json!({"domain": "LINUX32", "flags": ["ADDR_NO_RANDOMIZE"]});
+    let id = ctx.new_id();
+    ctx.set(&mut cfg, &id, &["sh", "-c", "uname -m; cat /proc/self/personality"]);
+    let o = ctx.run(&id);
+    assert!(o.ok(), "{o:?}");
+    let mut l = o.stdout.lines();
+    let machine = l.next().unwrap_or_default();
+    assert!(machine == "i686" || machine == "i386" || machine.starts_with("armv"), "{o:?}");
+    assert_eq!(u64::from_str_radix(l.next().unwrap_or_default().trim(), 16).unwrap(), 0x0040008, "{o:?}");
+
+    cfg["linux"]["personality"] = json!({"domain": "LINUX", "flags": ["NOT_A_FLAG"]});
+    let id = ctx.new_id();
+    ctx.set(&mut cfg, &id, &["true"]);
+    let o = ctx.run(&id);
+    assert!(!o.ok() && o.stderr.contains("linux.personality.flags[0]"), "{o:?}");
+}

@@ -27,6 +27,9 @@ pub fn create(g: &Global, id: &str, opts: &CreateArgs, console: Option<OwnedFd>)
     if terminal && console.is_none() {
         anyhow::bail!("process.terminal is true: --console-socket is required to receive the terminal");
     }
+    // Labels and host features the config asks for must be honoured, not silently skipped.
+    crate::security::lsm::validate(&bundle.spec)?;
+    crate::security::personality::value(&bundle.spec)?;
     let listen_fds = listen_fds();
     let seccomp = match bundle.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(s) => {

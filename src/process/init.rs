@@ -114,6 +114,10 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel) -> Result<std::co
     // As runc: without no_new_privs, loading a filter needs CAP_SYS_ADMIN, so it goes in
     // before the capabilities are dropped; with it, as late as possible.
     let nnp = process.no_new_privileges().unwrap_or(false);
+    // LSM labels and the personality take effect at the exec; set while we are still fully
+    // privileged and before seccomp (profiles restrict personality(2)).
+    crate::security::lsm::apply_exec_labels(spec)?;
+    crate::security::personality::apply(spec)?;
     if !nnp {
         load_seccomp(cfg, ch)?;
     }

@@ -52,6 +52,7 @@ pub fn prepare(cfg: &RootfsConfig) -> Result<()> {
         cgroup_ns: cfg.cgroup_ns,
         cgroup_sources: cfg.cgroup_sources,
         cgroup_unified: cfg.cgroup_unified,
+        mount_label: crate::security::lsm::mount_context(cfg.spec),
     };
     let mut dev_is_bind = false;
     for (i, m) in cfg.spec.mounts().iter().flatten().enumerate() {

@@ -17,6 +17,8 @@ pub struct MountContext<'a> {
     pub cgroup_sources: &'a [(String, PathBuf)],
     /// Pure cgroup v2 host: the cgroup mount is a cgroup2 filesystem.
     pub cgroup_unified: bool,
+    /// `context="<linux.mountLabel>"` (SELinux hosts only; lsm::validate refuses it elsewhere).
+    pub mount_label: Option<String>,
 }
 
 /// Flags that a bind remount must keep: in a user namespace the kernel refuses to clear
@@ -72,7 +74,12 @@ pub fn mount_entry(root: &InRoot, m: &Mount, ctx: &MountContext) -> Result<()> {
     let strict = matches!(typ, "proc" | "sysfs");
     let target = root.resolve_create(dest, Kind::Dir, strict)?;
     let source = m.source().as_ref().map(|s| s.as_path()).unwrap_or(Path::new(typ)).to_path_buf();
-    let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
+    // As runc's FormatMountLabel: the SELinux context of every filesystem mount but proc/sysfs.
+    let mut data = opts.data.clone();
+    if let Some(ctx_label) = ctx.mount_label.as_deref().filter(|_| !matches!(typ, "proc" | "sysfs" | "mqueue")) {
+        data = if data.is_empty() { ctx_label.to_string() } else { format!("{data},{ctx_label}") };
+    }
+    let data = (!data.is_empty()).then_some(data.as_str());
     let flags = opts.flags & !MsFlags::MS_REMOUNT;
     match mount(Some(&source), &fd_path(&target), Some(typ), flags, data) {
         Ok(()) => {}

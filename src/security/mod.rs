@@ -2,7 +2,9 @@
 //! runtime's own protections (non-dumpable init, verified /proc writes).
 pub mod caps;
 pub mod dumpable;
+pub mod lsm;
 pub mod notify;
+pub mod personality;
 pub mod procfs;
 pub mod rootless;
 pub mod seccomp;
