@@ -10,8 +10,8 @@ use super::sync::{Channel, Msg};
 use super::{finalize, InitConfig};
 use crate::hooks::{self, Phase};
 
-pub fn run(cfg: &InitConfig, plan: &Plan, ch: &Channel) -> ! {
-    let err = match setup_and_exec(cfg, plan, ch) {
+pub fn run(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usize, OwnedFd)]) -> ! {
+    let err = match setup_and_exec(cfg, plan, ch, idmapped) {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -35,7 +35,7 @@ fn state_json(cfg: &InitConfig, pid: i32, status: &str) -> String {
     .to_string()
 }
 
-fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel) -> Result<std::convert::Infallible> {
+fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usize, OwnedFd)]) -> Result<std::convert::Infallible> {
     let spec = cfg.spec;
     let process = spec.process().as_ref().context("process: missing")?;
     let host_pid = match ch.recv()? {
@@ -50,6 +50,7 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel) -> Result<std::co
     let mut keep = vec![ch.as_raw_fd(), cfg.fifo.as_raw_fd()];
     keep.extend(cfg.console_socket.as_ref().map(|s| s.as_raw_fd()));
     keep.extend(crate::log::file_fd());
+    keep.extend(idmapped.iter().map(|(_, fd)| fd.as_raw_fd()));
     crate::sys::close_fds_except(3 + (cfg.preserve_fds + cfg.listen_fds) as i32, &keep);
     // File modes below (devices, mount points) must be exactly what the config says.
     unsafe { libc::umask(0) };
@@ -83,6 +84,7 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel) -> Result<std::co
         cgroup_ns: plan.new_cgroup,
         cgroup_sources: &cgroup_sources,
         cgroup_unified: cfg.cgroup_unified,
+        idmapped,
     })?;
 
     let hooks = spec.hooks().as_ref();

@@ -52,6 +52,8 @@ pub fn spawn(cfg: InitConfig, hooks: &dyn Fn(i32) -> Result<()>) -> Result<i32> 
         bail!("linux.namespaces: a mount namespace is required (add {{\"type\": \"mount\"}})");
     }
     let joins = plan.open_joins()?;
+    // Idmapped mounts are made on the host side (see rootfs::idmap), before anything else.
+    let idmapped = crate::rootfs::idmap::prepare(cfg.spec, cfg.bundle)?;
     let (parent, child) = sync::pair()?;
     // CVE-2019-5736: everything forked from here on is non-dumpable from its first instruction
     // (see security::dumpable); the init's execve makes the container's program dumpable again.
@@ -75,7 +77,7 @@ pub fn spawn(cfg: InitConfig, hooks: &dyn Fn(i32) -> Result<()>) -> Result<i32> 
                 }
                 let pid = unsafe { crate::sys::clone_fork(plan.clone_flags.bits() as u64)? };
                 if pid == 0 {
-                    init::run(&cfg, &plan, &child);
+                    init::run(&cfg, &plan, &child, &idmapped);
                 }
                 Ok(pid)
             })();
@@ -98,7 +100,7 @@ pub fn spawn(cfg: InitConfig, hooks: &dyn Fn(i32) -> Result<()>) -> Result<i32> 
         let pid = unsafe { crate::sys::clone_fork(plan.clone_flags.bits() as u64) }.context("creating the container's namespaces")?;
         if pid == 0 {
             drop(parent);
-            init::run(&cfg, &plan, &child);
+            init::run(&cfg, &plan, &child, &idmapped);
         }
         drop(child);
         pid

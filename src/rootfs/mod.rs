@@ -5,6 +5,7 @@
 //! view (masked and read-only paths, sysctls, read-only root, rootfsPropagation).
 
 pub mod devices;
+pub mod idmap;
 pub mod mounts;
 pub mod options;
 pub mod paths;
@@ -26,6 +27,8 @@ pub struct RootfsConfig<'a> {
     pub cgroup_ns: bool,
     pub cgroup_sources: &'a [(String, PathBuf)],
     pub cgroup_unified: bool,
+    /// Idmapped mounts prepared by the runtime (rootfs::idmap::prepare), by mounts[] index.
+    pub idmapped: &'a [(usize, OwnedFd)],
 }
 
 fn root_propagation(spec: &Spec) -> Option<MsFlags> {
@@ -56,7 +59,11 @@ pub fn prepare(cfg: &RootfsConfig) -> Result<()> {
     };
     let mut dev_is_bind = false;
     for (i, m) in cfg.spec.mounts().iter().flatten().enumerate() {
-        mounts::mount_entry(&root, m, &ctx).with_context(|| format!("mounts[{i}] ({})", m.destination().display()))?;
+        match cfg.idmapped.iter().find(|(j, _)| *j == i) {
+            Some((_, fd)) => mounts::mount_entry_idmapped(&root, m, &ctx, fd),
+            None => mounts::mount_entry(&root, m, &ctx),
+        }
+        .with_context(|| format!("mounts[{i}] ({})", m.destination().display()))?;
         if m.destination() == Path::new("/dev") && options::parse(m.options().as_deref().unwrap_or(&[])).is_bind() {
             dev_is_bind = true;
         }

@@ -99,12 +99,28 @@ pub fn mount_entry(root: &InRoot, m: &Mount, ctx: &MountContext) -> Result<()> {
 /// A bind mount, then (if asked) a remount that applies ro/nosuid/nodev/noexec/atime flags,
 /// which the kernel ignores on the bind call itself.
 pub fn bind(root: &InRoot, src: &Path, dest: &Path, opts: &MountOptions, in_userns: bool) -> Result<()> {
+    bind_prepared(root, src, dest, opts, in_userns, None)
+}
+
+/// An entry with uidMappings/gidMappings: the idmapped mount prepared by the runtime
+/// (rootfs::idmap) is attached instead of a fresh bind; the rest is as for any bind.
+pub fn mount_entry_idmapped(root: &InRoot, m: &Mount, ctx: &MountContext, fd: &std::os::fd::OwnedFd) -> Result<()> {
+    let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
+    let src = m.source().as_ref().with_context(|| format!("bind mount {} has no source", m.destination().display()))?;
+    let src = if src.is_absolute() { src.clone() } else { ctx.bundle.join(src) };
+    bind_prepared(root, &src, m.destination(), &opts, ctx.in_userns, Some(fd))
+}
+
+fn bind_prepared(root: &InRoot, src: &Path, dest: &Path, opts: &MountOptions, in_userns: bool, idmapped: Option<&std::os::fd::OwnedFd>) -> Result<()> {
     let meta = std::fs::metadata(src).with_context(|| format!("bind source {}", src.display()))?;
     let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
     let target = root.resolve_create(dest, kind, false)?;
     let rec = opts.flags & MsFlags::MS_REC;
-    mount(Some(src), &fd_path(&target), None::<&str>, MsFlags::MS_BIND | rec, None::<&str>)
-        .with_context(|| format!("bind-mounting {} on {}", src.display(), root.display(dest)))?;
+    match idmapped {
+        Some(fd) => super::idmap::attach(fd, &target).with_context(|| format!("attaching the idmapped mount of {} on {}", src.display(), root.display(dest)))?,
+        None => mount(Some(src), &fd_path(&target), None::<&str>, MsFlags::MS_BIND | rec, None::<&str>)
+            .with_context(|| format!("bind-mounting {} on {}", src.display(), root.display(dest)))?,
+    }
     let extra = remount_flags(opts);
     if !extra.is_empty() {
         // The old handle names the covered directory; look the path up again to reach the mount.
