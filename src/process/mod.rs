@@ -61,7 +61,7 @@ pub fn spawn(cfg: InitConfig, hooks: &dyn Fn(i32) -> Result<()>) -> Result<i32> 
     // gid_map, which a non-dumpable process's /proc files forbid; that init makes itself
     // non-dumpable as soon as the maps are written (init::run, after Go). Until then it sits
     // in a user namespace owned by the caller, who may ptrace it anyway.
-    if !(plan.new_user && !nix::unistd::geteuid().is_root()) {
+    if !plan.new_user || nix::unistd::geteuid().is_root() {
         crate::security::dumpable::set_non_dumpable()?;
     }
 

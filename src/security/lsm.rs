@@ -14,8 +14,8 @@ use std::path::Path;
 
 use crate::rootfs::paths::InRoot;
 
-const SELINUX_MAGIC: i64 = 0xf97c_ff8c;
-const RDTGROUP_SUPER_MAGIC: i64 = 0x0765_5821;
+const SELINUX_MAGIC: libc::__fsword_t = 0xf97c_ff8c;
+const RDTGROUP_SUPER_MAGIC: libc::__fsword_t = 0x0765_5821;
 
 /// AppArmor is enabled (runc's test: securityfs entry plus the module parameter).
 pub fn apparmor_enabled() -> bool {
@@ -25,11 +25,11 @@ pub fn apparmor_enabled() -> bool {
 
 /// SELinux is enabled: selinuxfs is mounted at /sys/fs/selinux.
 pub fn selinux_enabled() -> bool {
-    nix::sys::statfs::statfs("/sys/fs/selinux").map(|s| s.filesystem_type().0 as i64 == SELINUX_MAGIC).unwrap_or(false)
+    nix::sys::statfs::statfs("/sys/fs/selinux").map(|s| s.filesystem_type().0 == SELINUX_MAGIC).unwrap_or(false)
 }
 
 fn resctrl_mounted() -> bool {
-    nix::sys::statfs::statfs("/sys/fs/resctrl").map(|s| s.filesystem_type().0 as i64 == RDTGROUP_SUPER_MAGIC).unwrap_or(false)
+    nix::sys::statfs::statfs("/sys/fs/resctrl").map(|s| s.filesystem_type().0 == RDTGROUP_SUPER_MAGIC).unwrap_or(false)
 }
 
 /// Checks, in the runtime before anything is created, that every label and host feature the
@@ -37,20 +37,20 @@ fn resctrl_mounted() -> bool {
 pub fn validate(spec: &Spec) -> Result<()> {
     let process = spec.process().as_ref();
     let linux = spec.linux().as_ref();
-    if let Some(p) = process.and_then(|p| p.apparmor_profile().as_deref()).filter(|p| !p.is_empty()) {
-        if !apparmor_enabled() {
-            bail!("process.apparmorProfile {p:?}: AppArmor is not enabled on this host; refusing to run the container unconfined");
-        }
+    if let Some(p) = process.and_then(|p| p.apparmor_profile().as_deref()).filter(|p| !p.is_empty())
+        && !apparmor_enabled()
+    {
+        bail!("process.apparmorProfile {p:?}: AppArmor is not enabled on this host; refusing to run the container unconfined");
     }
-    if let Some(l) = process.and_then(|p| p.selinux_label().as_deref()).filter(|l| !l.is_empty()) {
-        if !selinux_enabled() {
-            bail!("process.selinuxLabel {l:?}: SELinux is disabled or not supported on this host");
-        }
+    if let Some(l) = process.and_then(|p| p.selinux_label().as_deref()).filter(|l| !l.is_empty())
+        && !selinux_enabled()
+    {
+        bail!("process.selinuxLabel {l:?}: SELinux is disabled or not supported on this host");
     }
-    if let Some(l) = linux.and_then(|l| l.mount_label().as_deref()).filter(|l| !l.is_empty()) {
-        if !selinux_enabled() {
-            bail!("linux.mountLabel {l:?}: SELinux is disabled or not supported on this host");
-        }
+    if let Some(l) = linux.and_then(|l| l.mount_label().as_deref()).filter(|l| !l.is_empty())
+        && !selinux_enabled()
+    {
+        bail!("linux.mountLabel {l:?}: SELinux is disabled or not supported on this host");
     }
     if linux.and_then(|l| l.intel_rdt().as_ref()).is_some() {
         if !resctrl_mounted() {

@@ -43,10 +43,10 @@ pub fn value(spec: &Spec) -> Result<Option<u64>> {
 
 /// Sets it (in the init, right before the exec).
 pub fn apply(spec: &Spec) -> Result<()> {
-    if let Some(v) = value(spec)? {
-        if unsafe { libc::personality(v as libc::c_ulong) } < 0 {
-            return Err(std::io::Error::last_os_error()).map_err(|e| anyhow::anyhow!("linux.personality: personality({v:#x}): {e}"));
-        }
+    if let Some(v) = value(spec)?
+        && unsafe { libc::personality(v as libc::c_ulong) } < 0
+    {
+        return Err(std::io::Error::last_os_error()).map_err(|e| anyhow::anyhow!("linux.personality: personality({v:#x}): {e}"));
     }
     Ok(())
 }
