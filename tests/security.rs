@@ -1005,3 +1005,55 @@ fn idmapped_bind_mounts() {
     let o = ctx.run(&id);
     assert!(!o.ok() && o.stderr.contains("mounts[") && o.stderr.contains("bind"), "{o:?}");
 }
+
+/// Joining another container's mount namespace while asking for a new time namespace: the
+/// offsets are written to /proc/self/timens_offsets, which must be the runtime's own procfs
+/// file, not whatever the other container's tree shows at that path (CVE-2025-52881 class).
+/// Container A has no procfs on /proc but a planted /proc/self -> /fake with a decoy file.
+#[test]
+fn timens_offsets_not_redirected_by_joined_mount_namespace() {
+    if skip() {
+        return;
+    }
+    if !Path::new("/proc/self/timens_offsets").exists() {
+        eprintln!("skipped: no time namespaces");
+        return;
+    }
+    let ctx = Ctx::new("timens");
+    std::fs::create_dir_all(ctx.rootfs.join("fake")).unwrap();
+    std::fs::write(ctx.rootfs.join("fake/timens_offsets"), "").unwrap();
+    std::os::unix::fs::symlink("/fake", ctx.rootfs.join("proc/self")).unwrap();
+    let mut cfg = ctx.config();
+    cfg["mounts"].as_array_mut().unwrap().retain(|m| m["destination"] != "/proc");
+    cfg["linux"]["maskedPaths"] = json!([]);
+    cfg["linux"]["readonlyPaths"] = json!([]);
+    cfg["root"]["readonly"] = json!(false);
+    let a = ctx.new_id();
+    ctx.set(&mut cfg, &a, &["sleep", "20"]);
+    let o = ctx.create(&a);
+    assert!(o.ok(), "{o:?}");
+    let apid = ctx.pid(&a);
+    let mut cfg_b = ctx.config();
+    for ns in cfg_b["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == "mount" {
+            ns["path"] = json!(format!("/proc/{apid}/ns/mnt"));
+        }
+    }
+    cfg_b["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "time"}));
+    cfg_b["linux"]["timeOffsets"] = json!({"monotonic": {"secs": 86400, "nanosecs": 0}});
+    let b = ctx.new_id();
+    ctx.set(&mut cfg_b, &b, &["true"]);
+    let o = ctx.create(&b);
+    let decoy = std::fs::read_to_string(ctx.rootfs.join("fake/timens_offsets")).unwrap();
+    assert_eq!(decoy, "", "time offsets written through the other container's /proc/self: {o:?}");
+
+    // The offsets still reach a container's own new time namespace.
+    let ctx2 = Ctx::new("timens2");
+    let mut cfg = ctx2.config();
+    cfg["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "time"}));
+    cfg["linux"]["timeOffsets"] = json!({"monotonic": {"secs": 86400, "nanosecs": 0}});
+    let id = ctx2.new_id();
+    ctx2.set(&mut cfg, &id, &["cat", "/proc/self/timens_offsets"]);
+    let o = ctx2.run(&id);
+    assert!(o.ok() && o.stdout.contains("monotonic") && o.stdout.contains("86400"), "{o:?}");
+}

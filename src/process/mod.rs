@@ -71,10 +71,12 @@ pub fn spawn(cfg: InitConfig, hooks: &dyn Fn(i32) -> Result<()>) -> Result<i32> 
         if joiner == 0 {
             drop(parent);
             let r = (|| -> Result<i32> {
+                let proc_self = namespaces::open_proc_self()?;
                 namespaces::join(&joins)?;
                 if plan.new_time {
-                    namespaces::unshare_time(cfg.spec)?;
+                    namespaces::unshare_time(cfg.spec, &proc_self)?;
                 }
+                drop(proc_self);
                 let pid = unsafe { crate::sys::clone_fork(plan.clone_flags.bits() as u64)? };
                 if pid == 0 {
                     init::run(&cfg, &plan, &child, &idmapped);

@@ -97,8 +97,17 @@ pub fn join(fds: &[(LinuxNamespaceType, OwnedFd)]) -> Result<()> {
     Ok(())
 }
 
-/// `linux.timeOffsets` for a new time namespace, written before any process enters it.
-pub fn unshare_time(spec: &Spec) -> Result<()> {
+/// A handle on this process's own /proc/<pid> directory, opened while still in the host's
+/// mount namespace: after joining another mount namespace "/proc/self" would be resolved in
+/// *that* tree, which its container controls.
+pub fn open_proc_self() -> Result<OwnedFd> {
+    crate::sys::openat2(libc::AT_FDCWD, std::path::Path::new("/proc/self"), libc::O_PATH | libc::O_DIRECTORY, 0, 0).context("opening /proc/self")
+}
+
+/// `linux.timeOffsets` for a new time namespace, written before any process enters it,
+/// through `proc_self` (from [`open_proc_self`]) so a joined mount namespace cannot redirect
+/// the write (CVE-2025-52881 class).
+pub fn unshare_time(spec: &Spec, proc_self: &OwnedFd) -> Result<()> {
     nix::sched::unshare(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)).context("unshare(CLONE_NEWTIME)")?;
     let offsets = spec.linux().as_ref().and_then(|l| l.time_offsets().clone()).unwrap_or_default();
     let mut text = String::new();
@@ -106,7 +115,16 @@ pub fn unshare_time(spec: &Spec) -> Result<()> {
         text.push_str(&format!("{clock} {} {}\n", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0)));
     }
     if !text.is_empty() {
-        std::fs::write("/proc/self/timens_offsets", &text).with_context(|| format!("linux.timeOffsets: writing {text:?} to /proc/self/timens_offsets"))?;
+        use std::os::fd::AsRawFd;
+        let what = || format!("linux.timeOffsets: writing {text:?} to /proc/self/timens_offsets");
+        let fd = crate::sys::openat2(proc_self.as_raw_fd(), std::path::Path::new("timens_offsets"), libc::O_WRONLY, 0, 0x04 | 0x08).with_context(what)?;
+        if nix::sys::statfs::fstatfs(&fd).with_context(what)?.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
+            anyhow::bail!("{}: not on procfs", what());
+        }
+        let n = unsafe { libc::write(fd.as_raw_fd(), text.as_ptr().cast(), text.len()) };
+        if n < 0 {
+            return Err(std::io::Error::last_os_error()).with_context(what);
+        }
     }
     Ok(())
 }
