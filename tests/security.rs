@@ -312,23 +312,38 @@ fn racing_symlink_swap_in_shared_volume() {
     ctx.set(
         &mut cfg,
         &swapper,
-        &["sh", "-c", &format!("end=$(( $(date +%s) + 60 )); while [ $(date +%s) -lt $end ]; do mkdir /vol/d 2>/dev/null; rm -rf /vol/d; ln -s {t} /vol/d; rm -f /vol/d; done")],
+        &["sh", "-c", &format!("end=$(( $(date +%s) + 60 )); while [ $(date +%s) -lt $end ]; do mkdir /vol/d 2>/dev/null; rm -rf /vol/d; ln -s {t} /vol/d; rm -f /vol/d; ln -s /proc/1 /vol/d; rm -f /vol/d; ln -s /proc/sys/kernel /vol/d; rm -f /vol/d; done")],
     );
     assert!(ctx.create(&swapper).ok());
     assert!(ctx.cmd(&["start", &swapper], None).ok());
-    let mut victim_cfg = cfg.clone();
-    victim_cfg["mounts"].as_array_mut().unwrap().push(mount_entry("/vol/d/x", "tmpfs", "tmpfs", &[]));
+    // Two victims: a tmpfs at /vol/d/x (the host-path symlink must not get it), and a bind at
+    // /vol/d/fd (with /vol/d -> /proc/1 it would cover the init's own /proc/1/fd, which the
+    // runtime then uses for every later mount; refused because the target is on procfs).
+    let mut victims = [cfg.clone(), cfg.clone()];
+    victims[0]["mounts"].as_array_mut().unwrap().push(mount_entry("/vol/d/x", "tmpfs", "tmpfs", &[]));
+    victims[1]["mounts"].as_array_mut().unwrap().push(mount_entry("/vol/d/fd", "bind", vol.to_str().unwrap(), &["bind"]));
+    for v in &mut victims {
+        // No masked/readonly paths: any mount point below /proc/ would be the attack's.
+        v["linux"]["maskedPaths"] = json!([]);
+        v["linux"]["readonlyPaths"] = json!([]);
+    }
     let mut ran = 0;
-    for _ in 0..25 {
+    for i in 0..40 {
+        let victim_cfg = &mut victims[i % 2];
         let id = ctx.new_id();
-        ctx.set(&mut victim_cfg, &id, &["true"]);
+        ctx.set(victim_cfg, &id, &["sh", "-c", "grep -c ' /proc/' /proc/self/mountinfo; true"]);
         let o = ctx.run(&id);
         assert!(!o.timed_out);
-        ran += o.ok() as i32;
+        if o.ok() {
+            ran += 1;
+            assert_eq!(o.stdout.trim(), "0", "a mount landed inside the victim's /proc: {o:?}");
+        } else {
+            assert!(o.stderr.contains("mounts["), "{o:?}");
+        }
         ctx.delete(&id);
     }
     ctx.delete(&swapper);
-    eprintln!("victim created {ran}/25 times");
+    eprintln!("victim created {ran}/40 times");
     assert_eq!(new_host_mounts(&before, &ctx), Vec::<String>::new(), "mounts leaked to the host");
     assert!(!target.join("x").exists(), "a mount point was created through the symlink on the host");
     assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0);
@@ -418,7 +433,11 @@ fn cve_2025_52881_sysctl_write_not_redirected() {
     ctx.set(&mut cfg, &id, &["hostname"]);
     let o = ctx.run(&id);
     assert!(!o.stdout.contains("pwned"), "sysctl write redirected to another proc file: {o:?}");
-    assert!(!o.ok() && o.stderr.contains("sysctl"), "expected a refusal naming the sysctl: {o:?}");
+    // Refused at the mount (runc's rule: nothing inside /proc but the lxcfs files).
+    assert!(!o.ok() && o.stderr.contains("inside /proc"), "expected a refusal: {o:?}");
+
+    // The sysctl write's own check (mount id of the opened file = that of /proc) is exercised
+    // by security::procfs's unit test: the config can no longer put a mount over a sysctl.
 }
 
 // ---------------------------------------------------------------------------------------------

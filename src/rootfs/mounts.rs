@@ -44,6 +44,47 @@ fn locked_flags(target: &Path) -> MsFlags {
     m
 }
 
+/// Entries below /proc that may be mounted over (what lxcfs emulates), as runc allows.
+const VALID_PROC_MOUNTS: [&str; 10] = [
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/net/dev",
+    "/proc/sys/kernel/ns_last_pid",
+];
+
+fn on_procfs(fd: &impl std::os::fd::AsFd) -> bool {
+    nix::sys::statfs::fstatfs(fd).map(|s| s.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC).unwrap_or(false)
+}
+
+/// runc's checkProcMount, applied both to the destination as written and to where it really
+/// resolved: nothing may be mounted inside /proc except the lxcfs files, and /proc itself
+/// only takes a procfs. A destination that *resolves* into a procfs (a symlink swapped in by
+/// a container sharing a volume, pointing at /proc/1/... or /proc/sys/...) is refused: a
+/// mount there could redirect later /proc/self/fd/N paths or writes (CVE-2025-52881).
+fn check_proc_dest(dest: &Path, target: &std::os::fd::OwnedFd, proc_source: bool) -> Result<()> {
+    let clean: PathBuf = Path::new("/").join(dest.components().filter(|c| matches!(c, std::path::Component::Normal(_))).collect::<PathBuf>());
+    if clean == Path::new("/proc") {
+        if proc_source {
+            return Ok(());
+        }
+        bail!("{} cannot be mounted because it is not of type proc", dest.display());
+    }
+    let allowed = VALID_PROC_MOUNTS.iter().any(|v| clean == Path::new(v));
+    if clean.starts_with("/proc") && !allowed {
+        bail!("{} cannot be mounted because it is inside /proc", dest.display());
+    }
+    if on_procfs(target) && !allowed {
+        bail!("{} resolves to a file inside procfs (a symlink on the way?); refusing to mount there", dest.display());
+    }
+    Ok(())
+}
+
 /// Flags the options explicitly clear ("rw", "suid", "dev", "exec", "atime"...).
 fn o_cleared(o: &MountOptions) -> MsFlags {
     o.cleared
@@ -73,6 +114,7 @@ pub fn mount_entry(root: &InRoot, m: &Mount, ctx: &MountContext) -> Result<()> {
     // writable procfs over the rootfs's root.
     let strict = matches!(typ, "proc" | "sysfs");
     let target = root.resolve_create(dest, Kind::Dir, strict)?;
+    check_proc_dest(dest, &target, typ == "proc")?;
     let source = m.source().as_ref().map(|s| s.as_path()).unwrap_or(Path::new(typ)).to_path_buf();
     // As runc's FormatMountLabel: the SELinux context of every filesystem mount but proc/sysfs.
     let mut data = opts.data.clone();
@@ -115,6 +157,8 @@ fn bind_prepared(root: &InRoot, src: &Path, dest: &Path, opts: &MountOptions, in
     let meta = std::fs::metadata(src).with_context(|| format!("bind source {}", src.display()))?;
     let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
     let target = root.resolve_create(dest, kind, false)?;
+    let src_is_proc = std::fs::File::open(src).map(|f| on_procfs(&f)).unwrap_or(false);
+    check_proc_dest(dest, &target, src_is_proc)?;
     let rec = opts.flags & MsFlags::MS_REC;
     match idmapped {
         Some(fd) => super::idmap::attach(fd, &target).with_context(|| format!("attaching the idmapped mount of {} on {}", src.display(), root.display(dest)))?,
@@ -163,6 +207,7 @@ fn mount_cgroup(root: &InRoot, dest: &Path, opts: &MountOptions, ctx: &MountCont
     if ctx.cgroup_unified {
         if ctx.cgroup_ns {
             let target = root.resolve_create(dest, Kind::Dir, false)?;
+            check_proc_dest(dest, &target, false)?;
             mount(Some("cgroup2"), &fd_path(&target), Some("cgroup2"), flags, None::<&str>)
                 .with_context(|| format!("mounting cgroup2 on {}", root.display(dest)))?;
             return Ok(());
@@ -172,6 +217,7 @@ fn mount_cgroup(root: &InRoot, dest: &Path, opts: &MountOptions, ctx: &MountCont
         return bind(root, &src, dest, &o, ctx.in_userns);
     }
     let target = root.resolve_create(dest, Kind::Dir, false)?;
+    check_proc_dest(dest, &target, false)?;
     let ro = flags & MsFlags::MS_RDONLY;
     mount(Some("tmpfs"), &fd_path(&target), Some("tmpfs"), flags & !MsFlags::MS_RDONLY, Some("mode=755"))
         .with_context(|| format!("mounting tmpfs for cgroups on {}", root.display(dest)))?;

@@ -58,6 +58,38 @@ pub fn write_verified(root: &InRoot, path: &Path, value: &str) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// In a forked child with its own mount namespace: another procfs file bound over a
+    /// sysctl passes an fstatfs check but not the mount-id one.
+    #[test]
+    fn bind_of_another_proc_file_is_refused() {
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        match unsafe { libc::fork() } {
+            0 => {
+                let code = (|| -> Result<i32> {
+                    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS | nix::sched::CloneFlags::CLONE_NEWUTS)?;
+                    nix::mount::mount(None::<&str>, "/", None::<&str>, nix::mount::MsFlags::MS_PRIVATE | nix::mount::MsFlags::MS_REC, None::<&str>)?;
+                    nix::mount::mount(Some("/proc/sys/kernel/hostname"), "/proc/sys/kernel/domainname", None::<&str>, nix::mount::MsFlags::MS_BIND, None::<&str>)?;
+                    let root = InRoot::open(Path::new("/"))?;
+                    let e = match write_verified(&root, Path::new("/proc/sys/kernel/domainname"), "pwned") {
+                        Ok(()) => return Ok(1),
+                        Err(e) => format!("{e:#}"),
+                    };
+                    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")?;
+                    Ok(if e.contains("mount id") && !host.contains("pwned") { 0 } else { 2 })
+                })()
+                .unwrap_or(3);
+                unsafe { libc::_exit(code) }
+            }
+            p => {
+                let mut st = 0;
+                unsafe { libc::waitpid(p, &mut st, 0) };
+                assert!(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0, "child status {st}");
+            }
+        }
+    }
+
     #[test]
     fn host_proc_files_verify_and_others_do_not() {
         let root = InRoot::open(Path::new("/")).unwrap();
