@@ -55,9 +55,9 @@ pub fn setup_in_container(console_sock: RawFd, size: Option<(u16, u16)>) -> Resu
     // /dev/console is the pty, as the runtime spec asks for terminal containers.
     // Never through a symlink (CVE-2025-52565): a planted /dev/console -> /proc/... would put
     // the pty over a procfs file. Only a regular file or a character device is a valid target.
-    let console = crate::rootfs::paths::InRoot::open(Path::new("/"))?
-        .resolve_create(Path::new("/dev/console"), crate::rootfs::paths::Kind::File, true)
-        .context("/dev/console")?;
+    let root = crate::rootfs::paths::InRoot::open(Path::new("/"))?;
+    let console = root.resolve_create(Path::new("/dev/console"), crate::rootfs::paths::Kind::File, true).context("/dev/console")?;
+    crate::security::procfs::check_fd_paths(&root)?;
     let st = nix::sys::stat::fstat(&console).context("fstat /dev/console")?;
     if !matches!(st.st_mode & libc::S_IFMT, libc::S_IFREG | libc::S_IFCHR) {
         anyhow::bail!("/dev/console in the container is neither a regular file nor a character device; refusing to mount the pty on it");

@@ -1076,3 +1076,29 @@ fn timens_offsets_not_redirected_by_joined_mount_namespace() {
     let o = ctx2.run(&id);
     assert!(o.ok() && o.stdout.contains("monotonic") && o.stdout.contains("86400"), "{o:?}");
 }
+
+/// After pivot_root masks are mounted through /proc/self/fd/N. Without a procfs on /proc the
+/// image decides what that path is: the runtime must notice instead of mounting wherever
+/// the image's fake /proc/self/fd/N symlinks point.
+#[test]
+fn fake_proc_self_fd_in_image_is_not_used_for_masking() {
+    if skip() {
+        return;
+    }
+    let ctx = Ctx::new("fakefd");
+    std::fs::create_dir_all(ctx.rootfs.join("fakeself/fd")).unwrap();
+    std::fs::create_dir_all(ctx.rootfs.join("victim")).unwrap();
+    std::fs::write(ctx.rootfs.join("victim/keep"), "visible").unwrap();
+    for n in 0..64 {
+        std::os::unix::fs::symlink("/victim", ctx.rootfs.join(format!("fakeself/fd/{n}"))).unwrap();
+    }
+    std::os::unix::fs::symlink("/fakeself", ctx.rootfs.join("proc/self")).unwrap();
+    std::fs::create_dir(ctx.rootfs.join("proc/acpi")).unwrap(); // a masked path that exists
+    let mut cfg = ctx.config();
+    cfg["mounts"].as_array_mut().unwrap().retain(|m| m["destination"] != "/proc");
+    cfg["root"]["readonly"] = json!(false);
+    let id = ctx.new_id();
+    ctx.set(&mut cfg, &id, &["cat", "/victim/keep"]);
+    let o = ctx.run(&id);
+    assert!(!o.ok() && o.stderr.contains("/proc/self/fd"), "expected a refusal: {o:?}");
+}

@@ -174,6 +174,7 @@ fn mask(root: &InRoot, p: &Path, devnull: &OwnedFd) -> Result<()> {
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
         Err(e) => return Err(e).context("resolving"),
     };
+    crate::security::procfs::check_fd_paths(root)?;
     let st = nix::sys::stat::fstat(&target).context("fstat")?;
     if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
         mount(Some("tmpfs"), &fd_path(&target), Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>).context("mounting a read-only tmpfs over it")
@@ -188,6 +189,7 @@ fn readonly(root: &InRoot, p: &Path) -> Result<()> {
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
         Err(e) => return Err(e).context("resolving"),
     };
+    crate::security::procfs::check_fd_paths(root)?;
     let path = fd_path(&target);
     mount(Some(&path), &path, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>).context("bind-mounting onto itself")?;
     let mounted = root.resolve(p, true).context("reopening")?;

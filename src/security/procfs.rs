@@ -54,6 +54,21 @@ pub fn write_verified(root: &InRoot, path: &Path, value: &str) -> Result<()> {
     Ok(())
 }
 
+/// After pivot_root, mounts onto an O_PATH handle go through /proc/self/fd/N, which the
+/// kernel resolves in the container's tree. Checks that this path really is our own fd
+/// table on the container's procfs (not an image directory when no procfs is mounted, not
+/// something mounted over /proc/<pid>/fd), by reaching a known fd both ways.
+pub fn check_fd_paths(root: &InRoot) -> Result<()> {
+    open_verified(root, Path::new("/proc/self/fd"), libc::O_PATH | libc::O_DIRECTORY).context("/proc/self/fd (needed to mount onto verified handles)")?;
+    let probe = root.resolve(Path::new("/"), false).context("opening /")?;
+    let a = nix::sys::stat::fstat(&probe).context("fstat /")?;
+    let b = nix::sys::stat::stat(&crate::rootfs::paths::fd_path(&probe)).context("stat /proc/self/fd/N")?;
+    if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino) {
+        bail!("/proc/self/fd/N does not lead to our own file descriptors; refusing to mount through it");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
