@@ -107,6 +107,7 @@ impl Ctx {
         self.tmp.path().join(p)
     }
 
+    /// config.json as it is on disk now: after `set`, that is the last container's config.
     pub fn config(&self) -> Value {
         serde_json::from_slice(&std::fs::read(self.bundle.join("config.json")).unwrap()).unwrap()
     }
