@@ -9,9 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # gcc/libc6-dev: rust's linker and crt-static fallback; busybox-static: demo/bench/VM
-# uidmap: newuidmap/newgidmap for the rootless user-namespace tests
 # rootfs; runc/crun: reference runtimes for bench; time: /usr/bin/time; file: static
-# check; cpio/qemu-system-x86/xz-utils/zstd: VM initramfs, boot and module unpacking.
+# check; cpio/qemu-system-x86/xz-utils/zstd: VM initramfs, boot and module unpacking;
+# uidmap: newuidmap/newgidmap for the rootless user-namespace tests.
 APT_PKGS=(gcc libc6-dev busybox-static runc crun time file python3 xz-utils zstd cpio qemu-system-x86 uidmap)
 KERNEL_DIR=build/kernel
 export DEBIAN_FRONTEND=noninteractive
