@@ -314,7 +314,7 @@ fn hook_fail(ctx: &Ctx, kind: &'static str) -> Outcome {
 pub fn all() -> Vec<Case> {
     vec![
         // ------------------------------------------------ namespaces
-        case!("ns-new", "config-linux.md#namespaces: \"If a path is not specified, the runtime MUST create a new container namespace of the given type.\"", |ctx| {
+        case!("ns-new", "config-linux.md#namespaces: \"If `path` is not specified, the runtime MUST create a new container namespace of type `type`.\"", |ctx| {
             inside(ctx, "ns-new", |b| {
                 for ns in ["pid", "net", "ipc", "uts", "mnt"] {
                     b.checks.push(json!({"kind": "ns", "ns": ns, "op": "ne", "ino": ctx.host_ns[ns]}));
@@ -323,7 +323,7 @@ pub fn all() -> Vec<Case> {
                 Ok(())
             })
         }),
-        case!("ns-inherit", "config-linux.md#namespaces: \"If a namespace type is not specified in the namespaces array, the container MUST inherit the runtime namespace of that type.\"", |ctx| {
+        case!("ns-inherit", "config-linux.md#namespaces: \"If a namespace type is not specified in the `namespaces` array, the container MUST inherit the runtime namespace of that type.\"", |ctx| {
             inside(ctx, "ns-inherit", |b| {
                 set_ns(b, json!([{"type": "pid"}, {"type": "uts"}, {"type": "mount"}]));
                 // sysfs needs a private netns
@@ -333,7 +333,7 @@ pub fn all() -> Vec<Case> {
                 Ok(())
             })
         }),
-        case!("ns-join-path", "config-linux.md#namespaces: \"path ... The runtime MUST place the container process in the namespace associated with that path.\"", |ctx| {
+        case!("ns-join-path", "config-linux.md#namespaces: \"The runtime MUST place the container process in the namespace associated with that `path`.\"", |ctx| {
             inside(ctx, "ns-join", |b| {
                 let child = std::process::Command::new("unshare").args(["--net", "--ipc", "sleep", "60"])
                     .stdin(std::process::Stdio::null()).spawn().map_err(|e| format!("unshare: {e}"))?;
@@ -451,7 +451,7 @@ pub fn all() -> Vec<Case> {
             })
         }),
         // ------------------------------------------------ devices
-        case!("devices-default", "config-linux.md#default-devices: \"the runtime MUST supply these devices\" (/dev/null, zero, full, random, urandom, tty, ptmx)", |ctx| {
+        case!("devices-default", "config-linux.md#default-devices: \"In addition to any devices configured with this setting, the runtime MUST also supply:\" /dev/null, zero, full, random, urandom, tty, ptmx", |ctx| {
             inside(ctx, "dev-default", |b| {
                 for (p, ma, mi) in [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)] {
                     b.checks.push(json!({"kind": "device", "path": format!("/dev/{p}"), "type": "c", "major": ma, "minor": mi}));
@@ -535,7 +535,7 @@ pub fn all() -> Vec<Case> {
                 Ok(())
             })
         }),
-        case!("rootfs-propagation-private", "config-linux.md#rootfs-mount-propagation: \"rootfsPropagation (string, OPTIONAL) sets the rootfs's mount propagation. Its value is either shared, slave, private or unbindable.\"", |ctx| {
+        case!("rootfs-propagation-private", "config-linux.md#rootfs-mount-propagation: \"private: the rootfs mount doesn't receive mount propagation events from the host\"", |ctx| {
             inside(ctx, "prop-private", |b| {
                 shared_bundle(b)?;
                 b.config["linux"]["rootfsPropagation"] = json!("private");
@@ -543,7 +543,7 @@ pub fn all() -> Vec<Case> {
                 Ok(())
             })
         }),
-        case!("rootfs-propagation-slave", "config-linux.md#rootfs-mount-propagation: \"rootfsPropagation ... sets the rootfs's mount propagation.\" (slave)", |ctx| {
+        case!("rootfs-propagation-slave", "config-linux.md#rootfs-mount-propagation: \"slave: the rootfs mount receives propagation events from the host ... but not the other way around.\" (bundle on a shared mount; / must show master:)", |ctx| {
             inside(ctx, "prop-slave", |b| {
                 shared_bundle(b)?;
                 b.config["linux"]["rootfsPropagation"] = json!("slave");
@@ -551,7 +551,7 @@ pub fn all() -> Vec<Case> {
                 Ok(())
             })
         }),
-        case!("rootfs-propagation-shared", "config-linux.md#rootfs-mount-propagation: \"rootfsPropagation ... sets the rootfs's mount propagation.\" (shared)", |ctx| {
+        case!("rootfs-propagation-shared", "config-linux.md#rootfs-mount-propagation: \"shared: the rootfs mount belongs to a new peer group.\"", |ctx| {
             inside(ctx, "prop-shared", |b| {
                 shared_bundle(b)?;
                 b.config["linux"]["rootfsPropagation"] = json!("shared");
@@ -559,7 +559,7 @@ pub fn all() -> Vec<Case> {
                 Ok(())
             })
         }),
-        case!("rootfs-propagation-unbindable", "config-linux.md#rootfs-mount-propagation: \"rootfsPropagation ... sets the rootfs's mount propagation.\" (unbindable)", |ctx| {
+        case!("rootfs-propagation-unbindable", "config-linux.md#rootfs-mount-propagation: \"unbindable: the rootfs mount is a private mount that cannot be bind-mounted.\"", |ctx| {
             inside(ctx, "prop-unbind", |b| {
                 shared_bundle(b)?;
                 b.config["linux"]["rootfsPropagation"] = json!("unbindable");
@@ -718,7 +718,7 @@ pub fn all() -> Vec<Case> {
                 Ok(())
             })
         }),
-        case!("seccomp-errno-default", "config-linux.md#seccomp: \"errnoRet ... If the errnoRet is not specified, the default errno is EPERM\"", |ctx| {
+        case!("seccomp-errno-default", "config-linux.md#seccomp: \"errnoRet (uint, OPTIONAL) ... If not specified its default value is `EPERM`.\"", |ctx| {
             inside(ctx, "seccomp-eperm", |b| {
                 b.config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
                     "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_ERRNO"}]});
@@ -907,7 +907,7 @@ pub fn all() -> Vec<Case> {
                 b.wait_stopped()
             })
         }),
-        case!("start-twice", "runtime.md#start: \"Attempting to start a container that is not created MUST have no effect on the container and MUST generate an error.\"", |ctx| {
+        case!("start-twice", "runtime.md#start: \"Attempting to `start` a container that is not `created` MUST have no effect on the container and MUST generate an error.\"", |ctx| {
             lifecycle(ctx, "start-twice", |b| {
                 sleeper(b, "echo ran; exec sleep 30");
                 started(b)?;
@@ -922,7 +922,7 @@ pub fn all() -> Vec<Case> {
                 Ok(())
             })
         }),
-        case!("start-stopped", "runtime.md#start: \"Attempting to start a container that is not created MUST have no effect on the container and MUST generate an error.\"", |ctx| {
+        case!("start-stopped", "runtime.md#start: \"Attempting to `start` a container that is not `created` MUST have no effect on the container and MUST generate an error.\"", |ctx| {
             lifecycle(ctx, "start-stopped", |b| {
                 sleeper(b, "echo ran");
                 started(b)?;
@@ -933,7 +933,7 @@ pub fn all() -> Vec<Case> {
                 Ok(())
             })
         }),
-        case!("kill-stopped", "runtime.md#kill: \"Attempting to send a signal to a container that is neither created nor running MUST have no effect on the container and MUST generate an error.\"", |ctx| {
+        case!("kill-stopped", "runtime.md#kill: \"Attempting to send a signal to a container that is neither `created` nor `running` MUST have no effect on the container and MUST generate an error.\"", |ctx| {
             lifecycle(ctx, "kill-stopped", |b| {
                 sleeper(b, "exit 0");
                 started(b)?;
@@ -955,7 +955,7 @@ pub fn all() -> Vec<Case> {
                 Ok(())
             })
         }),
-        case!("delete-running", "runtime.md#delete: \"Attempting to delete a container that is not stopped MUST have no effect on the container and MUST generate an error.\"", |ctx| {
+        case!("delete-running", "runtime.md#delete: \"Attempting to `delete` a container that is not `stopped` MUST have no effect on the container and MUST generate an error.\"", |ctx| {
             lifecycle(ctx, "delete-running", |b| {
                 sleeper(b, "exec sleep 30");
                 started(b)?;
@@ -968,7 +968,7 @@ pub fn all() -> Vec<Case> {
                 Ok(())
             })
         }),
-        case!("delete-created", "runtime.md#delete: \"Attempting to delete a container that is not stopped MUST have no effect on the container and MUST generate an error.\" (created)", |ctx| {
+        case!("delete-created", "runtime.md#delete: \"Attempting to `delete` a container that is not `stopped` MUST have no effect on the container and MUST generate an error.\" (created)", |ctx| {
             lifecycle(ctx, "delete-created", |b| {
                 sleeper(b, "exec sleep 30");
                 created(b)?;
@@ -1049,7 +1049,7 @@ pub fn all() -> Vec<Case> {
                 Ok(())
             })
         }),
-        case!("hooks-order-and-state", "config.md#posix-platform-hooks: \"Hooks MUST be executed in the order they are listed\"; \"The state of the container MUST be passed to hooks over stdin\"; runtime.md#lifecycle order prestart, createRuntime, createContainer, startContainer, poststart, poststop", |ctx| {
+        case!("hooks-order-and-state", "config.md#posix-platform-hooks: \"Hooks MUST be called in the listed order.\" \"The state of the container MUST be passed to hooks over stdin\"; runtime.md#lifecycle steps: prestart, createRuntime, createContainer, startContainer, (program), poststart, poststop", |ctx| {
             lifecycle(ctx, "hooks", |b| {
                 sleeper(b, "exec sleep 30");
                 let mut spec = vec![];
