@@ -16,12 +16,15 @@ const DEVIATIONS: &[(&str, &str, &str)] = &[
     ("runc", "rootfs-propagation-slave", "runc 1.1.5 applies rootfsPropagation to / before pivot_root and makes the rootfs's parent mount private, so the container's / ends up private"),
     ("runc", "rootfs-propagation-shared", "runc 1.1.5 applies rootfsPropagation to / before pivot_root and makes the rootfs's parent mount private, so the container's / ends up private"),
     ("runc", "rootfs-propagation-unbindable", "runc 1.1.5 applies rootfsPropagation to / before pivot_root; the container's / ends up private (on a private parent the rootfs bind even fails with EINVAL)"),
+    ("runc", "ns-time", "runc 1.1.5 does not know the time namespace (create fails: namespace {\"time\" \"\"} does not exist)"),
+    ("runc", "personality", "runc 1.1.5 ignores linux.personality"),
     ("runc", "delete-created", "runc deletes a created (never started) container without --force"),
     ("runc", "hooks-order-and-state", "runc 1.1.5 runs poststart hooks during `create`, before startContainer and before the program runs"),
     ("runc", "hook-fail-startContainer", "runc runs startContainer hooks in runc init after `start` returned; a failing hook kills the container but start exits 0"),
     ("runc", "hook-fail-poststart", "runc 1.1.5 runs poststart hooks during `create`; a failing one fails create and kills the container"),
     ("runc", "hook-fail-poststop", "runc stops at the first failing poststop hook: the remaining poststop hooks are skipped"),
     ("crun", "rootfs-propagation-slave", "crun 1.8.1 leaves the container's / with no master peer group, even when the bundle is on a shared mount"),
+    ("crun", "ns-time", "crun 1.8.1 fails create with a time namespace (\"write to sync socket: Connection reset by peer\")"),
     ("crun", "delete-created", "crun deletes a created (never started) container without --force"),
     ("crun", "hooks-order-and-state", "crun 1.8.1 passes bundle \"/\" in the state given to startContainer hooks"),
     ("crun", "hook-fail-prestart", "crun 1.8.1 does not run poststop hooks when a create-time hook fails"),
@@ -187,7 +190,7 @@ fn setup_hooks(b: &mut Bundle, spec: &[(&str, &str, i32)]) -> Result<std::path::
     mkdir(&hd)?;
     fs::set_permissions(&hd, fs::Permissions::from_mode(0o777)).ok();
     let script = format!(
-        "#!/bin/sh\nD={}\n[ -d \"$D\" ] || D=/conformance-hooks\nL=\"$1\"; C=\"$2\"; shift 2\necho \"$L $* env=$CONF_HOOK_ENV\" >> \"$D/order\"\ncat > \"$D/$L.json\"\nexit $C\n",
+        "#!/bin/sh\nD={}\n[ -d \"$D\" ] || D=/conformance-hooks\nL=\"$1\"; C=\"$2\"; shift 2\necho \"$L $* env=$CONF_HOOK_ENV\" >> \"$D/order\"\ncat > \"$D/$L.json\"\n[ \"$C\" = 99 ] && exec sleep 30\nexit $C\n",
         hd.display()
     );
     let host_script = hd.join("hook.sh");
@@ -198,8 +201,11 @@ fn setup_hooks(b: &mut Bundle, spec: &[(&str, &str, i32)]) -> Result<std::path::
     let mut hooks = serde_json::Map::new();
     for (kind, label, code) in spec {
         let path = if *kind == "startContainer" { "/conformance/hook.sh".to_string() } else { host_script.display().to_string() };
-        let h = json!({"path": path, "args": ["hook.sh", label, code.to_string(), "a1", "a 2"],
+        let mut h = json!({"path": path, "args": ["hook.sh", label, code.to_string(), "a1", "a 2"],
                        "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", format!("CONF_HOOK_ENV=e-{label}")]});
+        if *code == 99 {
+            h["timeout"] = json!(1);
+        }
         hooks.entry(kind.to_string()).or_insert_with(|| json!([])).as_array_mut().unwrap().push(h);
     }
     b.config["hooks"] = Value::Object(hooks);
@@ -390,6 +396,37 @@ pub fn all() -> Vec<Case> {
             inside(ctx, "domainname", |b| {
                 b.config["domainname"] = json!("conf.example");
                 b.checks.push(json!({"kind": "uname", "field": "domainname", "value": "conf.example"}));
+                Ok(())
+            })
+        }),
+
+        case!("ns-time", "config-linux.md#namespaces: \"time the container will be able to have its own clocks.\"; \"If `path` is not specified, the runtime MUST create a new container namespace of type `type`.\"", |ctx| {
+            inside(ctx, "ns-time", |b| {
+                if !ctx.host_ns.contains_key("time") {
+                    return Err("SKIP: kernel has no time namespaces".into());
+                }
+                b.config["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "time"}));
+                b.checks.push(json!({"kind": "ns", "ns": "time", "op": "ne", "ino": ctx.host_ns["time"]}));
+                Ok(())
+            })
+        }),
+        case!("ns-path-wrong-type", "config-linux.md#namespaces: \"The runtime MUST generate an error if `path` is not associated with a namespace of type `type`.\"", |ctx| {
+            lifecycle(ctx, "ns-wrongtype", |b| {
+                let child = std::process::Command::new("unshare").args(["--ipc", "sleep", "60"])
+                    .stdin(std::process::Stdio::null()).spawn().map_err(|e| format!("unshare: {e}"))?;
+                let pid = child.id();
+                b.helpers.push(child);
+                std::thread::sleep(Duration::from_millis(50));
+                set_ns(b, json!([{"type": "pid"}, {"type": "network", "path": format!("/proc/{pid}/ns/ipc")}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]));
+                sleeper(b, "echo ran; exec sleep 30");
+                b.write()?;
+                let o = b.create();
+                if o.ok() {
+                    return Err("create succeeded with an ipc namespace path given for the network namespace".into());
+                }
+                if b.state().is_ok() {
+                    return Err("create failed but a container exists".into());
+                }
                 Ok(())
             })
         }),
@@ -1020,6 +1057,52 @@ pub fn all() -> Vec<Case> {
                 let o = b.create();
                 if o.ok() { return Err("create without config.json succeeded".into()); }
                 if b.state().is_ok() { return Err("a container exists after failed create".into()); }
+                Ok(())
+            })
+        }),
+        case!("create-invalid-id", "runtime.md#create: \"If the ID provided is not unique ... or is not valid in any other way, the implementation MUST generate an error and a new container MUST NOT be created.\" (id \"../conf-escape\")", |ctx| {
+            lifecycle(ctx, "bad-id", |b| {
+                sleeper(b, "exec sleep 30");
+                b.write()?;
+                let bad = "../conf-escape";
+                b.extra_ids.push(bad.to_string());
+                let o = b.create_id(bad, &[]);
+                if o.ok() {
+                    return Err("create with id \"../conf-escape\" succeeded".into());
+                }
+                if ctx.run_dir.join("conf-escape").exists() {
+                    return Err("runtime wrote state outside its --root".into());
+                }
+                Ok(())
+            })
+        }),
+        case!("personality", "config-linux.md#personality: \"`LINUX32` will set the `uname` system call to show a 32 bit CPU type, such as `i686`.\"", |ctx| {
+            inside(ctx, "personality", |b| {
+                b.config["linux"]["personality"] = json!({"domain": "LINUX32"});
+                b.checks.push(json!({"kind": "uname", "field": "machine", "value": "i686"}));
+                Ok(())
+            })
+        }),
+        case!("hook-timeout", "config.md#posix-platform-hooks: \"timeout (int, OPTIONAL) is the number of seconds before aborting the hook.\" (a createRuntime hook hanging past timeout 1 fails create)", |ctx| {
+            lifecycle(ctx, "hook-timeout", |b| {
+                sleeper(b, "echo ran; exec sleep 30");
+                let hd = setup_hooks(b, &[("createRuntime", "slow", 99), ("createRuntime", "second", 0)])?;
+                b.write()?;
+                let t0 = Instant::now();
+                let o = b.create();
+                let dt = t0.elapsed();
+                if o.timed_out {
+                    return Err("create did not return within 10 s: the hook was not aborted".into());
+                }
+                if o.ok() {
+                    return Err(format!("create succeeded although the hook exceeded its timeout (took {dt:?})"));
+                }
+                if dt > Duration::from_secs(8) {
+                    return Err(format!("create took {dt:?} with a 1 s hook timeout"));
+                }
+                if hook_order(&hd).iter().any(|l| l == "second") {
+                    return Err("the hook after the timed-out one ran".into());
+                }
                 Ok(())
             })
         }),

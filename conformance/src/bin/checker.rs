@@ -392,7 +392,11 @@ fn check_ns(c: &Value) -> R {
 fn check_uname(c: &Value) -> R {
     let mut un: libc::utsname = unsafe { std::mem::zeroed() };
     unsafe { libc::uname(&mut un) };
-    let field = if s(c, "field") == "domainname" { &un.domainname[..] } else { &un.nodename[..] };
+    let field = match s(c, "field") {
+        "domainname" => &un.domainname[..],
+        "machine" => &un.machine[..],
+        _ => &un.nodename[..],
+    };
     let bytes: Vec<u8> = field.iter().take_while(|b| **b != 0).map(|b| *b as u8).collect();
     let got = String::from_utf8_lossy(&bytes).to_string();
     let w = s(c, "value");
