@@ -58,6 +58,7 @@ impl Ctx {
         if !checker.exists() {
             return Err(format!("checker binary {} not found (set CONF_CHECKER)", checker.display()));
         }
+        cleanup_stale(false);
         let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
         let run_dir = PathBuf::from(format!("/tmp/bulkhead-conf.{}.{}", std::process::id(), t % 100000));
         mkdir(&run_dir)?;
@@ -505,13 +506,41 @@ pub fn final_cleanup(ctx: &Ctx) {
     if std::env::var("CONF_KEEP").is_err() {
         let _ = fs::remove_dir_all(&ctx.run_dir);
     }
-    // leftovers from any earlier, interrupted run of this process id space
+    cleanup_stale(true);
+}
+
+fn pid_dead(pid: u32) -> bool {
+    !Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Leftovers of runs that were interrupted (runner pid no longer alive), and
+/// with `own`, this run's: cgroups `bulkhead-conf-<pid>-*` (processes killed),
+/// run directories `/tmp/bulkhead-conf.<pid>.*` (unmounted, removed).
+pub fn cleanup_stale(own: bool) {
+    let me = std::process::id();
+    let stale = |pid: Option<u32>| match pid {
+        Some(p) => (own && p == me) || (p != me && pid_dead(p)),
+        None => false,
+    };
     for d in cgroup_dirs("/") {
         if let Ok(rd) = fs::read_dir(&d) {
             for e in rd.flatten() {
                 let n = e.file_name().to_string_lossy().to_string();
-                if n.starts_with(&format!("bulkhead-conf-{}-", std::process::id())) {
-                    cleanup_cgroup(&format!("/{n}"));
+                if let Some(rest) = n.strip_prefix("bulkhead-conf-") {
+                    if stale(rest.split('-').next().and_then(|p| p.parse().ok())) {
+                        cleanup_cgroup(&format!("/{n}"));
+                    }
+                }
+            }
+        }
+    }
+    if let Ok(rd) = fs::read_dir("/tmp") {
+        for e in rd.flatten() {
+            let n = e.file_name().to_string_lossy().to_string();
+            if let Some(rest) = n.strip_prefix("bulkhead-conf.") {
+                if stale(rest.split('.').next().and_then(|p| p.parse().ok())) && !(own && std::env::var("CONF_KEEP").is_ok()) {
+                    umount_under(&e.path());
+                    let _ = fs::remove_dir_all(e.path());
                 }
             }
         }
