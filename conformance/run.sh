@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the conformance runner + static checker and run the suite.
-#   conformance/run.sh                      # against bulkhead (built if missing)
+#   conformance/run.sh                      # against bulkhead (scripts/build.sh first)
+#   BULKHEAD=target/release/bulkhead conformance/run.sh
 #   RUNTIME=/usr/sbin/runc conformance/run.sh
 #   RUNTIME=conformance/crun-wrapper.sh conformance/run.sh   (crun on a hybrid host)
 #   conformance/run.sh <filter>             # only cases whose name contains <filter>
@@ -21,12 +22,19 @@ fi
 cargo build --quiet --release --manifest-path "$here/Cargo.toml" --target "$triple"
 bin=$CARGO_TARGET_DIR/$triple/release
 
+# Default runtime: bulkhead. $BULKHEAD if given (used as is), else the static
+# binary the root Makefile builds (scripts/build.sh; a no-op when up to date).
 if [ -z "${RUNTIME:-}" ]; then
-    btriple=$("$repo/scripts/triple.sh")
-    RUNTIME=${BULKHEAD:-$CARGO_TARGET_DIR/$btriple/release/bulkhead}
-    if [ ! -x "$RUNTIME" ]; then
-        (cd "$repo" && scripts/build.sh)
+    if [ -n "${BULKHEAD:-}" ]; then
+        RUNTIME=$BULKHEAD
+    else
+        RUNTIME=$CARGO_TARGET_DIR/$("$repo/scripts/triple.sh")/release/bulkhead
+        (cd "$repo" && scripts/build.sh) >&2
     fi
+fi
+if [ ! -x "$RUNTIME" ] && ! command -v "$RUNTIME" >/dev/null; then
+    echo "conformance: runtime $RUNTIME not found" >&2
+    exit 2
 fi
 if [ "$(id -u)" != 0 ]; then
     echo "conformance: must run as root" >&2

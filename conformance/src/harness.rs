@@ -11,6 +11,10 @@ use std::time::{Duration, Instant};
 
 pub const CMD_TIMEOUT: Duration = Duration::from_secs(10);
 pub const WAIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Whole case (cleanup excepted): once spent, runtime calls get only a short grace.
+pub const CASE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Each cleanup call (state, kill, delete --force).
+pub const CLEANUP_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub enum Outcome {
     Pass,
@@ -176,6 +180,8 @@ pub struct Bundle<'a> {
     pub helpers: Vec<std::process::Child>,
     /// extra container ids created from this bundle, cleaned on drop
     pub extra_ids: Vec<String>,
+    pub deadline: Instant,
+    cleaning: std::cell::Cell<bool>,
 }
 
 pub fn cap_list(names: &[&str]) -> Value {
@@ -241,7 +247,19 @@ impl<'a> Bundle<'a> {
         fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nu1000:x:1000:1000::/tmp:/bin/sh\n").ok();
         fs::write(rootfs.join("etc/group"), "root:x:0:\nu1000:x:1000:\n").ok();
         let cgpath = format!("/bulkhead-conf-{uniq}");
-        Ok(Bundle { ctx, id, config: baseline(&cgpath), dir, rootfs, checks: vec![], cgpath, helpers: vec![], extra_ids: vec![] })
+        Ok(Bundle {
+            ctx,
+            id,
+            config: baseline(&cgpath),
+            dir,
+            rootfs,
+            checks: vec![],
+            cgpath,
+            helpers: vec![],
+            extra_ids: vec![],
+            deadline: Instant::now() + CASE_TIMEOUT,
+            cleaning: std::cell::Cell::new(false),
+        })
     }
 
     pub fn write(&self) -> Result<(), String> {
@@ -250,10 +268,20 @@ impl<'a> Bundle<'a> {
         Ok(())
     }
 
+    /// Timeout for the next runtime call: CMD_TIMEOUT, cut to what is left of
+    /// the case's CASE_TIMEOUT (at least 1 s), or CLEANUP_TIMEOUT while cleaning up.
+    pub fn timeout(&self) -> Duration {
+        if self.cleaning.get() {
+            return CLEANUP_TIMEOUT;
+        }
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        CMD_TIMEOUT.min(left).max(Duration::from_secs(1))
+    }
+
     pub fn rt(&self, args: &[&str]) -> Out {
         let mut c = Command::new(&self.ctx.runtime);
         c.arg("--root").arg(&self.ctx.root).args(args).current_dir(&self.dir);
-        run_cmd(&mut c, &self.dir, CMD_TIMEOUT)
+        run_cmd(&mut c, &self.dir, self.timeout())
     }
 
     /// `create --bundle <dir> [--pid-file f] <id>`; the container's stdout/stderr go to
@@ -272,7 +300,7 @@ impl<'a> Bundle<'a> {
             Ok(ch) => ch,
             Err(e) => return Out { code: None, stdout: String::new(), stderr: format!("spawn {}: {e}", self.ctx.runtime), timed_out: false },
         };
-        let deadline = Instant::now() + CMD_TIMEOUT;
+        let deadline = Instant::now() + self.timeout();
         loop {
             match child.try_wait() {
                 Ok(Some(st)) => {
@@ -309,7 +337,7 @@ impl<'a> Bundle<'a> {
 
     /// Poll `state` until the status is `stopped` (or the state query fails).
     pub fn wait_stopped_id(&self, id: &str) -> Result<(), String> {
-        let deadline = Instant::now() + WAIT_TIMEOUT;
+        let deadline = Instant::now() + WAIT_TIMEOUT.min(self.timeout());
         loop {
             match self.state_of(id) {
                 Ok(v) if v["status"] == "stopped" => return Ok(()),
@@ -317,7 +345,7 @@ impl<'a> Bundle<'a> {
                 Err(e) => return Err(e),
             }
             if Instant::now() > deadline {
-                return Err(format!("container did not stop within {WAIT_TIMEOUT:?}"));
+                return Err("container did not stop in time".to_string());
             }
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -379,6 +407,7 @@ impl<'a> Bundle<'a> {
     }
 
     pub fn cleanup(&mut self) {
+        self.cleaning.set(true);
         let mut ids = vec![self.id.clone()];
         ids.extend(self.extra_ids.iter().cloned());
         for id in &ids {
