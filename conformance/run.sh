@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the conformance runner + static checker and run the suite.
-#   conformance/run.sh                      # against bulkhead (scripts/build.sh first)
+#   conformance/run.sh                      # against bulkhead (cargo build --release first)
 #   BULKHEAD=target/release/bulkhead conformance/run.sh
 #   RUNTIME=/usr/sbin/runc conformance/run.sh
 #   RUNTIME=conformance/crun-wrapper.sh conformance/run.sh   (crun on a hybrid host)
@@ -22,14 +22,14 @@ fi
 cargo build --quiet --release --manifest-path "$here/Cargo.toml" --target "$triple"
 bin=$CARGO_TARGET_DIR/$triple/release
 
-# Default runtime: bulkhead. $BULKHEAD if given (used as is), else the static
-# binary the root Makefile builds (scripts/build.sh; a no-op when up to date).
+# Default runtime: bulkhead. $BULKHEAD if given (used as is), else the
+# `cargo build --release` of the repository (a no-op when up to date).
 if [ -z "${RUNTIME:-}" ]; then
     if [ -n "${BULKHEAD:-}" ]; then
         RUNTIME=$BULKHEAD
     else
-        RUNTIME=$CARGO_TARGET_DIR/$("$repo/scripts/triple.sh")/release/bulkhead
-        (cd "$repo" && scripts/build.sh) >&2
+        cargo build --quiet --release --manifest-path "$repo/Cargo.toml"
+        RUNTIME=$CARGO_TARGET_DIR/release/bulkhead
     fi
 fi
 if [ ! -x "$RUNTIME" ] && ! command -v "$RUNTIME" >/dev/null; then
