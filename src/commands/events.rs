@@ -23,7 +23,7 @@ pub fn run(g: &Global, id: &str, interval: &str, stats_once: bool) -> Result<i32
     let emit = |out: &mut std::io::StdoutLock, v: String| -> bool {
         writeln!(out, "{v}").and_then(|_| out.flush()).is_ok()
     };
-    let stats_event = || -> Result<serde_json::Value> {
+    let stats_event = || -> Result<String> {
         Ok(event("stats", id, Some(cg.stats()?)))
     };
     if stats_once {
