@@ -169,25 +169,25 @@ pub struct UpdateArgs {
     #[arg(long = "blkio-weight")]
     pub blkio_weight: Option<u16>,
     /// CPU CFS period (µs)
-    #[arg(long = "cpu-period")]
+    #[arg(long = "cpu-period", allow_hyphen_values = true)]
     pub cpu_period: Option<String>,
     /// CPU CFS quota (µs per period; -1 for none)
-    #[arg(long = "cpu-quota")]
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
     pub cpu_quota: Option<String>,
     /// CPU CFS burst (µs)
-    #[arg(long = "cpu-burst")]
+    #[arg(long = "cpu-burst", allow_hyphen_values = true)]
     pub cpu_burst: Option<String>,
     /// CPU shares (relative weight)
-    #[arg(long = "cpu-share", visible_alias = "cpu-shares")]
+    #[arg(long = "cpu-share", visible_alias = "cpu-shares", allow_hyphen_values = true)]
     pub cpu_share: Option<String>,
     /// SCHED_IDLE for the cgroup (0 or 1)
-    #[arg(long = "cpu-idle")]
+    #[arg(long = "cpu-idle", allow_hyphen_values = true)]
     pub cpu_idle: Option<String>,
     /// CPU realtime period (µs)
-    #[arg(long = "cpu-rt-period")]
+    #[arg(long = "cpu-rt-period", allow_hyphen_values = true)]
     pub cpu_rt_period: Option<String>,
     /// CPU realtime runtime (µs per period)
-    #[arg(long = "cpu-rt-runtime")]
+    #[arg(long = "cpu-rt-runtime", allow_hyphen_values = true)]
     pub cpu_rt_runtime: Option<String>,
     /// CPUs to use (e.g. 0-1)
     #[arg(long = "cpuset-cpus")]
