@@ -17,5 +17,11 @@ else
     echo "test: no vm/tests/*.sh; skipping VM tests"
 fi
 echo "test: cargo test"
-cargo test -- --test-threads=2 || fail=1
+log=$(mktemp)
+cargo test -- --test-threads=2 2>&1 | tee "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || fail=1
+# One closing line for the whole run (CI reads the last summary line).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
+     END { printf "cargo: %d passed, %d failed\n", p, f }' "$log"
+rm -f "$log"
 exit "$fail"

@@ -115,21 +115,13 @@ pub fn create(g: &Global, id: &str, opts: &CreateArgs, console: Option<OwnedFd>)
 }
 
 /// linux.resources as the cgroup must see it: the config's device rules first, then (as runc)
-/// the devices every container may use, then each of `linux.devices`.
+/// the devices every container may use. `linux.devices` get no rule of their own: creating a
+/// node does not grant access to it (runc behaves the same).
 fn effective_resources(spec: &oci_spec::runtime::Spec) -> oci_spec::runtime::LinuxResources {
     let linux = spec.linux().as_ref();
     let mut r = linux.and_then(|l| l.resources().clone()).unwrap_or_default();
     let mut rules = r.devices().clone().unwrap_or_default();
     rules.extend(crate::cgroups::devices::default_allowed());
-    for d in linux.and_then(|l| l.devices().as_ref()).into_iter().flatten() {
-        let mut rule = oci_spec::runtime::LinuxDeviceCgroup::default();
-        rule.set_allow(true);
-        rule.set_typ(Some(d.typ()));
-        rule.set_major(Some(d.major()));
-        rule.set_minor(Some(d.minor()));
-        rule.set_access(Some("rwm".into()));
-        rules.push(rule);
-    }
     r.set_devices(Some(rules));
     r
 }

@@ -58,6 +58,9 @@ pub fn run(g: &Global, id: &str, opts: &CreateArgs, detach: bool, keep: bool) ->
         remove(g, id);
         return Err(e);
     }
+    if let Some(m) = &master {
+        copy_winsize(0, m.as_raw_fd());
+    }
     let raw = master.as_ref().and_then(|_| RawTerminal::enter());
     let code = wait_loop(pid, &sigfd, master.as_ref());
     drop(raw);

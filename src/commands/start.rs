@@ -11,6 +11,22 @@ pub fn run(g: &Global, id: &str) -> Result<i32> {
     Ok(0)
 }
 
+/// Waits until the init has exec'd the program (or died): its fifo fd is close-on-exec, so the
+/// write end reports POLLERR once no reader is left. Poststart hooks run only after that.
+fn wait_exec(fd: &std::os::fd::OwnedFd) {
+    use std::os::fd::AsRawFd;
+    loop {
+        let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: 0, revents: 0 };
+        let n = unsafe { libc::poll(&mut p, 1, -1) };
+        if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        if n != 0 {
+            return;
+        }
+    }
+}
+
 pub fn start(g: &Global, id: &str) -> Result<()> {
     let mut c = Root::new(&g.root).open_locked(id)?;
     match c.state().status {
@@ -26,6 +42,7 @@ pub fn start(g: &Global, id: &str) -> Result<()> {
         Err(e) => return Err(e).with_context(|| format!("opening {}", fifo.display())),
     };
     nix::unistd::write(&fd, b"0").with_context(|| format!("writing {}", fifo.display()))?;
+    wait_exec(&fd);
     drop(fd);
     std::fs::remove_file(&fifo).with_context(|| format!("removing {}", fifo.display()))?;
     c.transition(Status::Running)?;

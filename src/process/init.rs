@@ -56,7 +56,13 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel) -> Result<std::co
         nix::unistd::setresgid(0.into(), 0.into(), 0.into()).context("setresgid(0) in the new user namespace")?;
         nix::unistd::setresuid(0.into(), 0.into(), 0.into()).context("setresuid(0) in the new user namespace")?;
     }
-    if plan.new_cgroup {
+    // The parent is joining us to our cgroup meanwhile. A cgroup namespace is rooted where we
+    // stand when we make it, so that waits for Joined; a cgroup2 mount inside it must come
+    // after it, other mounts need not wait.
+    let mut joined = false;
+    if plan.new_cgroup && cfg.cgroup_unified {
+        wait_joined(ch)?;
+        joined = true;
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).context("unshare(CLONE_NEWCGROUP)")?;
     }
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
@@ -82,6 +88,13 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel) -> Result<std::co
         cgroup_sources: &cgroup_sources,
         cgroup_unified: cfg.cgroup_unified,
     })?;
+
+    if !joined {
+        wait_joined(ch)?;
+        if plan.new_cgroup {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).context("unshare(CLONE_NEWCGROUP)")?;
+        }
+    }
 
     let hooks = spec.hooks().as_ref();
     if !Phase::Prestart.of(hooks).is_empty() || !Phase::CreateRuntime.of(hooks).is_empty() {
@@ -130,6 +143,14 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel) -> Result<std::co
     hooks::run(Phase::StartContainer, hooks, &state_json(cfg, host_pid, "created"))?;
     let umask = process.user().umask().unwrap_or(0o022);
     finalize::exec(&program, &args, &env, cfg.preserve_fds + cfg.listen_fds, umask)
+}
+
+fn wait_joined(ch: &Channel) -> Result<()> {
+    match ch.recv()? {
+        Some(Msg::Joined) => Ok(()),
+        // The parent failed to join us and reports that itself.
+        _ => unsafe { libc::_exit(1) },
+    }
 }
 
 fn load_seccomp(cfg: &InitConfig) -> Result<()> {

@@ -1,7 +1,8 @@
 //! Creating the container's init process: the parent side of the create path.
 //!
 //!   parent: clone(new namespaces) ──► init waits for Go
-//!           join cgroup, write id maps, send Go(pid)
+//!           write id maps, send Go(pid), join cgroup, send Joined
+//!                                      init: (waits for Joined before its cgroup namespace)
 //!                                      init: mounts ──► HooksRequest (if any prestart/createRuntime)
 //!           run those hooks, HooksDone ◄─┘
 //!                                      init: createContainer hooks, pivot_root, console,
@@ -97,11 +98,14 @@ pub fn spawn(cfg: InitConfig, hooks: &dyn Fn(i32) -> Result<()>) -> Result<i32> 
     drop(cfg.fifo);
 
     let handshake = || -> Result<()> {
-        cfg.cgroup.add_pid(pid).context("adding the init to its cgroup")?;
         if plan.new_user {
             namespaces::write_id_maps(pid, cfg.spec)?;
         }
+        // The init starts its mounts while we move it into its cgroups: the first write to a
+        // cgroup.procs waits for an RCU grace period (milliseconds), which this overlaps.
         parent.send(&Msg::Go(pid))?;
+        cfg.cgroup.add_pid(pid).context("adding the init to its cgroup")?;
+        parent.send(&Msg::Joined)?;
         loop {
             match parent.recv()? {
                 Some(Msg::HooksRequest) => {

@@ -8,6 +8,8 @@ use std::os::fd::{AsRawFd, OwnedFd};
 pub enum Msg {
     /// Parent → init: cgroup joined and id maps written; carries the init's pid as the host sees it.
     Go(i32),
+    /// Parent → init: the init is in its cgroup(s) now.
+    Joined,
     /// Init → parent: mounts done; run prestart/createRuntime hooks now, before pivot_root.
     HooksRequest,
     /// Parent → init: hooks ran.
@@ -42,6 +44,7 @@ impl Channel {
                 buf.push(b'G');
                 buf.extend_from_slice(&p.to_le_bytes());
             }
+            Msg::Joined => buf.push(b'J'),
             Msg::HooksRequest => buf.push(b'H'),
             Msg::HooksDone => buf.push(b'h'),
             Msg::Ready => buf.push(b'R'),
@@ -80,6 +83,7 @@ impl Channel {
         let int = |b: &[u8]| -> Result<i32> { Ok(i32::from_le_bytes(b.get(1..5).context("short message")?.try_into()?)) };
         Ok(Some(match buf[0] {
             b'G' => Msg::Go(int(&buf[..n])?),
+            b'J' => Msg::Joined,
             b'H' => Msg::HooksRequest,
             b'h' => Msg::HooksDone,
             b'R' => Msg::Ready,
@@ -97,7 +101,7 @@ mod tests {
     #[test]
     fn messages_round_trip_and_eof_is_none() {
         let (a, b) = pair().unwrap();
-        for m in [Msg::Go(42), Msg::HooksRequest, Msg::HooksDone, Msg::Ready, Msg::Pid(-7), Msg::Error("mounts[1]: boom".into())] {
+        for m in [Msg::Go(42), Msg::Joined, Msg::HooksRequest, Msg::HooksDone, Msg::Ready, Msg::Pid(-7), Msg::Error("mounts[1]: boom".into())] {
             a.send(&m).unwrap();
             assert_eq!(b.recv().unwrap(), Some(m));
         }

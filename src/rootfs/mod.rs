@@ -120,7 +120,7 @@ fn open_devnull(root: &InRoot) -> Result<OwnedFd> {
     Ok(fd)
 }
 
-/// After pivot_root: masked and read-only paths, sysctls, read-only root, rootfsPropagation.
+/// After pivot_root: masked paths, sysctls, read-only paths, read-only root, rootfsPropagation.
 pub fn finish(spec: &Spec) -> Result<()> {
     let root = InRoot::open(Path::new("/"))?;
     let linux = spec.linux().as_ref();
@@ -129,13 +129,14 @@ pub fn finish(spec: &Spec) -> Result<()> {
     for p in masked.into_iter().flatten() {
         mask(&root, Path::new(p), devnull.as_ref().expect("opened above")).with_context(|| format!("linux.maskedPaths: {p}"))?;
     }
-    for p in linux.and_then(|l| l.readonly_paths().as_ref()).into_iter().flatten() {
-        readonly(&root, Path::new(p)).with_context(|| format!("linux.readonlyPaths: {p}"))?;
-    }
+    // sysctls before readonlyPaths: /proc/sys is usually one of them.
     if let Some(sysctl) = linux.and_then(|l| l.sysctl().as_ref()) {
         for (k, v) in sysctl {
             write_sysctl(&root, k, v).with_context(|| format!("linux.sysctl {k}={v}"))?;
         }
+    }
+    for p in linux.and_then(|l| l.readonly_paths().as_ref()).into_iter().flatten() {
+        readonly(&root, Path::new(p)).with_context(|| format!("linux.readonlyPaths: {p}"))?;
     }
     if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
         let keep = mounts_locked("/");

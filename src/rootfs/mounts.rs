@@ -33,7 +33,7 @@ fn locked_flags(target: &Path) -> MsFlags {
         (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
         (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
         (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
-        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+        (FsFlags::from_bits_retain(0x1000 /* ST_RELATIME; nix lacks it on musl */), MsFlags::MS_RELATIME),
     ] {
         if f.contains(fs) {
             m |= ms;

@@ -1,0 +1,385 @@
+//! Commands and flags other than the lifecycle core: spec, features, list, --version,
+//! --log/--log-format, flag spellings, and create's extra flags.
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::fs;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+
+fn read_config(dir: &std::path::Path) -> Value {
+    let p = dir.join("config.json");
+    let t = fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_str(&t).unwrap_or_else(|e| panic!("config.json is not JSON: {e}"))
+}
+
+fn ns_types(cfg: &Value) -> Vec<String> {
+    cfg["linux"]["namespaces"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no linux.namespaces: {cfg}"))
+        .iter()
+        .map(|n| n["type"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn spec_writes_default_config() {
+    let d = tempfile::tempdir().unwrap();
+    // --bundle DIR
+    rt_exec(&["spec", "--bundle", d.path().to_str().unwrap()]).assert_ok();
+    let cfg = read_config(d.path());
+    assert!(
+        cfg["ociVersion"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("1.")),
+        "{cfg}"
+    );
+    assert_eq!(cfg["root"]["path"], "rootfs", "{cfg}");
+    assert!(
+        cfg["process"]["args"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty()),
+        "process.args: {cfg}"
+    );
+    assert!(cfg["process"]["cwd"].is_string(), "process.cwd: {cfg}");
+    let ns = ns_types(&cfg);
+    for want in ["pid", "mount", "network", "ipc", "uts"] {
+        assert!(
+            ns.iter().any(|n| n == want),
+            "namespace {want} missing: {ns:?}"
+        );
+    }
+    assert!(
+        !ns.iter().any(|n| n == "user"),
+        "default spec must not use a user ns"
+    );
+    let mounts = cfg["mounts"].as_array().expect("mounts");
+    assert!(
+        mounts
+            .iter()
+            .any(|m| m["destination"] == "/proc" && m["type"] == "proc"),
+        "no /proc mount: {cfg}"
+    );
+    // it refuses to overwrite an existing config.json
+    let before = fs::read(d.path().join("config.json")).unwrap();
+    rt_exec(&["spec", "--bundle", d.path().to_str().unwrap()]).assert_fail_msg();
+    assert_eq!(fs::read(d.path().join("config.json")).unwrap(), before);
+
+    // --bundle=DIR spelling
+    let d2 = tempfile::tempdir().unwrap();
+    rt_exec(&["spec", &format!("--bundle={}", d2.path().display())]).assert_ok();
+    assert_eq!(read_config(d2.path()), cfg);
+
+    // no --bundle: current directory
+    let d3 = tempfile::tempdir().unwrap();
+    let mut c = rt_raw();
+    c.arg("spec").current_dir(d3.path());
+    exec(&mut c, CMD_TIMEOUT).assert_ok();
+    assert_eq!(read_config(d3.path()), cfg);
+}
+
+#[test]
+fn spec_rootless_shape() {
+    let d = tempfile::tempdir().unwrap();
+    rt_exec(&["spec", "--rootless", "--bundle", d.path().to_str().unwrap()]).assert_ok();
+    let cfg = read_config(d.path());
+    let ns = ns_types(&cfg);
+    assert!(
+        ns.iter().any(|n| n == "user"),
+        "rootless spec needs a user ns: {ns:?}"
+    );
+    assert!(
+        !ns.iter().any(|n| n == "network"),
+        "rootless spec cannot have a netns: {ns:?}"
+    );
+    let (uid, gid) = (
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+    );
+    for (key, host) in [("uidMappings", uid), ("gidMappings", gid)] {
+        let m = cfg["linux"][key]
+            .as_array()
+            .unwrap_or_else(|| panic!("no linux.{key}: {cfg}"));
+        assert_eq!(m.len(), 1, "{key}: {m:?}");
+        assert_eq!(m[0]["containerID"], 0, "{key}");
+        assert_eq!(m[0]["hostID"], host, "{key}");
+        assert_eq!(m[0]["size"], 1, "{key}");
+    }
+}
+
+#[test]
+fn version_flag() {
+    let o = rt_exec(&["--version"]);
+    o.assert_ok();
+    assert!(o.stdout.contains("version"), "{o}");
+    assert!(
+        o.stdout.contains("spec"),
+        "--version names the spec version: {o}"
+    );
+}
+
+#[test]
+fn features_is_json() {
+    let o = rt_exec(&["features"]);
+    o.assert_ok();
+    let v: Value = serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("{e}\n{o}"));
+    for k in ["ociVersionMin", "ociVersionMax"] {
+        assert!(
+            v[k].as_str().is_some_and(|s| s.starts_with("1.")),
+            "{k} missing or odd: {v}"
+        );
+    }
+    let hooks: Vec<&str> = v["hooks"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|h| h.as_str()).collect())
+        .unwrap_or_default();
+    for h in [
+        "prestart",
+        "createRuntime",
+        "createContainer",
+        "startContainer",
+        "poststart",
+        "poststop",
+    ] {
+        assert!(hooks.contains(&h), "features.hooks lacks {h}: {v}");
+    }
+}
+
+#[test]
+fn list_table_json_and_quiet() {
+    let c = Ctx::new("list");
+    c.create();
+    let pid = c.pid().to_string();
+
+    let o = c.cmd(&["list"]);
+    o.assert_ok();
+    let mut lines = o.stdout.lines();
+    let header = lines.next().unwrap_or("");
+    for col in ["ID", "PID", "STATUS", "BUNDLE"] {
+        assert!(
+            header.split_whitespace().any(|w| w == col),
+            "header {header:?}: {o}"
+        );
+    }
+    let row: Vec<&str> = lines
+        .find(|l| l.split_whitespace().next() == Some(c.id.as_str()))
+        .unwrap_or_else(|| panic!("no row for {}: {o}", c.id))
+        .split_whitespace()
+        .collect();
+    assert_eq!(row[1], pid, "{o}");
+    assert_eq!(row[2], "created", "{o}");
+    assert_eq!(row[3], c.bundle_str(), "{o}");
+
+    for args in [
+        &["list", "--format", "json"][..],
+        &["list", "--format=json"],
+        &["list", "-f", "json"],
+    ] {
+        let o = c.cmd(args);
+        o.assert_ok();
+        let v: Value = serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("{e}\n{o}"));
+        let arr = v.as_array().unwrap_or_else(|| panic!("not an array: {o}"));
+        assert_eq!(arr.len(), 1, "{o}");
+        assert_eq!(arr[0]["id"], c.id.as_str());
+        assert_eq!(arr[0]["status"], "created");
+        assert_eq!(arr[0]["pid"].to_string(), pid);
+        assert_eq!(arr[0]["bundle"], c.bundle_str());
+    }
+
+    let o = c.cmd(&["list", "-q"]);
+    o.assert_ok();
+    assert_eq!(o.stdout, format!("{}\n", c.id), "{o}");
+
+    // an empty root lists nothing
+    c.delete(false).assert_ok();
+    let o = c.cmd(&["list", "-q"]);
+    o.assert_ok();
+    assert_eq!(o.stdout.trim(), "", "{o}");
+    let o = c.cmd(&["list", "--format", "json"]);
+    o.assert_ok();
+    let v: Value = serde_json::from_str(o.stdout.trim()).unwrap_or_else(|e| panic!("{e}\n{o}"));
+    assert!(
+        v.is_null() || v.as_array().is_some_and(|a| a.is_empty()),
+        "{o}"
+    );
+}
+
+fn check_json_log(path: &std::path::Path) {
+    let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("log {}: {e}", path.display()));
+    let mut errors = 0;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let v: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("log line not JSON ({e}): {line:?}"));
+        for k in ["level", "msg", "time"] {
+            assert!(v[k].is_string(), "log line lacks string {k}: {line}");
+        }
+        if v["level"] == "error" {
+            errors += 1;
+        }
+    }
+    assert!(errors > 0, "no error line in the log:\n{text}");
+}
+
+#[test]
+fn log_file_json_format() {
+    let c = Ctx::new("log-json");
+    let log = c.dir.join("a.log");
+    let ls = log.to_str().unwrap();
+    let root = c.root.to_str().unwrap();
+    rt_exec(&[
+        "--root",
+        root,
+        "--log",
+        ls,
+        "--log-format",
+        "json",
+        "start",
+        "no-such-container",
+    ])
+    .assert_fail_msg();
+    check_json_log(&log);
+
+    let log2 = c.dir.join("b.log");
+    rt_exec(&[
+        &format!("--root={root}"),
+        &format!("--log={}", log2.display()),
+        "--log-format=json",
+        "state",
+        "no-such-container",
+    ])
+    .assert_fail_msg();
+    check_json_log(&log2);
+}
+
+#[test]
+fn create_bundle_flag_spellings() {
+    for form in ["-b", "--bundle="] {
+        let c = Ctx::new("bundle-flag");
+        c.write_config();
+        let mut cmd = c.rt();
+        if form == "-b" {
+            cmd.arg("create").arg("-b").arg(&c.bundle).arg(&c.id);
+        } else {
+            cmd.arg("create")
+                .arg(format!("--bundle={}", c.bundle_str()))
+                .arg(&c.id);
+        }
+        exec(&mut cmd, CMD_TIMEOUT).assert_ok();
+        assert_eq!(c.status(), "created");
+        // --root=R spelling reaches the same container
+        let o = rt_exec(&[&format!("--root={}", c.root.display()), "state", &c.id]);
+        assert_eq!(state_of(&o)["id"], c.id.as_str());
+    }
+}
+
+#[test]
+fn create_from_bundle_in_cwd() {
+    let c = Ctx::new("bundle-cwd");
+    c.write_config();
+    let mut cmd = c.rt();
+    cmd.arg("create").arg(&c.id).current_dir(&c.bundle);
+    exec(&mut cmd, CMD_TIMEOUT).assert_ok();
+    let st = c.state();
+    assert_eq!(
+        fs::canonicalize(st["bundle"].as_str().unwrap_or("")).ok(),
+        fs::canonicalize(&c.bundle).ok(),
+        "{st}"
+    );
+}
+
+#[test]
+fn preserve_fds_passes_extra_fds() {
+    let mut c = Ctx::new("preserve-fds");
+    c.set_args(&[
+        "sh",
+        "-c",
+        "echo via-fd3 >&3 && echo fd3-ok; if [ -e /proc/self/fd/4 ]; then echo fd4-present; fi",
+    ]);
+    c.write_config();
+    let run_with_fds = |extra: &[&str]| -> (Out, String) {
+        let (r3, w3) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        let (_r4, w4) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        let mut cmd = c.rt();
+        cmd.arg("run")
+            .args(extra)
+            .arg("--bundle")
+            .arg(&c.bundle)
+            .arg(&c.id);
+        let (a, b) = (w3.as_raw_fd(), w4.as_raw_fd());
+        // SAFETY: only dup2 (async-signal-safe) between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::dup2(a, 3) < 0 || libc::dup2(b, 4) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let o = exec(&mut cmd, CMD_TIMEOUT);
+        drop::<OwnedFd>(w3);
+        drop::<OwnedFd>(w4);
+        let mut f = fs::File::from(r3);
+        let mut s = String::new();
+        use std::io::Read;
+        let _ = f.read_to_string(&mut s);
+        (o, s)
+    };
+    let (o, got) = run_with_fds(&["--preserve-fds", "1"]);
+    o.assert_ok();
+    assert!(o.stdout.contains("fd3-ok"), "{o}");
+    assert_eq!(got.trim(), "via-fd3", "{o}");
+    assert!(
+        !o.stdout.contains("fd4-present"),
+        "fd 4 was not asked for: {o}"
+    );
+
+    // without the flag, fd 3 is closed
+    let (o, got) = run_with_fds(&[]);
+    assert!(!o.stdout.contains("fd3-ok"), "{o}");
+    assert_eq!(got, "");
+}
+
+#[test]
+fn no_pivot_runs() {
+    let mut c = Ctx::new("no-pivot");
+    c.set_args(&["sh", "-c", "cat /out/../bin/../out/marker; ls /"]);
+    fs::write(c.out.join("marker"), "marker-ok\n").unwrap();
+    let o = c.run(&["--no-pivot"]);
+    o.assert_ok();
+    assert!(o.stdout.contains("marker-ok"), "{o}");
+    // the container's / is the rootfs, not the host's
+    assert!(o.stdout.lines().any(|l| l == "out"), "{o}");
+    assert!(
+        !o.stdout.lines().any(|l| l == "work" || l == "usr"),
+        "host root visible: {o}"
+    );
+}
+
+#[test]
+fn session_keyring_new_unless_no_new_keyring() {
+    let keyring_lines = |no_new: bool| -> (String, String) {
+        let mut c = Ctx::new("keyring");
+        // /proc/keys is masked by default; unmask it to look.
+        if let Some(m) = c.config["linux"]["maskedPaths"].as_array_mut() {
+            m.retain(|p| p != "/proc/keys");
+        }
+        c.set_args(&["cat", "/proc/keys"]);
+        let o = c.run(if no_new { &["--no-new-keyring"] } else { &[] });
+        o.assert_ok();
+        (o.stdout, c.id.clone())
+    };
+    // The default gives the container a fresh session keyring named after it
+    // (runc: "_ses.<id>"); --no-new-keyring keeps the caller's.
+    let (keys, id) = keyring_lines(false);
+    assert!(
+        keys.lines()
+            .any(|l| l.contains(" keyring ") && l.contains(&id)),
+        "no session keyring for {id}:\n{keys}"
+    );
+    let (keys, id) = keyring_lines(true);
+    assert!(
+        !keys.contains(&id),
+        "--no-new-keyring still made one:\n{keys}"
+    );
+}

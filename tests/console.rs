@@ -1,0 +1,72 @@
+//! process.terminal with --console-socket: the runtime hands the pty master over.
+mod common;
+
+use common::*;
+use serde_json::json;
+use std::time::Duration;
+
+const TTY_WAIT: Duration = Duration::from_secs(20);
+
+#[test]
+fn console_socket_receives_working_pty() {
+    let mut c = Ctx::new("console");
+    c.config["process"]["terminal"] = json!(true);
+    c.set_args(&[
+        "sh",
+        "-c",
+        "[ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo stdio-is-tty; \
+         echo \"console-major $(stat -c %t /dev/console)\"; \
+         echo hello-from-tty; read line; echo \"got:$line\"",
+    ]);
+    let sock = ConsoleSocket::new(&c.dir);
+    c.try_create(&["--console-socket", sock.path.to_str().unwrap()])
+        .assert_ok();
+    let master = sock.master();
+    c.start();
+    let text = read_until(&master, "hello-from-tty", TTY_WAIT);
+    assert!(text.contains("stdio-is-tty"), "{text:?}");
+    // /dev/console is the pty slave: Unix98 pty major 136 = 0x88
+    assert!(text.contains("console-major 88"), "{text:?}");
+    write_fd(&master, b"ping\n");
+    read_until(&master, "got:ping", TTY_WAIT);
+    c.wait_status("stopped");
+}
+
+#[test]
+fn console_size_applied() {
+    let mut c = Ctx::new("console-size");
+    c.config["process"]["terminal"] = json!(true);
+    c.config["process"]["consoleSize"] = json!({"height": 33, "width": 111});
+    c.set_args(&["sh", "-c", "echo \"size=$(stty size)\"; sleep 1000"]);
+    let sock = ConsoleSocket::new(&c.dir);
+    c.try_create(&["--console-socket", sock.path.to_str().unwrap()])
+        .assert_ok();
+    let master = sock.master();
+    c.start();
+    let text = read_until(&master, "size=", TTY_WAIT);
+    let text = read_until_more(&master, text);
+    assert!(text.contains("size=33 111"), "{text:?}");
+}
+
+/// Keep reading until a full line after "size=" arrived.
+fn read_until_more(master: &std::os::fd::OwnedFd, so_far: String) -> String {
+    if so_far
+        .split("size=")
+        .nth(1)
+        .is_some_and(|r| r.contains('\n'))
+    {
+        return so_far;
+    }
+    let more = read_until(master, "\n", TTY_WAIT);
+    so_far + &more
+}
+
+#[test]
+fn terminal_without_console_socket_is_refused() {
+    let mut c = Ctx::new("console-missing");
+    c.config["process"]["terminal"] = json!(true);
+    c.set_args(&["sh"]);
+    // create detaches, so there is no terminal to attach the pty to
+    c.try_create(&[]).assert_fail_msg();
+    c.assert_nothing_left(&c.id.clone());
+}
