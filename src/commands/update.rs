@@ -29,8 +29,16 @@ pub fn run(g: &Global, id: &str, opts: &UpdateArgs) -> Result<i32> {
         bail!("cannot update container {id:?}: it has no cgroup");
     };
     let update = prune(update);
+    let mut apply = update.clone();
+    // A swap limit alone: the memory+swap arithmetic (cgroup v2 memory.swap.max, v1 ordering)
+    // needs the memory limit, so take the container's current one from its saved config.
+    if apply["memory"].get("swap").is_some_and(|s| s.as_i64() != Some(-1)) && apply["memory"].get("limit").is_none() {
+        if let Some(l) = saved_memory_limit(&c.config_path()) {
+            apply["memory"]["limit"] = json!(l);
+        }
+    }
     let res: oci_spec::runtime::LinuxResources =
-        serde_json::from_value(update.clone()).context("the resources to update")?;
+        serde_json::from_value(apply).context("the resources to update")?;
     for w in cg.apply_resources(&res).with_context(|| format!("updating container {id:?}"))? {
         crate::warn!("update: {w}");
     }
@@ -203,6 +211,12 @@ pub fn merge(dst: &mut Value, update: &Value) {
         }
         (d, u) => *d = u.clone(),
     }
+}
+
+/// linux.resources.memory.limit of the saved config, when set.
+fn saved_memory_limit(path: &std::path::Path) -> Option<i64> {
+    let cfg: Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    cfg["linux"]["resources"]["memory"]["limit"].as_i64().filter(|l| *l != 0)
 }
 
 /// Record the new resources in the state dir's config.json (atomically).

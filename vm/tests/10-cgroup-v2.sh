@@ -88,16 +88,16 @@ if $B resume c1 2>/dev/null; then fail "resume of a running container succeeded"
 ok "pause/resume via cgroup.freeze"
 
 # ---- update ------------------------------------------------------------------------
-$B update c1 --pids-limit 20 --memory 64m --cpu-quota 30000 --cpu-share 512
+$B update c1 --pids-limit 20 --memory 64m --cpu-quota 30000 --cpu-share 1024
 [ "$(cat $D/pids.max)" = 20 ] || fail "update pids.max $(cat $D/pids.max)"
 [ "$(cat $D/memory.max)" = 67108864 ] || fail "update memory.max $(cat $D/memory.max)"
 [ "$(cat $D/cpu.max)" = "30000 100000" ] || fail "update cpu.max $(cat $D/cpu.max)"
-[ "$(cat $D/cpu.weight)" = 20 ] || fail "update cpu.weight $(cat $D/cpu.weight) (shares 512)"
+[ "$(cat $D/cpu.weight)" = 100 ] || fail "update cpu.weight $(cat $D/cpu.weight) (shares 1024 → 100)"
 echo '{"pids": {"limit": 30}, "memory": {"reservation": 16777216}}' | $B update -r - c1
 [ "$(cat $D/pids.max)" = 30 ] || fail "update -r - pids.max $(cat $D/pids.max)"
 [ "$(cat $D/memory.low)" = 16777216 ] || fail "update -r - memory.low $(cat $D/memory.low)"
 if [ -e $D/memory.swap.max ]; then
-    $B update c1 --memory 64m --memory-swap 128m
+    $B update c1 --memory-swap 128m   # the memory limit (64m) comes from the saved config
     [ "$(cat $D/memory.swap.max)" = 67108864 ] || fail "memory.swap.max $(cat $D/memory.swap.max)"
 fi
 grep -q '"limit": 30' /run/bh/c1/config.json || fail "saved config not updated"
