@@ -32,10 +32,11 @@ pub fn run(g: &Global, id: &str, opts: &UpdateArgs) -> Result<i32> {
     let mut apply = update.clone();
     // A swap limit alone: the memory+swap arithmetic (cgroup v2 memory.swap.max, v1 ordering)
     // needs the memory limit, so take the container's current one from its saved config.
-    if apply["memory"].get("swap").is_some_and(|s| s.as_i64() != Some(-1)) && apply["memory"].get("limit").is_none() {
-        if let Some(l) = saved_memory_limit(&c.config_path()) {
-            apply["memory"]["limit"] = json!(l);
-        }
+    if apply["memory"].get("swap").is_some_and(|s| s.as_i64() != Some(-1))
+        && apply["memory"].get("limit").is_none()
+        && let Some(l) = saved_memory_limit(&c.config_path())
+    {
+        apply["memory"]["limit"] = json!(l);
     }
     let res: oci_spec::runtime::LinuxResources =
         serde_json::from_value(apply).context("the resources to update")?;
