@@ -211,6 +211,9 @@ fn pause_and_resume_freeze_every_process() {
     c.ok(&["kill", "--all", &c.id, "SIGCONT"]);
     assert_eq!(c.read("freezer", "freezer.state"), "FROZEN");
     assert_eq!(c.status(), "paused");
+    // list shows it paused too
+    let list: Value = serde_json::from_str(&c.ok(&["list", "--format", "json"])).unwrap();
+    assert_eq!(list[0]["status"], "paused", "{list}");
     // state.json says paused
     let sj: Value = serde_json::from_slice(&std::fs::read(c.root.path().join(&c.id).join("state.json")).unwrap()).unwrap();
     assert_eq!(sj["status"], "paused");
