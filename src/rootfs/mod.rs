@@ -38,7 +38,11 @@ fn root_propagation(spec: &Spec) -> Option<MsFlags> {
 
 /// Everything before pivot_root.
 pub fn prepare(cfg: &RootfsConfig) -> Result<()> {
-    let prop = root_propagation(cfg.spec).unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+    // An unbindable tree could not bind the rootfs onto itself: until pivot_root it is rslave,
+    // and `finish` applies unbindable to the container's / afterwards.
+    let prop = root_propagation(cfg.spec)
+        .filter(|p| !p.contains(MsFlags::MS_UNBINDABLE))
+        .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
     // First cut our copy of the mount tree from the host's, so nothing we mount leaks out.
     mount(None::<&str>, "/", None::<&str>, prop | MsFlags::MS_REC, None::<&str>).context("setting propagation of / in the container's mount namespace")?;
     if prop.contains(MsFlags::MS_SHARED) {
