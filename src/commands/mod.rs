@@ -7,7 +7,7 @@ mod features;
 mod kill;
 mod list;
 mod run;
-mod spec;
+pub mod spec;
 mod start;
 mod state;
 
