@@ -177,9 +177,6 @@ pub fn build(image_config: &Value, rootfs: &Path, o: &Options) -> Result<Value> 
                     n["path"] = json!(p);
                 }
             }
-            // Unprivileged ICMP echo sockets, as other engines allow, so ping works without
-            // CAP_NET_RAW.
-            linux["sysctl"] = json!({"net.ipv4.ping_group_range": "0 2147483647"});
         }
         None => {
             ns.retain(|n| n["type"] != "network");

@@ -119,7 +119,7 @@ fn unpack(layer: &Layer, hexd: &str, tmp: &Path, progress: &Progress) -> Result<
     } else {
         0
     };
-    let uncompressed_hex = {
+    let (r, uncompressed_hex) = {
         let dec: Box<dyn Read + '_> = match kind {
             1 => Box::new(flate2::bufread::MultiGzDecoder::new(&mut raw)),
             2 => Box::new(
@@ -128,10 +128,19 @@ fn unpack(layer: &Layer, hexd: &str, tmp: &Path, progress: &Progress) -> Result<
             _ => Box::new(&mut raw),
         };
         let mut un = HashReader { inner: dec, hash: Sha256::new(), progress: None };
-        extract(&mut un, tmp).with_context(what)?;
-        io::copy(&mut un, &mut io::sink()).with_context(what)?;
-        hex(&un.hash.finalize())
+        let r = extract(&mut un, tmp).and_then(|()| Ok(io::copy(&mut un, &mut io::sink())?));
+        (r, hex(&un.hash.finalize()))
     };
+    if let Err(e) = r {
+        // Corrupt bytes explain a broken stream best: say so if the digest shows it.
+        if !layer.uncompressed && io::copy(&mut raw, &mut io::sink()).is_ok() {
+            let got = hex(&raw.into_inner().hash.finalize());
+            if got != hexd {
+                bail!("layer {} does not match its digest (content is sha256:{got})", layer.digest);
+            }
+        }
+        return Err(e).with_context(what);
+    }
     io::copy(&mut raw, &mut io::sink()).with_context(what)?;
     let raw_hex = hex(&raw.into_inner().hash.finalize());
     let got = if layer.uncompressed { uncompressed_hex } else { raw_hex };

@@ -122,6 +122,10 @@ pub fn create_netns(path: &Path) -> Result<()> {
             .with_context(|| format!("bind-mounting the network namespace on {}", path.display()))?;
             let mut nl = Netlink::open()?;
             nl.set_up(netlink::index_of("lo")?).context("setting lo up")?;
+            // Unprivileged ICMP echo sockets, as other engines allow, so ping works without
+            // CAP_NET_RAW (a per-namespace sysctl: set here, not by the runtime).
+            fs::write("/proc/sys/net/ipv4/ping_group_range", "0 2147483647")
+                .context("setting net.ipv4.ping_group_range")?;
             Ok(())
         })
         .join()

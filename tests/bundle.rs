@@ -1,0 +1,341 @@
+//! bulkhead-bundle end to end, as root: images built here from the host's static busybox.
+//! Network tests act inside network namespaces the test creates (never the host's).
+
+mod bundle_common;
+
+use bundle_common::*;
+use serde_json::Value;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+fn config(bundle: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap()
+}
+
+fn getxattr(p: &Path, name: &str) -> Option<Vec<u8>> {
+    let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+    let n = std::ffi::CString::new(name).unwrap();
+    let mut buf = [0u8; 64];
+    let r = unsafe { libc::lgetxattr(c.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    (r >= 0).then(|| buf[..r as usize].to_vec())
+}
+
+fn entries(p: &Path) -> Vec<String> {
+    let mut v: Vec<String> = match std::fs::read_dir(p) {
+        Ok(d) => d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect(),
+        Err(_) => vec![],
+    };
+    v.sort();
+    v
+}
+
+/// Nothing of a bundle is left: no mount, no state, no netns file, no bundle dir.
+fn assert_gone(w: &World, bundle: &Path) {
+    assert!(mounts_under(w.dir.path()).is_empty(), "mounts left: {:?}", mounts_under(w.dir.path()));
+    assert!(!bundle.exists(), "{} left behind", bundle.display());
+    assert_eq!(entries(&w.store.join("bundles")), Vec::<String>::new());
+    assert_eq!(entries(&w.store.join("netns")), Vec::<String>::new());
+}
+
+#[test]
+fn unpack_overlay_whiteouts_config_and_delete() {
+    if unsupported() {
+        return;
+    }
+    let mut w = World::new();
+    let img = w.path("img");
+    let digests = write_oci(&img, &default_image());
+    let b = w.path("b1");
+    w.create_ok(&b, &["--image", &format!("{}:v1", img.display()), "--network", "none", "-e", "EXTRA=2", "--hostname", "hh"], &[]);
+    let r = b.join("rootfs");
+    assert!(mounts_under(&r).len() == 1, "rootfs is not a mount");
+    // Whiteouts honoured through the overlay.
+    assert!(!r.join("deleteme").exists(), "whited-out file visible");
+    assert_eq!(entries(&r.join("opq")), vec!["new"], "opaque dir shows lower entries");
+    assert_eq!(entries(&r.join("data")), vec!["a", "b", "fifo", "link", "owned", "owned-link", "x"]);
+    // Metadata kept.
+    let m = std::fs::metadata(r.join("data/owned")).unwrap();
+    assert_eq!((m.uid(), m.gid(), m.mode() & 0o7777), (1234, 5678, 0o4750));
+    assert_eq!(std::fs::metadata(r.join("data/owned-link")).unwrap().ino(), m.ino(), "hardlink not kept");
+    assert_eq!(std::fs::read_link(r.join("data/link")).unwrap().to_str(), Some("../opq/new"));
+    assert_eq!(std::fs::read_to_string(r.join("data/link")).unwrap(), "new\n");
+    assert_eq!(getxattr(&r.join("data/x"), "user.bulkhead").as_deref(), Some(&b"yes"[..]));
+    assert!(std::fs::metadata(r.join("data/fifo")).unwrap().file_type().is_fifo());
+    assert_eq!(std::fs::metadata(r.join("data")).unwrap().mode() & 0o7777, 0o700, "top layer's dir mode");
+    assert_eq!(std::fs::metadata(r.join("data/a")).unwrap().mtime(), 1_700_000_000);
+    // Init layer.
+    assert_eq!(std::fs::read_to_string(r.join("etc/hostname")).unwrap(), "hh\n");
+    assert!(std::fs::read_to_string(r.join("etc/hosts")).unwrap().contains("localhost"));
+    assert!(r.join("etc/passwd").exists());
+    // The layer store: overlay-form whiteouts in the layer directories.
+    let l2 = w.store.join("layers").join(digests[1].strip_prefix("sha256:").unwrap());
+    let wh = std::fs::symlink_metadata(l2.join("deleteme")).unwrap();
+    assert!(wh.file_type().is_char_device() && wh.rdev() == 0, "whiteout not a 0/0 char device");
+    assert_eq!(getxattr(&l2.join("opq"), "trusted.overlay.opaque").as_deref(), Some(&b"y"[..]));
+    assert!(!l2.join(".wh.deleteme").exists() && !l2.join("opq/.wh..wh..opq").exists());
+    assert_eq!(entries(&w.store.join("layers")).len(), 3);
+    // config.json.
+    let c = config(&b);
+    assert_eq!(c["process"]["args"], serde_json::json!(["sh", "-c", "echo image-cmd"]));
+    let env: Vec<String> = serde_json::from_value(c["process"]["env"].clone()).unwrap();
+    assert!(env.contains(&"FROM_IMAGE=1".into()) && env.contains(&"EXTRA=2".into()) && env.contains(&"PATH=/bin".into()));
+    assert_eq!(c["process"]["cwd"], "/www");
+    assert_eq!(c["process"]["terminal"], false);
+    assert_eq!(c["root"]["readonly"], false);
+    assert_eq!(c["hostname"], "hh");
+    assert_eq!(c["annotations"]["org.example.test"], "yes");
+    assert_eq!(c["annotations"]["org.opencontainers.image.exposedPorts"], "80/tcp");
+    assert!(c["mounts"].as_array().unwrap().iter().any(|m| m["destination"] == "/vol"), "image volume not mounted");
+    let ns = c["linux"]["namespaces"].as_array().unwrap().iter().find(|n| n["type"] == "network").unwrap().clone();
+    let nspath = ns["path"].as_str().expect("network namespace joined by path");
+    assert!(Path::new(nspath).starts_with(&w.store));
+    // list
+    let out = ok(w.tool().arg("list"));
+    assert!(out.contains("b1") && out.contains("none"), "{out}");
+    // A name in use is refused and leaves the first bundle alone.
+    let b2 = w.path("b2");
+    let o = w.create(&b2, &["--image", &format!("{}:v1", img.display()), "--network", "none", "--name", "b1"]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("exists"));
+    assert!(r.join("etc/passwd").exists());
+    // Writes go to the upper dir, not the layers.
+    std::fs::write(r.join("data/a"), "changed").unwrap();
+    assert_eq!(std::fs::read_to_string(w.store.join("layers").join(&digests[0][7..]).join("data/a")).unwrap(), "a\n");
+    // delete undoes everything, and is idempotent.
+    assert!(w.delete(&b).status.success());
+    assert_gone(&w, &b);
+    assert!(!Path::new(nspath).exists());
+    let again = w.delete(&b);
+    assert!(again.status.success(), "second delete: {}", String::from_utf8_lossy(&again.stderr));
+    // Layers stay until gc.
+    assert_eq!(entries(&w.store.join("layers")).len(), 3);
+    ok(w.tool().arg("gc"));
+    assert_eq!(entries(&w.store.join("layers")), Vec::<String>::new());
+    assert_eq!(entries(&w.store.join("l")), Vec::<String>::new());
+}
+
+#[test]
+fn runs_with_bulkhead() {
+    if unsupported() {
+        return;
+    }
+    let mut w = World::new();
+    let img = w.path("img");
+    write_oci(&img, &default_image());
+    let b = w.path("run1");
+    let script = "cat /etc/hostname; test -e /deleteme && echo BAD-whiteout; ls /opq; cat /www/index.html; \
+                  echo $FROM_IMAGE$EXTRA; pwd; echo w > /written; cat /written";
+    w.create_ok(&b, &["--image", img.to_str().unwrap(), "--network", "none", "-e", "EXTRA=x"], &["sh", "-c", script]);
+    let (ok_, out, err) = w.run_bundle(&b, Duration::from_secs(30));
+    assert!(ok_, "run failed: {err}");
+    assert_eq!(out, "run1\nnew\nhello from the bundle\n1x\n/www\nw\n", "stderr: {err}");
+    // The write went to this bundle's upper dir.
+    assert!(w.store.join("bundles/run1/upper/written").exists());
+    // The image's own command.
+    let b2 = w.path("run2");
+    w.create_ok(&b2, &["--image", img.to_str().unwrap(), "--network", "host"], &[]);
+    let c = config(&b2);
+    assert!(!c["linux"]["namespaces"].as_array().unwrap().iter().any(|n| n["type"] == "network"));
+    let (ok_, out, err) = w.run_bundle(&b2, Duration::from_secs(30));
+    assert!(ok_, "run failed: {err}");
+    assert_eq!(out, "image-cmd\n");
+    for b in [&b, &b2] {
+        assert!(w.delete(b).status.success());
+    }
+    assert!(mounts_under(w.dir.path()).is_empty());
+}
+
+#[test]
+fn archives_and_shared_layers() {
+    if unsupported() {
+        return;
+    }
+    let mut w = World::new();
+    let spec = default_image();
+    let img = w.path("img");
+    write_oci(&img, &spec);
+    let oci_tar = w.path("img.oci.tar");
+    tar_dir(&img, &oci_tar);
+    let docker_tar = w.path("img.docker.tar");
+    write_docker_archive(&docker_tar, &spec, "example/busybox:v1");
+
+    let a = w.path("a");
+    w.create_ok(&a, &["--image", oci_tar.to_str().unwrap(), "--network", "none"], &[]);
+    let layers_after_first = entries(&w.store.join("layers"));
+    assert_eq!(layers_after_first.len(), 3);
+    // A second bundle of the same image unpacks nothing new.
+    let a2 = w.path("a2");
+    w.create_ok(&a2, &["--image", &format!("{}:v1", oci_tar.display()), "--network", "none"], &[]);
+    assert_eq!(entries(&w.store.join("layers")), layers_after_first);
+    // docker-archive: layers keyed by their diff_ids (uncompressed), so a different set.
+    let d = w.path("d");
+    w.create_ok(&d, &["--image", &format!("{}:v1", docker_tar.display()), "--network", "none"], &[]);
+    assert_eq!(entries(&w.store.join("layers")).len(), 5, "plain layer 0 is shared, 1 and 2 are new");
+    for b in [&a, &d] {
+        let r = b.join("rootfs");
+        assert!(!r.join("deleteme").exists());
+        assert_eq!(entries(&r.join("opq")), vec!["new"]);
+        assert_eq!(std::fs::read_to_string(r.join("data/b")).unwrap(), "b\n");
+    }
+    // gc keeps what bundles use.
+    assert!(w.delete(&d).status.success());
+    ok(w.tool().arg("gc"));
+    assert_eq!(entries(&w.store.join("layers")), layers_after_first);
+    let tag = w.create(&w.path("x"), &["--image", &format!("{}:nope", docker_tar.display()), "--network", "none"]);
+    assert!(String::from_utf8_lossy(&tag.stderr).contains("no image tagged"), "{}", String::from_utf8_lossy(&tag.stderr));
+    for b in [&a, &a2] {
+        assert!(w.delete(b).status.success());
+    }
+    ok(w.tool().arg("gc"));
+    assert_eq!(entries(&w.store.join("layers")), Vec::<String>::new());
+}
+
+#[test]
+fn concurrent_creates_share_the_unpack() {
+    if unsupported() {
+        return;
+    }
+    let mut w = World::new();
+    let img = w.path("img");
+    write_oci(&img, &default_image());
+    let bundles: Vec<_> = (0..4).map(|i| w.path(&format!("p{i}"))).collect();
+    w.bundles.extend(bundles.iter().cloned());
+    let children: Vec<_> = bundles
+        .iter()
+        .map(|b| {
+            w.tool()
+                .args(["create", "--image", img.to_str().unwrap(), "--network", "none"])
+                .arg(b)
+                .stdin(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert_eq!(entries(&w.store.join("layers")).len(), 3, "{:?}", entries(&w.store.join("layers")));
+    for b in &bundles {
+        assert_eq!(entries(&b.join("rootfs/opq")), vec!["new"]);
+    }
+}
+
+#[test]
+fn many_layers_fit_one_overlay() {
+    if unsupported() {
+        return;
+    }
+    let mut w = World::new();
+    let mut layers = vec![(layer_tar(&busybox_layer()), Comp::Gzip)];
+    for i in 0..99 {
+        layers.push((layer_tar(&[E::Dir("many", 0o755), E::File(format!("many/f{i}"), format!("{i}").into_bytes(), 0o644)]), Comp::None));
+    }
+    // The absolute lowerdir paths alone would overflow a page.
+    let per = w.store.join("layers").to_string_lossy().len() + 66;
+    assert!(per * 100 > 4096);
+    let img = w.path("img");
+    write_oci(&img, &ImageSpec { layers, config: serde_json::json!({"Cmd": ["true"]}), tag: "latest" });
+    let b = w.path("many");
+    w.create_ok(&b, &["--image", img.to_str().unwrap(), "--network", "none"], &[]);
+    assert_eq!(entries(&b.join("rootfs/many")).len(), 99);
+    assert_eq!(std::fs::read_to_string(b.join("rootfs/many/f98")).unwrap(), "98");
+    assert!(w.delete(&b).status.success());
+    assert_gone(&w, &b);
+}
+
+/// A create that must fail, with `expect` in its error and nothing left behind.
+fn expect_failure(w: &mut World, image: &Path, expect: &str) {
+    let b = w.path(&uniq("bad"));
+    let o = w.create(&b, &["--image", image.to_str().unwrap(), "--network", "none"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "create from a bad image succeeded");
+    assert!(err.contains(expect), "error {err:?} does not mention {expect:?}");
+    assert_eq!(err.lines().count(), 1, "not one clear line: {err}");
+    assert_gone(w, &b);
+    let tmp: Vec<_> = entries(&w.store.join("layers")).into_iter().filter(|e| e.starts_with(".tmp")).collect();
+    assert!(tmp.is_empty(), "temporary unpack dirs left: {tmp:?}");
+}
+
+#[test]
+fn malformed_images_fail_cleanly() {
+    if unsupported() {
+        return;
+    }
+    let mut w = World::new();
+    // A layer whose bytes do not match its digest (same size, one byte changed).
+    let bad = w.path("baddigest");
+    let digests = write_oci(&bad, &default_image());
+    let blob = bad.join("blobs/sha256").join(&digests[1][7..]);
+    let mut data = std::fs::read(&blob).unwrap();
+    let n = data.len();
+    data[n - 10] ^= 0xff; // inside the gzip trailer: still decompresses, digest differs
+    std::fs::write(&blob, data).unwrap();
+    expect_failure(&mut w, &bad, "does not match its digest");
+    assert!(!w.store.join("layers").join(&digests[1][7..]).exists(), "unverified layer published");
+    // A plain layer with a changed byte in a file's content: unpacks fine, digest differs.
+    let bad0 = w.path("baddigest0");
+    // (a layer the store does not hold yet: a stored one is not read again)
+    let mut spec = default_image();
+    let mut l0 = busybox_layer();
+    l0.push(E::File("unique".into(), b"0".to_vec(), 0o644));
+    spec.layers[0].0 = layer_tar(&l0);
+    let digests = write_oci(&bad0, &spec);
+    let blob = bad0.join("blobs/sha256").join(&digests[0][7..]);
+    let mut data = std::fs::read(&blob).unwrap();
+    data[100_000] ^= 0xff;
+    std::fs::write(&blob, data).unwrap();
+    expect_failure(&mut w, &bad0, "does not match its digest");
+    assert!(!w.store.join("layers").join(&digests[0][7..]).exists(), "unverified layer published");
+
+    // Path traversal with `..`.
+    let trav = w.path("traversal");
+    let mut spec = default_image();
+    spec.layers.push((layer_tar(&[E::Raw("../../escaped".into(), b"x".to_vec())]), Comp::None));
+    write_oci(&trav, &spec);
+    expect_failure(&mut w, &trav, "escapes the layer directory");
+    assert!(!w.dir.path().join("escaped").exists() && !w.store.join("escaped").exists());
+
+    // Through a symlink that points outside.
+    let sym = w.path("symlink");
+    let mut spec = default_image();
+    spec.layers.push((
+        layer_tar(&[E::Sym("out".into(), w.dir.path().to_string_lossy().into_owned()), E::File("out/evil".into(), b"x".to_vec(), 0o644)]),
+        Comp::None,
+    ));
+    write_oci(&sym, &spec);
+    expect_failure(&mut w, &sym, "goes through the symlink");
+    assert!(!w.dir.path().join("evil").exists());
+
+    // A hardlink to outside the layer.
+    let hl = w.path("hardlink");
+    let mut spec = default_image();
+    spec.layers.push((layer_tar(&[E::Hard("h".into(), "../../../etc/passwd".into())]), Comp::None));
+    write_oci(&hl, &spec);
+    expect_failure(&mut w, &hl, "escapes the layer directory");
+
+    // A missing layer blob.
+    let miss = w.path("missing");
+    let digests = write_oci(&miss, &default_image());
+    std::fs::remove_file(miss.join("blobs/sha256").join(&digests[2][7..])).unwrap();
+    expect_failure(&mut w, &miss, "is missing");
+
+    // A corrupt manifest (its digest no longer matches) and no source at all.
+    let man = w.path("manifest");
+    write_oci(&man, &default_image());
+    let idx: Value = serde_json::from_slice(&std::fs::read(man.join("index.json")).unwrap()).unwrap();
+    let md = idx["manifests"][0]["digest"].as_str().unwrap()[7..].to_string();
+    let p = man.join("blobs/sha256").join(md);
+    let mut m = std::fs::read(&p).unwrap();
+    m.push(b' ');
+    std::fs::write(&p, m).unwrap();
+    expect_failure(&mut w, &man, "does not match its digest");
+    let none = w.path("nonexistent");
+    expect_failure(&mut w, &none, "no such directory or archive");
+    // What earlier, good layers left is reusable, and nothing is half-unpacked.
+    for e in entries(&w.store.join("layers")) {
+        assert_eq!(e.len(), 64, "unexpected entry {e} in the layer store");
+    }
+}
