@@ -7,7 +7,6 @@ use bundle_common::*;
 use serde_json::Value;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 fn config(bundle: &Path) -> Value {
@@ -338,4 +337,174 @@ fn malformed_images_fail_cleanly() {
     for e in entries(&w.store.join("layers")) {
         assert_eq!(e.len(), 64, "unexpected entry {e} in the layer store");
     }
+}
+
+fn ip_of(w: &World, name: &str) -> String {
+    let m: Value = serde_json::from_slice(&std::fs::read(w.store.join("bundles").join(name).join("meta.json")).unwrap()).unwrap();
+    m["attachment"]["ip"].as_str().expect("bridged bundle has an address").to_string()
+}
+
+fn ns_out(w: &World, ns: &str, args: &[&str]) -> String {
+    ok(&mut w.in_ns(ns, args))
+}
+
+/// The test's "host" namespace holds nothing of ours: only lo and `keep` links, no nft rules,
+/// no address in `subnet_prefix`.
+fn assert_host_clean(w: &World, host: &str, keep: &[&str], subnet_prefix: &str) {
+    let links = ok(Command::new("ip").args(["-n", host, "-o", "link"]));
+    let names: Vec<String> = links
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|n| n.split('@').next().unwrap().to_string())
+        .collect();
+    let extra: Vec<_> = names.iter().filter(|n| n.as_str() != "lo" && !keep.contains(&n.as_str())).collect();
+    assert!(extra.is_empty(), "interfaces left: {extra:?}");
+    let rules = ns_out(w, host, &["nft", "list", "ruleset"]);
+    assert!(rules.trim().is_empty(), "nft rules left:\n{rules}");
+    let addrs = ok(Command::new("ip").args(["-n", host, "-4", "addr"]));
+    assert!(!addrs.contains(subnet_prefix), "addresses left:\n{addrs}");
+    assert_eq!(entries(&w.store.join("netns")), Vec::<String>::new());
+    assert_eq!(entries(&w.store.join("bundles")), Vec::<String>::new());
+    assert!(!entries(&w.store.join("ipam")).iter().any(|e| e.ends_with(".json")), "IPAM entries left");
+    assert!(mounts_under(w.dir.path()).is_empty(), "mounts left: {:?}", mounts_under(w.dir.path()));
+}
+
+use std::process::Command;
+
+#[test]
+fn bridge_ports_ping_nat_and_teardown() {
+    if unsupported() {
+        return;
+    }
+    let mut w = World::new();
+    let host = w.add_netns("bkh");
+    let out = w.add_netns("bko");
+    w.host_ns = Some(host.clone());
+    // "Outside": reachable from the host namespace only, with no route to the bridge subnet.
+    ok(Command::new("ip").args(["-n", &host, "link", "add", "up0", "type", "veth", "peer", "name", "down0", "netns", &out]));
+    ok(Command::new("ip").args(["-n", &host, "addr", "add", "10.201.0.1/24", "dev", "up0"]));
+    ok(Command::new("ip").args(["-n", &host, "link", "set", "up0", "up"]));
+    ok(Command::new("ip").args(["-n", &out, "addr", "add", "10.201.0.2/24", "dev", "down0"]));
+    ok(Command::new("ip").args(["-n", &out, "link", "set", "down0", "up"]));
+    let www = w.path("outside-www");
+    std::fs::create_dir(&www).unwrap();
+    std::fs::write(www.join("index.html"), "outside\n").unwrap();
+    let server = w
+        .in_ns(&out, &[BUSYBOX, "httpd", "-f", "-p", "8081", "-h", www.to_str().unwrap()])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    w.children.push(server);
+
+    let img = w.path("img");
+    write_oci(&img, &default_image());
+    let image = img.to_str().unwrap().to_string();
+    let net = ["--image", &image, "--bridge", "bkbr0", "--subnet", "10.77.0.0/24"];
+    let a = w.path("web");
+    w.create_ok(&a, &[&net[..], &["-p", "8080:80"]].concat(), &["httpd", "-f", "-p", "80", "-h", "/www"]);
+    let a_ip = ip_of(&w, "web");
+    assert_eq!(a_ip, "10.77.0.2");
+    assert!(std::fs::read_to_string(a.join("rootfs/etc/hosts")).unwrap().contains("10.77.0.2\tweb"));
+    let list = ok(w.tool().arg("list"));
+    assert!(list.contains("8080:80/tcp") && list.contains("10.77.0.2"), "{list}");
+    w.start_bundle(&a);
+
+    // Published port, from the host namespace (output DNAT) and from outside (prerouting).
+    // (an HTTP GET with nc: this busybox's wget crashes on some hosts)
+    let fetch = |ns: &str, url: &str| -> Option<String> {
+        let (hostport, path) = url.strip_prefix("http://").unwrap().split_once('/').unwrap();
+        let (h, p) = hostport.split_once(':').unwrap();
+        let script = format!("printf 'GET /{path} HTTP/1.0\\r\\n\\r\\n' | {BUSYBOX} nc -w 3 {h} {p}");
+        let o = run(Command::new("ip").args(["netns", "exec", ns, "sh", "-c", &script]));
+        let text = String::from_utf8_lossy(&o.stdout).into_owned();
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string());
+        body.filter(|_| text.starts_with("HTTP/1.1 200"))
+    };
+    let got = wait_for(Duration::from_secs(15), || fetch(&host, "http://10.201.0.1:8080/index.html"));
+    assert_eq!(got.as_deref(), Some("hello from the bundle\n"), "published port unreachable from the host");
+    assert_eq!(fetch(&out, "http://10.201.0.1:8080/index.html").as_deref(), Some("hello from the bundle\n"));
+    // The bridge address too is the host's.
+    assert_eq!(fetch(&host, "http://10.77.0.1:8080/index.html").as_deref(), Some("hello from the bundle\n"));
+    // Unpublished ports are not forwarded.
+    assert!(fetch(&host, "http://10.201.0.1:8082/index.html").is_none());
+
+    // A second container: pings the first, reaches outside through MASQUERADE.
+    let route = ok(Command::new("ip").args(["-n", &out, "route"]));
+    assert!(!route.contains("10.77."), "outside must not route to the bridge subnet: {route}");
+    let b = w.path("client");
+    let script = format!(
+        "ping -c 1 -W 3 {a_ip} >/dev/null && echo ping-ok; \
+         printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 3 10.201.0.2 8081; ip -4 -o addr show eth0"
+    );
+    w.create_ok(&b, &net, &["sh", "-c", &script]);
+    let (ok_, stdout, stderr) = w.run_bundle(&b, Duration::from_secs(30));
+    assert!(ok_, "client failed: {stderr}");
+    assert!(stdout.contains("ping-ok"), "ping between containers failed: {stdout} {stderr}");
+    assert!(stdout.contains("outside\n"), "outbound NAT failed: {stdout} {stderr}");
+    assert!(stdout.contains("10.77.0.3/24"), "{stdout}");
+
+    // Sharing the first container's network namespace.
+    let c = w.path("sidecar");
+    w.create_ok(
+        &c,
+        &["--image", &image, "--network", "container:web"],
+        &["sh", "-c", "printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 3 127.0.0.1 80"],
+    );
+    let (ok_, stdout, stderr) = w.run_bundle(&c, Duration::from_secs(30));
+    assert!(ok_ && stdout.ends_with("\r\n\r\nhello from the bundle\n"), "container: network: {stdout} {stderr}");
+
+    // Rules exist while bundles do.
+    let rules = ns_out(&w, &host, &["nft", "list", "table", "ip", "bulkhead"]);
+    assert!(rules.contains("masquerade") && rules.contains("dnat to 10.77.0.2:80"), "{rules}");
+
+    // Teardown: containers, then bundles; a second delete is a no-op.
+    for id in w.containers.clone() {
+        let _ = run(w.runtime().args(["kill", &id, "KILL"]));
+    }
+    for b in [&c, &b, &a] {
+        let o = w.delete(b);
+        assert!(o.status.success(), "delete: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(w.delete(b).status.success());
+    }
+    assert!(fetch(&host, "http://10.201.0.1:8080/index.html").is_none());
+    assert_host_clean(&w, &host, &["up0"], "10.77.");
+}
+
+#[test]
+fn failed_bridge_create_rolls_back() {
+    if unsupported() {
+        return;
+    }
+    let mut w = World::new();
+    let host = w.add_netns("bkr");
+    w.host_ns = Some(host.clone());
+    let mut spec = default_image();
+    spec.config = serde_json::json!({"Env": ["PATH=/bin"]}); // no Cmd: fails after the network is up
+    let img = w.path("img");
+    write_oci(&img, &spec);
+    let b = w.path("nocmd");
+    let o = w.create(&b, &["--image", img.to_str().unwrap(), "-p", "8080:80", "--subnet", "10.78.0.0/24"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no command"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!b.exists());
+    assert_host_clean(&w, &host, &[], "10.78.");
+
+    // Addresses are reused after delete; a second bridge subnet for the same bridge is refused.
+    write_oci(&w.path("img2"), &default_image());
+    let img2 = w.path("img2");
+    let (x, y) = (w.path("x"), w.path("y"));
+    w.create_ok(&x, &["--image", img2.to_str().unwrap(), "--subnet", "10.78.0.0/24"], &[]);
+    w.create_ok(&y, &["--image", img2.to_str().unwrap(), "--subnet", "10.78.0.0/24"], &[]);
+    assert_eq!((ip_of(&w, "x"), ip_of(&w, "y")), ("10.78.0.2".into(), "10.78.0.3".into()));
+    let z = w.path("z");
+    let o = w.create(&z, &["--image", img2.to_str().unwrap(), "--subnet", "10.79.0.0/24"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("uses the subnet 10.78.0.0/24"));
+    assert!(w.delete(&x).status.success());
+    let x2 = w.path("x2");
+    w.create_ok(&x2, &["--image", img2.to_str().unwrap(), "--subnet", "10.78.0.0/24"], &[]);
+    assert_eq!(ip_of(&w, "x2"), "10.78.0.2");
+    for b in [&x2, &y] {
+        assert!(w.delete(b).status.success());
+    }
+    assert_host_clean(&w, &host, &[], "10.78.");
 }

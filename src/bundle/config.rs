@@ -177,6 +177,13 @@ pub fn build(image_config: &Value, rootfs: &Path, o: &Options) -> Result<Value> 
                     n["path"] = json!(p);
                 }
             }
+            // In a network namespace of its own, CAP_NET_RAW (as other engines grant) lets
+            // ping work with any busybox (ping_group_range is set too, see network.rs).
+            for set in ["bounding", "effective", "permitted"] {
+                if let Some(a) = spec["process"]["capabilities"][set].as_array_mut() {
+                    a.push(json!("CAP_NET_RAW"));
+                }
+            }
         }
         None => {
             ns.retain(|n| n["type"] != "network");
