@@ -508,3 +508,33 @@ fn failed_bridge_create_rolls_back() {
     }
     assert_host_clean(&w, &host, &[], "10.78.");
 }
+
+#[test]
+fn progress_bar_only_on_a_terminal() {
+    if unsupported() {
+        return;
+    }
+    let mut w = World::new();
+    let img = w.path("img");
+    write_oci(&img, &default_image());
+    // Not a terminal: quiet.
+    let quiet = w.path("quiet");
+    let o = w.create(&quiet, &["--image", img.to_str().unwrap(), "--network", "none"]);
+    assert!(o.status.success());
+    assert!(o.stderr.is_empty() && o.stdout.is_empty(), "output without a terminal: {:?}", String::from_utf8_lossy(&o.stderr));
+    ok(w.tool().arg("gc"));
+    assert!(w.delete(&quiet).status.success());
+    ok(w.tool().arg("gc"));
+    // On a terminal (script(1) gives it a pty): a bar that ends full.
+    let tty = w.path("tty");
+    w.bundles.push(tty.clone());
+    let cmd = format!(
+        "{BUNDLE} --store {} create --image {} --network none {}",
+        w.store.display(),
+        img.display(),
+        tty.display()
+    );
+    let out = ok(Command::new("script").args(["-qfec", &cmd, "/dev/null"]));
+    assert!(out.contains("unpacking [") && out.contains(&format!("[{}]", "#".repeat(30))), "no progress bar: {out:?}");
+    assert!(tty.join("config.json").exists());
+}
