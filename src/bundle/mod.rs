@@ -20,6 +20,7 @@ pub mod image;
 pub mod layer;
 pub mod netlink;
 pub mod network;
+pub mod nft;
 pub mod progress;
 
 use anyhow::{anyhow, bail, Context, Result};

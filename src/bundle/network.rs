@@ -3,25 +3,20 @@
 //! network namespace per bundle (bind-mounted under `<store>/netns/NAME`; config.json joins it
 //! by path), a veth pair into it, an address from a locked IPAM file, a default route, and NAT.
 //!
-//! Links, addresses and routes go through netlink (netlink.rs). NAT rules go through the
-//! `nft` command (table `ip bulkhead`; every rule carries a comment naming its owner, so
-//! teardown finds it by listing the table as JSON). That is the documented fallback the issue
-//! allows; a native nftables netlink encoder would replace `nft()`/`rules()` only.
+//! Links, addresses and routes go through rtnetlink (netlink.rs); NAT rules through nftables
+//! netlink (nft.rs: table `ip bulkhead`, every rule commented with its owner, so teardown
+//! finds it by dumping the table). No external command is run.
 
 use super::layer::lock;
 use super::netlink::{self, Netlink};
+use super::nft::{self, NewRule, Nft};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-
-pub const TABLE: &str = "bulkhead";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Subnet {
@@ -246,32 +241,23 @@ pub fn attach(store: &Path, name: &str, netns: &Path, bridge: &str, subnet: Subn
         nl.add_default_route(subnet.gateway()).context("adding the default route")?;
         Ok(())
     })?;
-    // NAT: masquerade for the bridge once, DNAT per published port.
-    let mut script = format!(
-        "add table ip {TABLE}\n\
-         add chain ip {TABLE} postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}\n\
-         add chain ip {TABLE} prerouting {{ type nat hook prerouting priority dstnat; policy accept; }}\n\
-         add chain ip {TABLE} output {{ type nat hook output priority -100; policy accept; }}\n"
-    );
-    let existing = rules()?;
+    // NAT: masquerade for the bridge once, DNAT per published port (prerouting for traffic
+    // from elsewhere, output for the host's own).
+    let mut nft = Nft::open()?;
+    let existing = nft.rules().context("listing NAT rules")?;
     if !existing.iter().any(|r| r.comment == bridge_comment(bridge)) {
-        script += &format!(
-            "add rule ip {TABLE} postrouting ip saddr {subnet} oifname != \"{bridge}\" masquerade comment \"{}\"\n",
-            bridge_comment(bridge)
-        );
+        let m = NewRule::Masquerade { subnet: subnet.net, prefix: subnet.prefix, bridge };
+        nft::check(nft.add(&[m], &bridge_comment(bridge)), "adding the masquerade rule")?;
     }
+    let mut dnat = Vec::new();
     for p in ports {
         for chain in ["prerouting", "output"] {
-            script += &format!(
-                "add rule ip {TABLE} {chain} fib daddr type local {} dport {} dnat to {ip}:{} comment \"{}\"\n",
-                p.proto,
-                p.host,
-                p.container,
-                comment(&veth)
-            );
+            dnat.push(NewRule::Dnat { chain, proto: &p.proto, host_port: p.host, ip, port: p.container });
         }
     }
-    nft(&script).context("adding NAT rules")?;
+    if !dnat.is_empty() {
+        nft::check(nft.add(&dnat, &comment(&veth)), "adding DNAT rules")?;
+    }
     Ok(Attachment { bridge: bridge.to_string(), subnet, ip, veth, ports: ports.to_vec() })
 }
 
@@ -295,26 +281,21 @@ pub fn detach(store: &Path, name: &str, bridge: &str) -> Result<()> {
     let mut ipam = load_ipam(&ipam_file)?;
     ipam.allocations.retain(|_, n| n != name);
     let last = ipam.allocations.is_empty();
-    let mut delete: Vec<(String, u64)> = Vec::new();
-    match rules() {
-        Ok(rs) => {
-            for r in &rs {
-                if r.comment == comment(&veth) || (last && r.comment == bridge_comment(bridge)) {
-                    delete.push((r.chain.clone(), r.handle));
-                }
-            }
-            let mut script: String =
-                delete.iter().map(|(c, h)| format!("delete rule ip {TABLE} {c} handle {h}\n")).collect();
-            if !rs.is_empty() && rs.len() == delete.len() {
-                script = format!("delete table ip {TABLE}\n");
-            }
-            if !script.is_empty() {
-                if let Err(e) = nft(&script) {
-                    errs.push(format!("removing NAT rules: {e:#}"));
-                }
-            }
+    let nat = Nft::open().and_then(|mut nft| {
+        let rs = nft.rules().context("listing NAT rules")?;
+        let delete: Vec<(String, u64)> = rs
+            .iter()
+            .filter(|r| r.comment == comment(&veth) || (last && r.comment == bridge_comment(bridge)))
+            .map(|r| (r.chain.clone(), r.handle))
+            .collect();
+        if !delete.is_empty() || (rs.is_empty() && last) {
+            // The table goes with its last rule.
+            nft.delete(&delete, rs.len() == delete.len()).context("removing NAT rules")?;
         }
-        Err(e) => errs.push(format!("listing NAT rules: {e:#}")),
+        Ok(())
+    });
+    if let Err(e) = nat {
+        errs.push(format!("{e:#}"));
     }
     if last && ipam.created_bridge {
         if let Some(i) = netlink::index(bridge) {
@@ -333,67 +314,6 @@ pub fn detach(store: &Path, name: &str, bridge: &str) -> Result<()> {
         bail!("{}", errs.join("; "));
     }
     Ok(())
-}
-
-fn nft_path() -> Result<&'static str> {
-    for p in ["/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft", "/usr/local/sbin/nft"] {
-        if Path::new(p).exists() {
-            return Ok(p);
-        }
-    }
-    bail!("the bridge network needs the nft command (nftables) for NAT: install nftables")
-}
-
-fn nft(script: &str) -> Result<()> {
-    let mut child = Command::new(nft_path()?)
-        .args(["-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("running nft")?;
-    child.stdin.take().unwrap().write_all(script.as_bytes())?;
-    let out = child.wait_with_output()?;
-    if !out.status.success() {
-        bail!("nft: {}", String::from_utf8_lossy(&out.stderr).trim());
-    }
-    Ok(())
-}
-
-struct Rule {
-    chain: String,
-    handle: u64,
-    comment: String,
-}
-
-/// The rules of our table (none if it does not exist).
-fn rules() -> Result<Vec<Rule>> {
-    let out = Command::new(nft_path()?)
-        .args(["-j", "-a", "list", "table", "ip", TABLE])
-        .stdin(Stdio::null())
-        .output()
-        .context("running nft")?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        if err.contains("No such file or directory") {
-            return Ok(Vec::new());
-        }
-        bail!("nft list: {}", err.trim());
-    }
-    let v: Value = serde_json::from_slice(&out.stdout).context("parsing nft -j output")?;
-    Ok(v["nftables"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|o| o.get("rule"))
-                .map(|r| Rule {
-                    chain: r["chain"].as_str().unwrap_or("").to_string(),
-                    handle: r["handle"].as_u64().unwrap_or(0),
-                    comment: r["comment"].as_str().unwrap_or("").to_string(),
-                })
-                .collect()
-        })
-        .unwrap_or_default())
 }
 
 #[cfg(test)]
