@@ -20,7 +20,7 @@ pub enum Blob {
 }
 
 impl Blob {
-    pub fn open(&self) -> Result<Box<dyn Read>> {
+    pub fn open(&self) -> Result<Box<dyn Read + Send>> {
         match self {
             Blob::File(p) => Ok(Box::new(File::open(p).with_context(|| format!("opening {}", p.display()))?)),
             Blob::InArchive { archive, offset, size } => {

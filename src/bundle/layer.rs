@@ -107,47 +107,102 @@ fn unpack(layer: &Layer, hexd: &str, tmp: &Path, progress: &Progress) -> Result<
     fs::create_dir(tmp).with_context(|| format!("creating {}", tmp.display()))?;
     fs::set_permissions(tmp, fs::Permissions::from_mode(0o755))?;
     let what = || format!("layer {}", layer.digest);
-    let mut raw = BufReader::with_capacity(
-        256 << 10,
-        HashReader { inner: layer.blob.open().with_context(what)?, hash: Sha256::new(), progress: Some(progress) },
-    );
-    let magic = raw.fill_buf().with_context(what)?;
-    let kind = if magic.starts_with(&[0x1f, 0x8b]) {
-        1
-    } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        2
-    } else {
-        0
-    };
-    let (r, uncompressed_hex) = {
-        let dec: Box<dyn Read + '_> = match kind {
-            1 => Box::new(flate2::bufread::MultiGzDecoder::new(&mut raw)),
-            2 => Box::new(
-                ruzstd::decoding::StreamingDecoder::new(&mut raw).map_err(|e| anyhow!("{}: zstd: {e}", what()))?,
-            ),
-            _ => Box::new(&mut raw),
-        };
-        let mut un = HashReader { inner: dec, hash: Sha256::new(), progress: None };
-        let r = extract(&mut un, tmp).and_then(|()| Ok(io::copy(&mut un, &mut io::sink())?));
-        (r, hex(&un.hash.finalize()))
-    };
-    if let Err(e) = r {
-        // Corrupt bytes explain a broken stream best: say so if the digest shows it.
-        if !layer.uncompressed && io::copy(&mut raw, &mut io::sink()).is_ok() {
-            let got = hex(&raw.into_inner().hash.finalize());
-            if got != hexd {
-                bail!("layer {} does not match its digest (content is sha256:{got})", layer.digest);
-            }
-        }
-        return Err(e).with_context(what);
-    }
-    io::copy(&mut raw, &mut io::sink()).with_context(what)?;
-    let raw_hex = hex(&raw.into_inner().hash.finalize());
-    let got = if layer.uncompressed { uncompressed_hex } else { raw_hex };
-    if got != hexd {
+    let blob = layer.blob.open().with_context(what)?;
+    // Read, hash and decompress on one thread; extract on this one (as `tar -xz` pipes gzip).
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
+    let (extracted, (decoded, raw_hex, un_hex)) = std::thread::scope(|s| {
+        let producer = s.spawn(move || produce(blob, progress, tx));
+        let r = extract(ChanReader { rx, cur: Vec::new(), pos: 0 }, tmp);
+        (r, producer.join().unwrap_or_else(|_| (Err(anyhow!("decompressor panicked")), String::new(), String::new())))
+    });
+    let got = if layer.uncompressed { un_hex } else { raw_hex };
+    // Corrupt bytes explain a broken stream best: say so first if the digest shows them.
+    if got != hexd && (!layer.uncompressed || decoded.is_ok()) {
         bail!("layer {} does not match its digest (content is sha256:{got})", layer.digest);
     }
+    decoded.with_context(what)?;
+    extracted.with_context(what)?;
     Ok(())
+}
+
+/// Reads the whole blob: returns the decompression result and the digests of the raw and
+/// the decompressed stream. Chunks go to `tx` while the receiver wants them.
+fn produce(blob: Box<dyn Read + Send>, progress: &Progress, tx: std::sync::mpsc::SyncSender<Vec<u8>>) -> (Result<()>, String, String) {
+    let mut raw = BufReader::with_capacity(256 << 10, HashReader { inner: blob, hash: Sha256::new(), progress: Some(progress) });
+    let mut result = Ok(());
+    let un_hex = {
+        let kind = match raw.fill_buf() {
+            Ok(m) if m.starts_with(&[0x1f, 0x8b]) => 1,
+            Ok(m) if m.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) => 2,
+            Ok(_) => 0,
+            Err(e) => return (Err(e.into()), String::new(), String::new()),
+        };
+        let dec: Option<Box<dyn Read + '_>> = match kind {
+            1 => Some(Box::new(flate2::bufread::MultiGzDecoder::new(&mut raw))),
+            2 => match ruzstd::decoding::StreamingDecoder::new(&mut raw) {
+                Ok(d) => Some(Box::new(d)),
+                Err(e) => {
+                    result = Err(anyhow!("zstd: {e}"));
+                    None
+                }
+            },
+            _ => Some(Box::new(&mut raw)),
+        };
+        let mut hash = Sha256::new();
+        if let Some(mut dec) = dec {
+            let mut open = true;
+            loop {
+                let mut buf = vec![0u8; 256 << 10];
+                match dec.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        buf.truncate(n);
+                        hash.update(&buf);
+                        if open && tx.send(buf).is_err() {
+                            open = false; // the extractor is done: keep hashing
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        result = Err(anyhow!("decompressing: {e}"));
+                        break;
+                    }
+                }
+            }
+        }
+        drop(tx);
+        hex(&hash.finalize())
+    };
+    if let Err(e) = io::copy(&mut raw, &mut io::sink()) {
+        if result.is_ok() {
+            result = Err(e.into());
+        }
+    }
+    (result, hex(&raw.into_inner().hash.finalize()), un_hex)
+}
+
+struct ChanReader {
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    cur: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChanReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.cur.len() {
+            match self.rx.recv() {
+                Ok(v) => {
+                    self.cur = v;
+                    self.pos = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len() - self.pos);
+        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
 }
 
 /// `a/./b/` → `a/b`; `..` anywhere is an error; a leading `/` is dropped (as tar does).

@@ -1,15 +1,16 @@
 //! A one-line progress bar for unpacking, drawn on stderr only when it is a terminal.
 
-use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 pub struct Progress {
     enabled: bool,
     total: u64,
-    done: Cell<u64>,
-    last: Cell<Option<Instant>>,
-    drawn: Cell<bool>,
+    done: AtomicU64,
+    last: Mutex<Option<Instant>>,
+    drawn: AtomicBool,
 }
 
 impl Progress {
@@ -18,25 +19,28 @@ impl Progress {
     }
 
     pub fn with(enabled: bool, total: u64) -> Progress {
-        Progress { enabled, total, done: Cell::new(0), last: Cell::new(None), drawn: Cell::new(false) }
+        Progress { enabled, total, done: AtomicU64::new(0), last: Mutex::new(None), drawn: AtomicBool::new(false) }
     }
 
     pub fn add(&self, n: u64) {
-        self.done.set(self.done.get() + n);
+        self.done.fetch_add(n, Ordering::Relaxed);
         if !self.enabled {
             return;
         }
         let now = Instant::now();
-        if self.last.get().is_some_and(|l| now - l < Duration::from_millis(100)) {
-            return;
+        {
+            let mut last = self.last.lock().unwrap();
+            if last.is_some_and(|l| now - l < Duration::from_millis(100)) {
+                return;
+            }
+            *last = Some(now);
         }
-        self.last.set(Some(now));
         self.draw();
     }
 
     pub fn line(&self) -> String {
         let total = self.total.max(1);
-        let done = self.done.get().min(total);
+        let done = self.done.load(Ordering::Relaxed).min(total);
         let width = 30u64;
         let filled = (done * width / total) as usize;
         format!(
@@ -49,7 +53,7 @@ impl Progress {
     }
 
     fn draw(&self) {
-        self.drawn.set(true);
+        self.drawn.store(true, Ordering::Relaxed);
         let mut e = std::io::stderr().lock();
         let _ = write!(e, "\r{}", self.line());
         let _ = e.flush();
@@ -57,7 +61,7 @@ impl Progress {
 
     /// Draws the final state and ends the line (only if anything was drawn).
     pub fn finish(&self) {
-        if self.enabled && self.drawn.get() {
+        if self.enabled && self.drawn.load(Ordering::Relaxed) {
             self.draw();
             let _ = writeln!(std::io::stderr());
         }
