@@ -53,7 +53,10 @@ fn unpack_overlay_whiteouts_config_and_delete() {
     // Whiteouts honoured through the overlay.
     assert!(!r.join("deleteme").exists(), "whited-out file visible");
     assert_eq!(entries(&r.join("opq")), vec!["new"], "opaque dir shows lower entries");
-    assert_eq!(entries(&r.join("data")), vec!["a", "b", "fifo", "link", "owned", "owned-link", "x"]);
+    assert_eq!(entries(&r.join("data")), vec!["a", "b", "fifo", "link", "null", "owned", "owned-link", "x"]);
+    let dev = std::fs::metadata(r.join("data/null")).unwrap();
+    assert!(dev.file_type().is_char_device() && dev.rdev() == libc::makedev(1, 3), "device not kept");
+    assert_eq!(dev.mode() & 0o7777, 0o620);
     // Metadata kept.
     let m = std::fs::metadata(r.join("data/owned")).unwrap();
     assert_eq!((m.uid(), m.gid(), m.mode() & 0o7777), (1234, 5678, 0o4750));

@@ -41,6 +41,8 @@ pub enum E {
     Sym(String, String),
     Hard(String, String),
     Fifo(String),
+    /// A character device (major, minor).
+    Char(String, u32, u32),
     /// A raw path, written without any check (for traversal tests).
     Raw(String, Vec<u8>),
 }
@@ -97,6 +99,14 @@ pub fn layer_tar(entries: &[E]) -> Vec<u8> {
                 h.set_entry_type(tar::EntryType::Fifo);
                 h.set_mode(0o600);
                 h.set_size(0);
+                b.append_data(&mut h, p, &[][..]).unwrap();
+            }
+            E::Char(p, ma, mi) => {
+                h.set_entry_type(tar::EntryType::Char);
+                h.set_mode(0o620);
+                h.set_size(0);
+                h.set_device_major(*ma).unwrap();
+                h.set_device_minor(*mi).unwrap();
                 b.append_data(&mut h, p, &[][..]).unwrap();
             }
             E::Raw(p, d) => {
@@ -170,6 +180,7 @@ pub fn change_layer() -> Vec<E> {
         E::Xattr("data/x".into(), b"x".to_vec(), "user.bulkhead", b"yes"),
         E::Sym("data/link".into(), "../opq/new".into()),
         E::Fifo("data/fifo".into()),
+        E::Char("data/null".into(), 1, 3),
     ]
 }
 
