@@ -126,12 +126,26 @@ fn runs_with_bulkhead() {
     let img = w.path("img");
     write_oci(&img, &default_image());
     let b = w.path("run1");
+    let shared = w.path("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::write(shared.join("in"), "from host\n").unwrap();
+    let ro = w.path("ro");
+    std::fs::create_dir(&ro).unwrap();
     let script = "cat /etc/hostname; test -e /deleteme && echo BAD-whiteout; ls /opq; cat /www/index.html; \
-                  echo $FROM_IMAGE$EXTRA; pwd; echo w > /written; cat /written";
-    w.create_ok(&b, &["--image", img.to_str().unwrap(), "--network", "none", "-e", "EXTRA=x"], &["sh", "-c", script]);
+                  echo $FROM_IMAGE$EXTRA; pwd; echo w > /written; cat /written; cat /mnt/in; echo out > /mnt/out; \
+                  echo x > /ro/x 2>/dev/null || echo ro-refused";
+    let (v1, v2) = (format!("{}:/mnt", shared.display()), format!("{}:/ro:ro", ro.display()));
+    w.create_ok(
+        &b,
+        &["--image", img.to_str().unwrap(), "--network", "none", "-e", "EXTRA=x", "-v", &v1, "-v", &v2, "--memory", "64m"],
+        &["sh", "-c", script],
+    );
+    assert_eq!(config(&b)["linux"]["resources"]["memory"]["limit"], 64 << 20);
     let (ok_, out, err) = w.run_bundle(&b, Duration::from_secs(30));
     assert!(ok_, "run failed: {err}");
-    assert_eq!(out, "run1\nnew\nhello from the bundle\n1x\n/www\nw\n", "stderr: {err}");
+    assert_eq!(out, "run1\nnew\nhello from the bundle\n1x\n/www\nw\nfrom host\nro-refused\n", "stderr: {err}");
+    assert_eq!(std::fs::read_to_string(shared.join("out")).unwrap(), "out\n");
+    assert!(!ro.join("x").exists());
     // The write went to this bundle's upper dir.
     assert!(w.store.join("bundles/run1/upper/written").exists());
     // The image's own command.

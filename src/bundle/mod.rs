@@ -389,12 +389,14 @@ fn build(
     Ok(())
 }
 
-/// overlayfs on `target`: lowerdirs as short paths relative to the store (from a chdir
-/// there), so many layers fit in the mount data page.
+/// overlayfs on `target`: every directory as a short path relative to the store (from a
+/// chdir there), so many layers (about 260) fit in the mount data page.
 fn mount_overlay(store: &Path, name: &str, layers: &[String], upper: &Path, work: &Path, target: &Path) -> Result<()> {
     let mut lower = vec![format!("bundles/{name}/init")];
     lower.extend(layers.iter().rev().map(|h| format!("l/{}", layer::short_id(h))));
-    let data = format!("lowerdir={},upperdir={},workdir={}", lower.join(":"), upper.display(), work.display());
+    // upper and work relative too: the store's path may hold ',' or ':'.
+    let rel = |p: &Path| p.strip_prefix(store).map(Path::to_path_buf).unwrap_or_else(|_| p.to_path_buf());
+    let data = format!("lowerdir={},upperdir={},workdir={}", lower.join(":"), rel(upper).display(), rel(work).display());
     if data.len() > 4000 {
         bail!("{} layers do not fit in one overlay mount", layers.len());
     }
