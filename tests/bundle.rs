@@ -246,7 +246,8 @@ fn many_layers_fit_one_overlay() {
     }
     let mut w = World::new();
     let mut layers = vec![(layer_tar(&busybox_layer()), Comp::Gzip)];
-    for i in 0..99 {
+    // 299 layers: past one page even with short relative lowerdirs (the new mount API).
+    for i in 0..299 {
         layers.push((layer_tar(&[E::Dir("many", 0o755), E::File(format!("many/f{i}"), format!("{i}").into_bytes(), 0o644)]), Comp::None));
     }
     // The absolute lowerdir paths alone would overflow a page.
@@ -256,8 +257,10 @@ fn many_layers_fit_one_overlay() {
     write_oci(&img, &ImageSpec { layers, config: serde_json::json!({"Cmd": ["true"]}), tag: "latest" });
     let b = w.path("many");
     w.create_ok(&b, &["--image", img.to_str().unwrap(), "--network", "none"], &[]);
-    assert_eq!(entries(&b.join("rootfs/many")).len(), 99);
-    assert_eq!(std::fs::read_to_string(b.join("rootfs/many/f98")).unwrap(), "98");
+    assert_eq!(entries(&b.join("rootfs/many")).len(), 299);
+    assert_eq!(std::fs::read_to_string(b.join("rootfs/many/f298")).unwrap(), "298");
+    assert_eq!(std::fs::read_to_string(b.join("rootfs/many/f0")).unwrap(), "0");
+    assert!(b.join("rootfs/bin/busybox").exists(), "bottom layer missing");
     assert!(w.delete(&b).status.success());
     assert_gone(&w, &b);
 }
