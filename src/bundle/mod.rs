@@ -298,10 +298,7 @@ fn build(
     // Layers.
     let total: u64 = img.layers.iter().map(|l| l.blob.size()).sum();
     let progress = progress::Progress::new(total);
-    for l in &img.layers {
-        let hex = layer::ensure(store, l, &progress)?;
-        meta.layers.push(hex);
-    }
+    meta.layers = unpack_layers(store, &img.layers, &progress)?;
     progress.finish();
     save_meta(store, meta)?;
 
@@ -387,6 +384,40 @@ fn build(
     let spec = config::build(&img.config, &rootfs, &opts)?;
     fs::write(meta.bundle.join("config.json"), serde_json::to_string_pretty(&spec)? + "\n")?;
     Ok(())
+}
+
+/// Makes sure every layer is in the store, a few at a time; returns their keys in order.
+fn unpack_layers(store: &Path, layers: &[image::Layer], progress: &progress::Progress) -> Result<Vec<String>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 4).min(layers.len().max(1));
+    let next = AtomicUsize::new(0);
+    let results: std::sync::Mutex<Vec<Option<Result<String>>>> =
+        std::sync::Mutex::new((0..layers.len()).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= layers.len() {
+                    break;
+                }
+                let r = layer::ensure(store, &layers[i], progress);
+                let failed = r.is_err();
+                results.lock().unwrap()[i] = Some(r);
+                if failed {
+                    next.store(layers.len(), Ordering::SeqCst); // start no more
+                    break;
+                }
+            });
+        }
+    });
+    let mut keys = Vec::new();
+    for r in results.into_inner().unwrap().into_iter().flatten() {
+        keys.push(r?);
+    }
+    if keys.len() != layers.len() {
+        bail!("unpacking stopped early");
+    }
+    Ok(keys)
 }
 
 /// overlayfs on `target`: every directory as a short path relative to the store (from a
