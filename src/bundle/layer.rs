@@ -19,7 +19,7 @@ use std::ffi::CString;
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 /// Reads through, hashing and counting for the progress bar.
@@ -418,7 +418,6 @@ fn extract<R: Read>(r: R, root: &Path) -> Result<()> {
     for (p, t) in x.dir_times.iter().rev() {
         set_times(p, *t);
     }
-    let _ = fs::symlink_metadata(root).map(|m| m.uid());
     Ok(())
 }
 
