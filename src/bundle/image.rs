@@ -279,11 +279,10 @@ fn oci(layout: &Layout, tag: Option<&str>) -> Result<Image> {
 }
 
 fn check_diff_ids(config: &Value, n: usize) -> Result<()> {
-    if let Some(ids) = config["rootfs"]["diff_ids"].as_array() {
-        if ids.len() != n {
+    if let Some(ids) = config["rootfs"]["diff_ids"].as_array()
+        && ids.len() != n {
             bail!("the config lists {} layers (rootfs.diff_ids) but the manifest {n}", ids.len());
         }
-    }
     Ok(())
 }
 

@@ -173,11 +173,10 @@ fn produce(blob: Box<dyn Read + Send>, progress: &Progress, tx: std::sync::mpsc:
         drop(tx);
         hex(&hash.finalize())
     };
-    if let Err(e) = io::copy(&mut raw, &mut io::sink()) {
-        if result.is_ok() {
+    if let Err(e) = io::copy(&mut raw, &mut io::sink())
+        && result.is_ok() {
             result = Err(e.into());
         }
-    }
     (result, hex(&raw.into_inner().hash.finalize()), un_hex)
 }
 
@@ -401,14 +400,13 @@ fn extract<R: Read>(r: R, root: &Path) -> Result<()> {
         if let Some(exts) = e.pax_extensions()? {
             for ext in exts {
                 let ext = ext?;
-                if let Some(name) = ext.key().ok().and_then(|k| k.strip_prefix("SCHILY.xattr.")) {
-                    if let Err(err) = lsetxattr(&abs, name, ext.value_bytes()) {
+                if let Some(name) = ext.key().ok().and_then(|k| k.strip_prefix("SCHILY.xattr."))
+                    && let Err(err) = lsetxattr(&abs, name, ext.value_bytes()) {
                         // user.* xattrs cannot be set on symlinks; the rest must work.
                         if !(ty == tar::EntryType::Symlink && name.starts_with("user.")) {
                             return Err(err).with_context(|| format!("setting xattr {name} on {}", abs.display()));
                         }
                     }
-                }
             }
         }
         if ty != tar::EntryType::Directory {

@@ -511,11 +511,10 @@ fn delete_arg(store: &Path, arg: &Path) -> Result<()> {
     }
     // By name, or the directory's name.
     let s = arg.to_string_lossy();
-    if !s.contains('/') {
-        if let Some(meta) = load_meta(store, &s)? {
+    if !s.contains('/')
+        && let Some(meta) = load_meta(store, &s)? {
             return teardown(store, &meta);
         }
-    }
     if dir.exists() {
         // A bundle of this store whose marker is gone?
         for meta in all_meta(store)? {
@@ -546,16 +545,14 @@ fn teardown(store: &Path, meta: &Meta) -> Result<()> {
     if let Err(e) = unmount_all(&rootfs) {
         errs.push(format!("{e:#}"));
     }
-    if let Some(br) = &meta.bridge {
-        if let Err(e) = network::detach(store, &meta.name, br) {
+    if let Some(br) = &meta.bridge
+        && let Err(e) = network::detach(store, &meta.name, br) {
             errs.push(format!("network: {e:#}"));
         }
-    }
-    if let Some(ns) = &meta.netns {
-        if let Err(e) = network::remove_netns(ns) {
+    if let Some(ns) = &meta.netns
+        && let Err(e) = network::remove_netns(ns) {
             errs.push(format!("{e:#}"));
         }
-    }
     if !errs.is_empty() {
         // Keep the state so that delete can be run again.
         bail!("{}", errs.join("; "));

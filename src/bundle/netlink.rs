@@ -45,7 +45,7 @@ impl Msg {
         Msg { buf }
     }
     fn align(&mut self) {
-        while self.buf.len() % 4 != 0 {
+        while !self.buf.len().is_multiple_of(4) {
             self.buf.push(0);
         }
     }

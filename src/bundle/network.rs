@@ -200,11 +200,10 @@ pub fn attach(store: &Path, name: &str, netns: &Path, bridge: &str, subnet: Subn
     fs::create_dir_all(ipam_file.parent().unwrap())?;
     let _lock = lock(&lock_file, true)?;
     let mut ipam = load_ipam(&ipam_file)?;
-    if let Some(s) = ipam.subnet {
-        if s != subnet {
+    if let Some(s) = ipam.subnet
+        && s != subnet {
             bail!("bridge {bridge} uses the subnet {s}, not {subnet}");
         }
-    }
     ipam.subnet = Some(subnet);
     let ip = subnet
         .hosts()
@@ -272,11 +271,10 @@ pub fn detach(store: &Path, name: &str, bridge: &str) -> Result<()> {
     let mut errs = Vec::new();
     if let Some(i) = netlink::index(&veth) {
         let mut nl = Netlink::open()?;
-        if let Err(e) = nl.delete_link(i) {
-            if e.raw_os_error() != Some(libc::ENODEV) {
+        if let Err(e) = nl.delete_link(i)
+            && e.raw_os_error() != Some(libc::ENODEV) {
                 errs.push(format!("deleting {veth}: {e}"));
             }
-        }
     }
     let mut ipam = load_ipam(&ipam_file)?;
     ipam.allocations.retain(|_, n| n != name);
@@ -297,14 +295,13 @@ pub fn detach(store: &Path, name: &str, bridge: &str) -> Result<()> {
     if let Err(e) = nat {
         errs.push(format!("{e:#}"));
     }
-    if last && ipam.created_bridge {
-        if let Some(i) = netlink::index(bridge) {
+    if last && ipam.created_bridge
+        && let Some(i) = netlink::index(bridge) {
             let mut nl = Netlink::open()?;
             if let Err(e) = nl.delete_link(i) {
                 errs.push(format!("deleting bridge {bridge}: {e}"));
             }
         }
-    }
     if last {
         let _ = fs::remove_file(&ipam_file);
     } else {

@@ -77,7 +77,7 @@ impl Buf {
         self.b.extend_from_slice(&((4 + data.len()) as u16).to_ne_bytes());
         self.b.extend_from_slice(&ty.to_ne_bytes());
         self.b.extend_from_slice(data);
-        while self.b.len() % 4 != 0 {
+        while !self.b.len().is_multiple_of(4) {
             self.b.push(0);
         }
     }

@@ -294,8 +294,8 @@ pub fn write_docker_archive(out: &Path, spec: &ImageSpec, repo_tag: &str) {
 }
 
 pub fn run(cmd: &mut Command) -> Output {
-    let out = cmd.stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
-    out
+    
+    cmd.stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("running {cmd:?}: {e}"))
 }
 
 pub fn ok(cmd: &mut Command) -> String {
