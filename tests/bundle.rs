@@ -508,6 +508,24 @@ fn failed_bridge_create_rolls_back() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("no command"), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(!b.exists());
     assert_host_clean(&w, &host, &[], "10.78.");
+    // Bad flags are refused before anything is made.
+    let img_s = img.to_str().unwrap().to_string();
+    for (args, expect) in [
+        (vec!["--network", "none", "-p", "80:80"], "-p needs --network bridge"),
+        (vec!["--network", "container:nosuch"], "no bundle named nosuch"),
+        (vec!["--network", "bogus"], "expected bridge, none, host or container:NAME"),
+        (vec!["-p", "80"], "expected HOSTPORT:CTRPORT"),
+        (vec!["--subnet", "10.0.0.0/40"], "prefix must be"),
+        (vec!["-v", "relative:/x"], "volume"),
+    ] {
+        let mut a = vec!["--image", img_s.as_str()];
+        a.extend(args);
+        let o = w.create(&b, &a);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(expect), "{a:?}: {err}");
+        assert!(!b.exists());
+        assert_host_clean(&w, &host, &[], "10.78.");
+    }
 
     // Addresses are reused after delete; a second bridge subnet for the same bridge is refused.
     write_oci(&w.path("img2"), &default_image());
