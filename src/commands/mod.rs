@@ -12,7 +12,7 @@ mod ps;
 mod events;
 mod update;
 mod run;
-mod spec;
+pub mod spec;
 mod start;
 mod state;
 
