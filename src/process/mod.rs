@@ -34,6 +34,9 @@ pub struct InitConfig<'a> {
     pub rootfs: &'a Path,
     /// exec.fifo opened O_RDONLY|O_NONBLOCK: the init waits on it for `start`.
     pub fifo: OwnedFd,
+    /// The container's state dir (O_PATH): where the init reports a failure after `start`
+    /// (a startContainer hook, the execve) as `exec.error`, for `start` to read.
+    pub state_dir: OwnedFd,
     pub console_socket: Option<OwnedFd>,
     pub preserve_fds: u32,
     pub listen_fds: u32,
