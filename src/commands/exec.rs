@@ -30,6 +30,7 @@ pub fn run(g: &Global, a: &ExecArgs) -> Result<i32> {
 }
 
 fn exec(g: &Global, a: &ExecArgs) -> Result<i32> {
+    reserve_preserved_fds(a.preserve_fds);
     let id = a.id.as_str();
     let c = Root::new(&g.root).open_unlocked(id)?;
     let st = c.state().clone();
@@ -124,11 +125,31 @@ fn exec(g: &Global, a: &ExecArgs) -> Result<i32> {
     code
 }
 
+/// fds 3..3+N go to the process as they are: any the caller left closed is parked on
+/// /dev/null, so that none of ours (signalfd, pidfd, sockets) can take that number and leak.
+fn reserve_preserved_fds(n: u32) {
+    for fd in 3..3 + n as i32 {
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+            let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+            if null >= 0 && null != fd {
+                unsafe {
+                    libc::dup2(null, fd);
+                    libc::close(null);
+                }
+            }
+        }
+    }
+}
+
 /// `--process F`: the whole process, as containerd and podman write it.
 fn load_process(path: &Path) -> Result<Process> {
     let text = std::fs::read(path).with_context(|| format!("--process: reading {}", path.display()))?;
-    let de = &mut serde_json::Deserializer::from_slice(&text);
-    let p: Process = serde_path_to_error::deserialize(de).map_err(|e| {
+    let mut v: serde_json::Value = serde_json::from_slice(&text).map_err(|e| anyhow::anyhow!("--process {}: invalid JSON: {e}", path.display()))?;
+    // As runc (a struct there, not a pointer): a missing user is uid 0, gid 0.
+    if let Some(o) = v.as_object_mut() {
+        o.entry("user").or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
+    }
+    let p: Process = serde_path_to_error::deserialize(v).map_err(|e| {
         let at = e.path().to_string();
         anyhow::anyhow!("--process {}: invalid process JSON at {}: {}", path.display(), if at.is_empty() || at == "." { "top level".to_string() } else { at }, e.inner())
     })?;
