@@ -267,8 +267,9 @@ fn dedup_env(env: Vec<String>) -> Vec<String> {
 /// The cgroup.procs directories to join: the container's, or sub-cgroups of it (`--cgroup
 /// sub` for every hierarchy, `--cgroup ctrl[,ctrl]:sub` per controller). A sub-path may not
 /// leave the container's cgroup.
-fn cgroup_dirs(cg: &crate::cgroups::Cgroup, args: &[String]) -> Result<Vec<PathBuf>> {
+fn cgroup_dirs(cg: &crate::cgroups::Cgroup, args: &[String]) -> Result<Vec<(PathBuf, bool)>> {
     let hs = cg.hierarchies();
+    let with_kind = |dirs: Vec<PathBuf>| dirs.into_iter().zip(hs).map(|(d, h)| (d, h.v2)).collect();
     let mut dirs: Vec<PathBuf> = hs.iter().map(|h| h.dir.clone()).collect();
     let sub = |base: &Path, rel: &str, arg: &str| -> Result<PathBuf> {
         let mut out = base.to_path_buf();
@@ -286,7 +287,7 @@ fn cgroup_dirs(cg: &crate::cgroups::Cgroup, args: &[String]) -> Result<Vec<PathB
         Ok(out)
     };
     if args.is_empty() {
-        return Ok(dirs);
+        return Ok(with_kind(dirs));
     }
     let mut all = None;
     let mut per: Vec<(String, String, String)> = Vec::new();
@@ -311,7 +312,7 @@ fn cgroup_dirs(cg: &crate::cgroups::Cgroup, args: &[String]) -> Result<Vec<PathB
         for (d, h) in dirs.iter_mut().zip(hs) {
             *d = sub(&h.dir, &path, &path)?;
         }
-        return Ok(dirs);
+        return Ok(with_kind(dirs));
     }
     for (ctrl, path, arg) in per {
         let mut found = false;
@@ -326,7 +327,7 @@ fn cgroup_dirs(cg: &crate::cgroups::Cgroup, args: &[String]) -> Result<Vec<PathB
             bail!("--cgroup {arg}: unknown controller {ctrl:?} for this container's cgroup");
         }
     }
-    Ok(dirs)
+    Ok(with_kind(dirs))
 }
 
 /// Written atomically (temp + rename) so a reader never sees a partial pid.

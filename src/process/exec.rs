@@ -1,17 +1,27 @@
 //! `exec`: a new process inside a running container (the setns path).
 //!
 //!   parent: pidfd_open(init) (checked against its start time), /proc/PID/root opened,
-//!           setns(pid ns) for its own children only, fork ─────────────► child
-//!                                   non-dumpable; setns(every other namespace, user first);
+//!           v1 `tasks` files and the v2 directory opened,
+//!           setns(pid ns) for its own children only,
+//!           clone3(CLONE_INTO_CGROUP v2 dir) ──────────────────────────► child
+//!                                   non-dumpable; "0" → each v1 tasks file;
+//!                                   setns(every other namespace, user first);
 //!                                   chroot to the init's root; pty; rlimits; cwd; seccomp /
 //!                                   identity / caps / NNP; program looked up ──► Ready
-//!           pid → cgroup.procs of every hierarchy, Go ─────────────────►
+//!           Go ────────────────────────────────────────────────────────►
 //!                                   exec (the channel is close-on-exec: EOF means success)
 //!           EOF ◄─────── or Error(why) if the execve failed
 //!
 //! One fork: the parent joins the container's pid namespace for its children before forking,
 //! so the child is already inside it and no intermediate process is needed. The child is a
 //! direct child of `bulkhead exec`, which waits for it in the foreground.
+//!
+//! Cgroups without the RCU grace period a cgroup.procs write of another pid costs (the
+//! global threadgroup rwsem taken for writing: 10-20 ms, most of an exec): the child is born
+//! in the v2 cgroup (CLONE_INTO_CGROUP) and moves itself, a single thread writing "0", into
+//! each v1 hierarchy, which the kernel does without that lock. Where that is not possible
+//! (old kernel, a frozen cgroup that would stop the child mid-setup) the parent writes the
+//! pid to every cgroup.procs after the child is set up, as runc does.
 
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{LinuxNamespaceType, Process};
@@ -28,8 +38,9 @@ pub struct ExecConfig<'a> {
     pub process: &'a Process,
     /// The container's namespaces (every type its config lists: the init is in all of them).
     pub namespaces: Vec<LinuxNamespaceType>,
-    /// Directories whose cgroup.procs the process is written to before it may exec.
-    pub cgroup_dirs: Vec<PathBuf>,
+    /// The cgroup directory in every hierarchy, the v2 one flagged `true`; the process is in
+    /// all of them before it may exec.
+    pub cgroup_dirs: Vec<(PathBuf, bool)>,
     pub seccomp: Option<&'a crate::security::seccomp::CompiledFilter>,
     /// Receives the pty master when process.terminal is true.
     pub console_socket: Option<RawFd>,
@@ -135,21 +146,54 @@ pub fn spawn(cfg: &ExecConfig) -> Result<i32> {
         r.context("joining the container's pid namespace (setns CLONE_NEWPID)")?;
     }
 
+    // The fast cgroup path (see the module doc): v1 tasks files for the child, v2 directory
+    // for clone3. A frozen cgroup would stop the child before it reports Ready.
+    let mut tasks: Vec<OwnedFd> = Vec::new();
+    let mut v2_dir: Option<OwnedFd> = None;
+    let mut parent_writes: Vec<PathBuf> = Vec::new();
+    for (dir, v2) in &cfg.cgroup_dirs {
+        if cfg.no_wait_exec {
+            parent_writes.push(dir.clone());
+        } else if *v2 {
+            v2_dir = Some(open_cgroup(dir, "", nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY)?);
+        } else {
+            tasks.push(open_cgroup(dir, "tasks", nix::fcntl::OFlag::O_WRONLY)?);
+        }
+    }
+
     let (parent, child) = sync::pair()?;
-    // SAFETY: the runtime is single-threaded.
-    let pid = match unsafe { crate::sys::clone_fork(0) } {
-        Ok(p) => p,
-        // The pid namespace's init died: the kernel refuses new members.
-        Err(e) if has_pid_ns => return Err(e).context("forking into the container's pid namespace (has its init exited?)"),
-        Err(e) => return Err(e),
+    let fork = |into: Option<RawFd>| -> Result<i32> {
+        // SAFETY: the runtime is single-threaded.
+        let r = match into {
+            Some(fd) => unsafe { clone_into_cgroup(fd) },
+            None => unsafe { crate::sys::clone_fork(0) },
+        };
+        match r {
+            Ok(p) => Ok(p),
+            // The pid namespace's init died: the kernel refuses new members.
+            Err(e) if has_pid_ns => Err(e).context("forking into the container's pid namespace (has its init exited?)"),
+            Err(e) => Err(e),
+        }
+    };
+    let pid = match v2_dir.as_ref().map(|d| fork(Some(d.as_raw_fd()))) {
+        Some(Ok(p)) => p,
+        // No clone3 / CLONE_INTO_CGROUP here, or the cgroup refuses it: the slow path.
+        Some(Err(_)) => {
+            let (dir, _) = cfg.cgroup_dirs.iter().find(|(_, v2)| *v2).expect("v2 dir");
+            parent_writes.push(dir.clone());
+            fork(None)?
+        }
+        None => fork(None)?,
     };
     if pid == 0 {
         drop(parent);
-        child_main(cfg, &target, &root, &child, last_cap, setgroups_allowed);
+        child_main(cfg, &target, &root, &tasks, &child, last_cap, setgroups_allowed);
     }
     drop(child);
     drop(target);
     drop(root);
+    drop(tasks);
+    drop(v2_dir);
 
     let abort = |e: anyhow::Error| -> anyhow::Error {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
@@ -162,7 +206,7 @@ pub fn spawn(cfg: &ExecConfig) -> Result<i32> {
         Ok(_) => return Err(abort(anyhow::anyhow!("the exec'd process exited during setup"))),
         Err(e) => return Err(abort(e)),
     }
-    for dir in &cfg.cgroup_dirs {
+    for dir in &parent_writes {
         let p = dir.join("cgroup.procs");
         if let Err(e) = std::fs::write(&p, pid.to_string()) {
             let why = if e.kind() == std::io::ErrorKind::NotFound { format!("{} does not exist", dir.display()) } else { e.to_string() };
@@ -184,8 +228,8 @@ pub fn spawn(cfg: &ExecConfig) -> Result<i32> {
     }
 }
 
-fn child_main(cfg: &ExecConfig, target: &Target, root: &OwnedFd, ch: &Channel, last_cap: u8, setgroups_allowed: bool) -> ! {
-    let err = match child_setup(cfg, target, root, ch, last_cap, setgroups_allowed) {
+fn child_main(cfg: &ExecConfig, target: &Target, root: &OwnedFd, tasks: &[OwnedFd], ch: &Channel, last_cap: u8, setgroups_allowed: bool) -> ! {
+    let err = match child_setup(cfg, target, root, tasks, ch, last_cap, setgroups_allowed) {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -193,12 +237,20 @@ fn child_main(cfg: &ExecConfig, target: &Target, root: &OwnedFd, ch: &Channel, l
     unsafe { libc::_exit(255) }
 }
 
-fn child_setup(cfg: &ExecConfig, target: &Target, root: &OwnedFd, ch: &Channel, last_cap: u8, setgroups_allowed: bool) -> Result<std::convert::Infallible> {
+fn child_setup(cfg: &ExecConfig, target: &Target, root: &OwnedFd, tasks: &[OwnedFd], ch: &Channel, last_cap: u8, setgroups_allowed: bool) -> Result<std::convert::Infallible> {
     let process = cfg.process;
     // CVE-2019-5736: while this (runtime) code runs among the container's processes, nothing
     // there may ptrace it or open /proc/PID/exe. execve makes the program dumpable again.
     if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
         return Err(std::io::Error::last_os_error()).context("prctl(PR_SET_DUMPABLE, 0)");
+    }
+    // Into each v1 hierarchy: "0" is this thread, and we are the only one.
+    for fd in tasks {
+        if unsafe { libc::write(fd.as_raw_fd(), b"0".as_ptr().cast(), 1) } != 1 {
+            let e = std::io::Error::last_os_error();
+            let path = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap_or_default();
+            return Err(e).with_context(|| format!("joining the container's cgroup: writing 0 to {}", path.display()));
+        }
     }
     // Through the host's /proc, before the mount namespace changes.
     finalize::set_oom_score_adj(process)?;
@@ -252,6 +304,44 @@ fn child_setup(cfg: &ExecConfig, target: &Target, root: &OwnedFd, ch: &Channel, 
     }
     let umask = process.user().umask().unwrap_or(0o022);
     finalize::exec(&program, &args, &env, cfg.preserve_fds, umask)
+}
+
+/// `<dir>/<file>` of a cgroup, with an error naming a missing (sub-)cgroup.
+fn open_cgroup(dir: &Path, file: &str, flags: nix::fcntl::OFlag) -> Result<OwnedFd> {
+    let p = if file.is_empty() { dir.to_path_buf() } else { dir.join(file) };
+    nix::fcntl::open(&p, flags | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()).map_err(|e| {
+        let why = if e == nix::errno::Errno::ENOENT { format!("{} does not exist", dir.display()) } else { e.to_string() };
+        anyhow::anyhow!("joining the container's cgroup: opening {}: {why}", p.display())
+    })
+}
+
+/// clone3(CLONE_INTO_CGROUP) used like fork: the child starts in the cgroup2 directory `fd`.
+///
+/// # Safety
+/// As fork: the caller must be single-threaded.
+unsafe fn clone_into_cgroup(fd: RawFd) -> Result<i32> {
+    #[repr(C)]
+    #[derive(Default)]
+    struct CloneArgs {
+        flags: u64,
+        pidfd: u64,
+        child_tid: u64,
+        parent_tid: u64,
+        exit_signal: u64,
+        stack: u64,
+        stack_size: u64,
+        tls: u64,
+        set_tid: u64,
+        set_tid_size: u64,
+        cgroup: u64,
+    }
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    let mut args = CloneArgs { flags: CLONE_INTO_CGROUP, exit_signal: libc::SIGCHLD as u64, cgroup: fd as u64, ..Default::default() };
+    let r = unsafe { libc::syscall(libc::SYS_clone3, &mut args as *mut CloneArgs, std::mem::size_of::<CloneArgs>()) };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error()).context("clone3(CLONE_INTO_CGROUP)");
+    }
+    Ok(r as i32)
 }
 
 fn load_seccomp(cfg: &ExecConfig) -> Result<()> {
