@@ -447,3 +447,42 @@ fn twenty_concurrent_execs() {
     }
     ct.assert_only_init();
 }
+
+#[test]
+fn exec_into_a_created_container() {
+    // runc allows exec before start: the process joins the waiting init's namespaces.
+    let ct = Ct::with("created", |_| {}, &["create"]);
+    assert_eq!(ct.state()["status"], "created");
+    assert_eq!(ct.sh(&[], &ns_links("self")), ct.sh(&[], &ns_links("1")));
+    assert_eq!(ct.state()["status"], "created", "exec started the container");
+}
+
+#[test]
+fn exec_with_no_pivot_sees_the_container_root() {
+    let ct = Ct::with("nopivot", |_| {}, &["run", "-d", "--no-pivot"]);
+    std::fs::write(ct.rootfs().join("tmp/np-marker"), "np").unwrap();
+    assert_eq!(ct.sh(&[], "cat /tmp/np-marker"), "np");
+    // The root is the rootfs itself, not the mount namespace's (host) root.
+    assert_eq!(ct.sh(&[], "stat -c %i /"), ct.sh(&[], "stat -c %i /proc/1/root/"));
+    assert!(ct.sh(&[], "ls /").split_whitespace().any(|n| n == "bin"));
+    ct.assert_only_init();
+}
+
+#[test]
+fn exec_into_a_user_namespace() {
+    let ct = Ct::start("userns", |c| {
+        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    });
+    assert_eq!(ct.sh(&[], "readlink /proc/self/ns/user"), ct.sh(&[], "readlink /proc/1/ns/user"));
+    assert_eq!(ct.sh(&[], "id -u"), "0\n");
+    let pidfile = ct.bundle.path().join("u.pid");
+    let out = ct.cmd(&["exec", "-d", "--pid-file", pidfile.to_str().unwrap(), "-u", "5", &ct.id, "sleep", "100"], true);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    let st = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert_eq!(status_field(&st, "Uid"), Some("200005\t200005\t200005\t200005"), "host view of the uid");
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    ct.assert_only_init();
+}

@@ -77,6 +77,11 @@ fn build_rootfs(rootfs: &Path) {
 impl Ct {
     /// A running container (`run -d`) whose config is `bulkhead spec` edited by `tweak`.
     pub fn start(name: &str, tweak: impl FnOnce(&mut Value)) -> Ct {
+        Ct::with(name, tweak, &["run", "-d"])
+    }
+
+    /// As `start`, with another command line (`["create"]`, `["run", "-d", "--no-pivot"]`).
+    pub fn with(name: &str, tweak: impl FnOnce(&mut Value), how: &[&str]) -> Ct {
         let n = SEQ.fetch_add(1, Ordering::SeqCst);
         let id = format!("{name}-{}-{n}", std::process::id());
         let cgroup = format!("/bulkhead-exec-{}-{n}-{name}", std::process::id());
@@ -94,8 +99,10 @@ impl Ct {
         tweak(&mut cfg);
         std::fs::write(&cfg_path, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
         let ct = Ct { id, root, bundle, cgroup };
-        let out = ct.cmd(&["run", "-d", "--bundle", ct.bundle.path().to_str().unwrap(), &ct.id], true);
-        assert!(out.status.success(), "run -d {}: {}", ct.id, text(&out.stderr));
+        let mut args: Vec<&str> = how.to_vec();
+        args.extend(["--bundle", ct.bundle.path().to_str().unwrap(), &ct.id]);
+        let out = ct.cmd(&args, true);
+        assert!(out.status.success(), "{how:?} {}: {}", ct.id, text(&out.stderr));
         ct
     }
 
