@@ -1,12 +1,12 @@
 //! `exec`: a new process inside a running container (the setns path).
 //!
-//!   parent: pidfd_open(init) (checked against its start time), /proc/PID/root opened,
+//!   parent: pidfd_open(init) (checked against its start time),
 //!           v1 `tasks` files and the v2 directory opened,
 //!           setns(pid ns) for its own children only,
 //!           clone3(CLONE_INTO_CGROUP v2 dir) ──────────────────────────► child
 //!                                   non-dumpable; "0" → each v1 tasks file;
 //!                                   setns(every other namespace, user first);
-//!                                   chroot to the init's root; pty; rlimits; cwd; seccomp /
+//!                                   pty; rlimits; cwd; seccomp /
 //!                                   identity / caps / NNP; program looked up ──► Ready
 //!           Go ────────────────────────────────────────────────────────►
 //!                                   exec (the channel is close-on-exec: EOF means success)
@@ -121,14 +121,6 @@ fn setns(fd: RawFd, flags: libc::c_int) -> std::io::Result<()> {
 /// `no_wait_exec`, once it was told to). On error nothing is left running.
 pub fn spawn(cfg: &ExecConfig) -> Result<i32> {
     let target = open_target(cfg)?;
-    // The root the init sees (pivot_root'ed or chrooted): the child chroots there, which also
-    // covers containers created with --no-pivot.
-    let root = nix::fcntl::open(
-        format!("/proc/{}/root", cfg.init_pid).as_str(),
-        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .context("opening the container's root (/proc/PID/root)")?;
     let has_pid_ns = cfg.namespaces.contains(&LinuxNamespaceType::Pid);
     let setgroups_allowed = !cfg.namespaces.contains(&LinuxNamespaceType::User)
         || std::fs::read_to_string(format!("/proc/{}/setgroups", cfg.init_pid)).map(|s| s.trim() != "deny").unwrap_or(true);
@@ -187,11 +179,10 @@ pub fn spawn(cfg: &ExecConfig) -> Result<i32> {
     };
     if pid == 0 {
         drop(parent);
-        child_main(cfg, &target, &root, &tasks, &child, last_cap, setgroups_allowed);
+        child_main(cfg, &target, &tasks, &child, last_cap, setgroups_allowed);
     }
     drop(child);
     drop(target);
-    drop(root);
     drop(tasks);
     drop(v2_dir);
 
@@ -228,8 +219,8 @@ pub fn spawn(cfg: &ExecConfig) -> Result<i32> {
     }
 }
 
-fn child_main(cfg: &ExecConfig, target: &Target, root: &OwnedFd, tasks: &[OwnedFd], ch: &Channel, last_cap: u8, setgroups_allowed: bool) -> ! {
-    let err = match child_setup(cfg, target, root, tasks, ch, last_cap, setgroups_allowed) {
+fn child_main(cfg: &ExecConfig, target: &Target, tasks: &[OwnedFd], ch: &Channel, last_cap: u8, setgroups_allowed: bool) -> ! {
+    let err = match child_setup(cfg, target, tasks, ch, last_cap, setgroups_allowed) {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -237,7 +228,7 @@ fn child_main(cfg: &ExecConfig, target: &Target, root: &OwnedFd, tasks: &[OwnedF
     unsafe { libc::_exit(255) }
 }
 
-fn child_setup(cfg: &ExecConfig, target: &Target, root: &OwnedFd, tasks: &[OwnedFd], ch: &Channel, last_cap: u8, setgroups_allowed: bool) -> Result<std::convert::Infallible> {
+fn child_setup(cfg: &ExecConfig, target: &Target, tasks: &[OwnedFd], ch: &Channel, last_cap: u8, setgroups_allowed: bool) -> Result<std::convert::Infallible> {
     let process = cfg.process;
     // CVE-2019-5736: while this (runtime) code runs among the container's processes, nothing
     // there may ptrace it or open /proc/PID/exe. execve makes the program dumpable again.
@@ -272,8 +263,8 @@ fn child_setup(cfg: &ExecConfig, target: &Target, root: &OwnedFd, tasks: &[Owned
             }
         }
     }
-    nix::unistd::fchdir(root).context("entering the container's root")?;
-    nix::unistd::chroot(".").context("chroot to the container's root")?;
+    // setns(CLONE_NEWNS) put our root and cwd on the namespace's root, following the mounts
+    // stacked there: the rootfs after pivot_root, and also after --no-pivot's MS_MOVE.
 
     if process.terminal().unwrap_or(false) {
         let sock = cfg.console_socket.context("process.terminal is true but there is no console socket")?;
