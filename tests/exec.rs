@@ -405,6 +405,19 @@ fn paused_container_needs_ignore_paused() {
     assert!(!marker.exists(), "ran while the container was frozen");
     std::fs::write(&file, thawed).unwrap();
     wait_for(TIMEOUT, "the exec'd process to run after thaw", || marker.exists().then_some(()));
+    // Foreground with --ignore-paused: held until thawed, then its status comes through.
+    std::fs::write(&file, frozen).unwrap();
+    let (root, id) = (ct.root.path().to_path_buf(), ct.id.clone());
+    let fg = std::thread::spawn(move || {
+        let mut c = Command::new(BIN);
+        c.arg("--root").arg(&root).args(["exec", "--ignore-paused", &id, "sh", "-c", "exit 5"]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        run_bounded(c)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!fg.is_finished(), "the exec finished while the container was frozen");
+    std::fs::write(&file, thawed).unwrap();
+    let out = fg.join().unwrap();
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
     ct.assert_only_init();
 }
 

@@ -96,6 +96,7 @@ fn exec(g: &Global, a: &ExecArgs) -> Result<i32> {
         seccomp: seccomp.as_ref(),
         console_socket: theirs.as_ref().map(|s| s.as_raw_fd()),
         preserve_fds: a.preserve_fds,
+        frozen,
         no_wait_exec: frozen && a.detach,
     })?;
     drop(theirs);

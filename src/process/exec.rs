@@ -45,6 +45,9 @@ pub struct ExecConfig<'a> {
     /// Receives the pty master when process.terminal is true.
     pub console_socket: Option<RawFd>,
     pub preserve_fds: u32,
+    /// The cgroup is frozen (--ignore-paused): the parent moves the process in once it is
+    /// set up, so the freeze holds it just before exec rather than mid-setup.
+    pub frozen: bool,
     /// Return once the process is in its cgroup and told to go, without waiting for the
     /// execve to succeed (a frozen cgroup holds it until it is thawed).
     pub no_wait_exec: bool,
@@ -144,7 +147,7 @@ pub fn spawn(cfg: &ExecConfig) -> Result<i32> {
     let mut v2_dir: Option<OwnedFd> = None;
     let mut parent_writes: Vec<PathBuf> = Vec::new();
     for (dir, v2) in &cfg.cgroup_dirs {
-        if cfg.no_wait_exec {
+        if cfg.frozen {
             parent_writes.push(dir.clone());
         } else if *v2 {
             v2_dir = Some(open_cgroup(dir, "", nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY)?);
