@@ -13,7 +13,9 @@
 //! "joiner" child does the setns/unshare and clones the init, so the runtime process and the
 //! hooks it runs stay in the host's namespaces.
 
+pub mod exec;
 pub mod finalize;
+pub mod foreground;
 pub mod init;
 pub mod namespaces;
 pub mod sync;
