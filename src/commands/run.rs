@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use std::os::fd::AsRawFd;
 
 use crate::cli::{CreateArgs, Global};
-use crate::process::foreground::{block_signals, wait_loop, RawTerminal};
+use crate::process::foreground::{block_signals, copy_winsize, wait_loop, RawTerminal};
 use crate::state::Root;
 
 pub fn run(g: &Global, id: &str, opts: &CreateArgs, detach: bool, keep: bool) -> Result<i32> {
