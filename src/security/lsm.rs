@@ -14,8 +14,9 @@ use std::path::Path;
 
 use crate::rootfs::paths::InRoot;
 
-const SELINUX_MAGIC: libc::__fsword_t = 0xf97c_ff8c;
-const RDTGROUP_SUPER_MAGIC: libc::__fsword_t = 0x0765_5821;
+// Compared as i64: the statfs f_type width differs between glibc (__fsword_t) and musl.
+const SELINUX_MAGIC: i64 = 0xf97c_ff8c;
+const RDTGROUP_SUPER_MAGIC: i64 = 0x0765_5821;
 
 /// AppArmor is enabled (runc's test: securityfs entry plus the module parameter).
 pub fn apparmor_enabled() -> bool {
@@ -25,11 +26,11 @@ pub fn apparmor_enabled() -> bool {
 
 /// SELinux is enabled: selinuxfs is mounted at /sys/fs/selinux.
 pub fn selinux_enabled() -> bool {
-    nix::sys::statfs::statfs("/sys/fs/selinux").map(|s| s.filesystem_type().0 == SELINUX_MAGIC).unwrap_or(false)
+    nix::sys::statfs::statfs("/sys/fs/selinux").map(|s| s.filesystem_type().0 as i64 == SELINUX_MAGIC).unwrap_or(false)
 }
 
 fn resctrl_mounted() -> bool {
-    nix::sys::statfs::statfs("/sys/fs/resctrl").map(|s| s.filesystem_type().0 == RDTGROUP_SUPER_MAGIC).unwrap_or(false)
+    nix::sys::statfs::statfs("/sys/fs/resctrl").map(|s| s.filesystem_type().0 as i64 == RDTGROUP_SUPER_MAGIC).unwrap_or(false)
 }
 
 /// Checks, in the runtime before anything is created, that every label and host feature the
