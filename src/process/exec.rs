@@ -160,7 +160,7 @@ pub fn spawn(cfg: &ExecConfig) -> Result<i32> {
     let fork = |into: Option<RawFd>| -> Result<i32> {
         // SAFETY: the runtime is single-threaded.
         let r = match into {
-            Some(fd) => unsafe { clone_into_cgroup(fd) },
+            Some(fd) => unsafe { crate::sys::clone3_fork(0, Some(fd)) }.context("clone3(CLONE_INTO_CGROUP)"),
             None => unsafe { crate::sys::clone_fork(0) },
         };
         match r {
@@ -240,11 +240,7 @@ fn child_setup(cfg: &ExecConfig, target: &Target, tasks: &[OwnedFd], ch: &Channe
     }
     // Into each v1 hierarchy: "0" is this thread, and we are the only one.
     for fd in tasks {
-        if unsafe { libc::write(fd.as_raw_fd(), b"0".as_ptr().cast(), 1) } != 1 {
-            let e = std::io::Error::last_os_error();
-            let path = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap_or_default();
-            return Err(e).with_context(|| format!("joining the container's cgroup: writing 0 to {}", path.display()));
-        }
+        crate::sys::join_v1_tasks(fd.as_raw_fd())?;
     }
     // Through the host's /proc, before the mount namespace changes.
     finalize::set_oom_score_adj(process)?;
@@ -307,35 +303,6 @@ fn open_cgroup(dir: &Path, file: &str, flags: nix::fcntl::OFlag) -> Result<Owned
         let why = if e == nix::errno::Errno::ENOENT { format!("{} does not exist", dir.display()) } else { e.to_string() };
         anyhow::anyhow!("joining the container's cgroup: opening {}: {why}", p.display())
     })
-}
-
-/// clone3(CLONE_INTO_CGROUP) used like fork: the child starts in the cgroup2 directory `fd`.
-///
-/// # Safety
-/// As fork: the caller must be single-threaded.
-unsafe fn clone_into_cgroup(fd: RawFd) -> Result<i32> {
-    #[repr(C)]
-    #[derive(Default)]
-    struct CloneArgs {
-        flags: u64,
-        pidfd: u64,
-        child_tid: u64,
-        parent_tid: u64,
-        exit_signal: u64,
-        stack: u64,
-        stack_size: u64,
-        tls: u64,
-        set_tid: u64,
-        set_tid_size: u64,
-        cgroup: u64,
-    }
-    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
-    let mut args = CloneArgs { flags: CLONE_INTO_CGROUP, exit_signal: libc::SIGCHLD as u64, cgroup: fd as u64, ..Default::default() };
-    let r = unsafe { libc::syscall(libc::SYS_clone3, &mut args as *mut CloneArgs, std::mem::size_of::<CloneArgs>()) };
-    if r < 0 {
-        return Err(std::io::Error::last_os_error()).context("clone3(CLONE_INTO_CGROUP)");
-    }
-    Ok(r as i32)
 }
 
 fn load_seccomp(cfg: &ExecConfig) -> Result<()> {

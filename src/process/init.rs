@@ -10,8 +10,8 @@ use super::sync::{Channel, Msg};
 use super::{finalize, InitConfig};
 use crate::hooks::{self, Phase};
 
-pub fn run(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usize, OwnedFd)]) -> ! {
-    let err = match setup_and_exec(cfg, plan, ch, idmapped) {
+pub fn run(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usize, OwnedFd)], cgroup_tasks: &[OwnedFd]) -> ! {
+    let err = match setup_and_exec(cfg, plan, ch, idmapped, cgroup_tasks) {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -35,7 +35,7 @@ fn state_json(cfg: &InitConfig, pid: i32, status: &str) -> String {
     .to_string()
 }
 
-fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usize, OwnedFd)]) -> Result<std::convert::Infallible> {
+fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usize, OwnedFd)], cgroup_tasks: &[OwnedFd]) -> Result<std::convert::Infallible> {
     let spec = cfg.spec;
     let process = spec.process().as_ref().context("process: missing")?;
     let host_pid = match ch.recv()? {
@@ -45,6 +45,10 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usiz
     };
     // Already so unless a rootless parent needed our /proc files for the id maps.
     crate::security::dumpable::set_non_dumpable()?;
+    // The fast cgroup join: born in the cgroup2 dir, now each v1 hierarchy (see spawn).
+    for fd in cgroup_tasks {
+        crate::sys::join_v1_tasks(fd.as_raw_fd())?;
+    }
     // Nothing of the runtime's may live on in the container: not the state dir's lock (held
     // until exec it would block `start`), not the caller's stray fds (CVE-2024-21626).
     let mut keep = vec![ch.as_raw_fd(), cfg.fifo.as_raw_fd(), cfg.state_dir.as_raw_fd()];
