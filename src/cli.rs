@@ -21,8 +21,9 @@ pub struct Cli {
 
 #[derive(Args, Debug, Clone)]
 pub struct Global {
-    /// Directory holding container state
-    #[arg(long, global = true, default_value = "/run/bulkhead")]
+    /// Directory holding container state [default: /run/bulkhead; not root:
+    /// $XDG_RUNTIME_DIR/bulkhead, as runc]
+    #[arg(long, global = true, default_value_os_t = default_root(), hide_default_value = true)]
     pub root: PathBuf,
     /// Log file (all records go there; without it, warnings go to stderr)
     #[arg(long, global = true)]
@@ -278,6 +279,15 @@ pub struct UpdateArgs {
     /// Intel RDT/MBA memory bandwidth schema
     #[arg(long = "mem-bw-schema")]
     pub mem_bw_schema: Option<String>,
+}
+
+/// runc's rule: root uses /run/<runtime>; an unprivileged user, who cannot write there, gets
+/// $XDG_RUNTIME_DIR/<runtime>.
+fn default_root() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(dir) if !nix::unistd::geteuid().is_root() && !dir.is_empty() => PathBuf::from(dir).join("bulkhead"),
+        _ => PathBuf::from("/run/bulkhead"),
+    }
 }
 
 pub fn main() -> i32 {
