@@ -291,7 +291,7 @@ fn default_root() -> PathBuf {
 }
 
 pub fn main() -> i32 {
-    crate::commands::ensure_stdio();
+    crate::commands::reserve_fds(3);
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -303,6 +303,10 @@ pub fn main() -> i32 {
     if cli.version {
         println!("bulkhead version {}\nspec: {}", env!("CARGO_PKG_VERSION"), commands::OCI_VERSION);
         return 0;
+    }
+    if let Some(cmd) = &cli.cmd {
+        // Before the log file or anything else of ours is opened.
+        crate::commands::reserve_fds(3 + commands::preserved_fd_count(cmd));
     }
     let format = if cli.global.log_format == "json" { crate::log::Format::Json } else { crate::log::Format::Text };
     if let Err(e) = crate::log::init(cli.global.log.as_deref(), format, cli.global.debug) {

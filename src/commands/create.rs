@@ -30,7 +30,7 @@ pub fn create(g: &Global, id: &str, opts: &CreateArgs, console: Option<OwnedFd>)
     // Labels and host features the config asks for must be honoured, not silently skipped.
     crate::security::lsm::validate(&bundle.spec)?;
     crate::security::personality::value(&bundle.spec)?;
-    let listen_fds = listen_fds();
+    let listen_fds = super::listen_fds();
     let seccomp = match bundle.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(s) => {
             let f = crate::security::seccomp::compile(s)?;
@@ -98,7 +98,7 @@ pub fn create(g: &Global, id: &str, opts: &CreateArgs, console: Option<OwnedFd>)
                 no_pivot: opts.no_pivot,
                 no_new_keyring: opts.no_new_keyring,
                 cgroup: &cgroup,
-                cgroup_unified: is_unified(),
+                cgroup_unified: cgroup.layout() == crate::cgroups::Layout::Unified,
                 seccomp: seccomp.as_ref(),
             },
             &|pid| {
@@ -150,14 +150,6 @@ fn effective_resources(spec: &oci_spec::runtime::Spec) -> oci_spec::runtime::Lin
     r
 }
 
-/// systemd socket activation: fds 3.. handed to us with LISTEN_FDS go on to the container.
-fn listen_fds() -> u32 {
-    std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse().ok()).unwrap_or(0)
-}
-
-fn is_unified() -> bool {
-    nix::sys::statfs::statfs("/sys/fs/cgroup").map(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC).unwrap_or(false)
-}
 
 /// exec.fifo, opened for reading without blocking: the init inherits this fd and waits on it.
 fn make_fifo(path: &Path) -> Result<OwnedFd> {

@@ -30,7 +30,6 @@ pub fn run(g: &Global, a: &ExecArgs) -> Result<i32> {
 }
 
 fn exec(g: &Global, a: &ExecArgs) -> Result<i32> {
-    reserve_preserved_fds(a.preserve_fds);
     let id = a.id.as_str();
     let c = Root::new(&g.root).open_unlocked(id)?;
     let st = c.state().clone();
@@ -124,22 +123,6 @@ fn exec(g: &Global, a: &ExecArgs) -> Result<i32> {
     let code = wait_loop(pid, &sigfd, master.as_ref());
     drop(raw);
     code
-}
-
-/// fds 3..3+N go to the process as they are: any the caller left closed is parked on
-/// /dev/null, so that none of ours (signalfd, pidfd, sockets) can take that number and leak.
-fn reserve_preserved_fds(n: u32) {
-    for fd in 3..3 + n as i32 {
-        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
-            let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
-            if null >= 0 && null != fd {
-                unsafe {
-                    libc::dup2(null, fd);
-                    libc::close(null);
-                }
-            }
-        }
-    }
 }
 
 /// `--process F`: the whole process, as containerd and podman write it.
