@@ -272,7 +272,7 @@ fn child_setup(cfg: &ExecConfig, target: &Target, tasks: &[OwnedFd], ch: &Channe
     }
     finalize::set_rlimits(process)?;
     chdir_cwd(process.cwd())?;
-    apply_labels(process)?;
+    crate::security::lsm::apply_exec_labels(Some(process))?;
 
     let nnp = process.no_new_privileges().unwrap_or(false);
     if !nnp {
@@ -332,18 +332,6 @@ fn chdir_cwd(cwd: &Path) -> Result<()> {
 
 /// AppArmor profile / SELinux label for the program, set on exec as runc does. Asking for one
 /// on a host whose LSM is off is an error, as in runc.
-fn apply_labels(p: &Process) -> Result<()> {
-    if let Some(profile) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
-        let attr = if Path::new("/proc/thread-self/attr/apparmor/exec").exists() { "/proc/thread-self/attr/apparmor/exec" } else { "/proc/thread-self/attr/exec" };
-        std::fs::write(attr, format!("exec {profile}"))
-            .with_context(|| format!("apparmorProfile {profile:?}: applying the profile (writing {attr}; is AppArmor enabled on this host?)"))?;
-    }
-    if let Some(label) = p.selinux_label().as_deref().filter(|s| !s.is_empty()) {
-        std::fs::write("/proc/thread-self/attr/exec", label).with_context(|| format!("selinuxLabel {label:?}: setting the exec label"))?;
-    }
-    Ok(())
-}
-
 /// A pty from the container's devpts: the master goes over the console socket, the slave
 /// becomes the controlling terminal and stdio. (No /dev/console bind: that is the init's.)
 fn setup_tty(sock: RawFd, size: Option<(u16, u16)>) -> Result<()> {

@@ -135,7 +135,7 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usiz
     let nnp = process.no_new_privileges().unwrap_or(false);
     // LSM labels and the personality take effect at the exec; set while we are still fully
     // privileged and before seccomp (profiles restrict personality(2)).
-    crate::security::lsm::apply_exec_labels(spec)?;
+    crate::security::lsm::apply_exec_labels(spec.process().as_ref())?;
     crate::security::personality::apply(spec)?;
     if !nnp {
         load_seccomp(cfg, ch)?;
