@@ -133,6 +133,13 @@ pub fn process_alive(pid: i32, start_time: u64) -> bool {
     }
 }
 
+/// A pidfd on the container's init, or None when it is gone. The pidfd is opened first and
+/// the start time checked after: the handle then cannot name a process that reused the pid.
+pub fn open_init(pid: i32, start_time: u64) -> Option<std::os::fd::OwnedFd> {
+    let fd = crate::sys::pidfd_open(pid).ok()?;
+    process_alive(pid, start_time).then_some(fd)
+}
+
 /// (state letter, start time) from /proc/PID/stat.
 pub fn read_stat(pid: i32) -> Option<(char, u64)> {
     if pid <= 0 {

@@ -116,6 +116,14 @@ pub fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
+/// pidfd_send_signal(2): any signal number (realtime ones too) to exactly that process.
+pub fn pidfd_send_signal(pidfd: RawFd, sig: i32) -> std::io::Result<()> {
+    if unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd, sig, 0usize, 0u32) } != 0 {
+        return Err(Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Marks every fd from `first` up close-on-exec (CVE-2024-21626: nothing of ours may reach
 /// the container's process).
 pub fn cloexec_from(first: u32) -> Result<()> {

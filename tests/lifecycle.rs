@@ -203,6 +203,19 @@ fn long_sleepers(init: i32) -> Vec<i32> {
 }
 
 #[test]
+fn kill_delivers_realtime_signals() {
+    // Signal numbers above 31 have no name in most enums; `kill ID 40` must still deliver 40.
+    let mut c = Ctx::new("kill-rt");
+    c.set_args(&["sh", "-c", "trap 'echo RT40 >> /out/sigs; exit 0' 40; echo ready > /out/ready; while :; do sleep 0.05; done"]);
+    c.create();
+    c.start();
+    wait_file_contains(&c.out.join("ready"), "ready");
+    c.kill(Some("40")).assert_ok();
+    wait_file_contains(&c.out.join("sigs"), "RT40");
+    c.wait_status("stopped");
+}
+
+#[test]
 fn kill_all_signals_every_process() {
     let mut c = Ctx::new("kill-all");
     // init handles TERM and keeps going; its children have default TERM.
