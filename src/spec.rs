@@ -14,6 +14,8 @@ pub struct Bundle {
     pub dir: PathBuf,
     pub rootfs: PathBuf,
     pub spec: Spec,
+    /// config.json exactly as read and validated (what create saves in the state dir).
+    pub config_bytes: Vec<u8>,
 }
 
 impl Bundle {
@@ -33,7 +35,7 @@ impl Bundle {
         if !meta.is_dir() {
             bail!("config.json: root.path: {} is not a directory", rootfs.display());
         }
-        Ok(Bundle { dir, rootfs, spec })
+        Ok(Bundle { dir, rootfs, spec, config_bytes: text })
     }
 }
 

@@ -231,12 +231,22 @@ impl Root {
     }
 }
 
+/// Locks a container dir. While we waited, the container may have been deleted and another of
+/// the same ID created: then the lock is on the old, unlinked directory, so we try again on
+/// whatever the path names now.
 fn lock_dir(dir: &Path) -> Result<File> {
-    let f = File::open(dir).with_context(|| format!("opening {}", dir.display()))?;
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(std::io::Error::last_os_error()).with_context(|| format!("flock {}", dir.display()));
+    use std::os::unix::fs::MetadataExt;
+    loop {
+        let f = File::open(dir).with_context(|| format!("opening {}", dir.display()))?;
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(std::io::Error::last_os_error()).with_context(|| format!("flock {}", dir.display()));
+        }
+        let locked = f.metadata().with_context(|| format!("fstat {}", dir.display()))?;
+        let now = std::fs::metadata(dir).with_context(|| format!("opening {}", dir.display()))?;
+        if (locked.dev(), locked.ino()) == (now.dev(), now.ino()) {
+            return Ok(f);
+        }
     }
-    Ok(f)
 }
 
 /// One container's directory and state.

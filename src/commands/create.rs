@@ -48,7 +48,8 @@ pub fn create(g: &Global, id: &str, opts: &CreateArgs, console: Option<OwnedFd>)
     let root = Root::new(&g.root);
     let mut c = root.claim(id)?;
     let result = (|| -> Result<i32> {
-        std::fs::copy(bundle.dir.join("config.json"), c.config_path()).context("saving config.json in the state dir")?;
+        // The bytes that were validated, not a second read of a file that may have changed.
+        std::fs::write(c.config_path(), &bundle.config_bytes).context("saving config.json in the state dir")?;
         let cgroups_path = bundle.spec.linux().as_ref().and_then(|l| l.cgroups_path().as_ref()).map(|p| p.to_string_lossy().into_owned());
         let cgroup = Cgroup::resolve(cgroups_path.as_deref(), id).context("linux.cgroupsPath")?;
         c.set_initial_state(State {
@@ -66,8 +67,9 @@ pub fn create(g: &Global, id: &str, opts: &CreateArgs, console: Option<OwnedFd>)
         });
         c.save()?;
         let fifo = make_fifo(&c.fifo_path())?;
-        let state_dir = nix::fcntl::open(&c.dir, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-            .with_context(|| format!("opening {}", c.dir.display()))?;
+        let err_path = c.dir.join("exec.error");
+        let start_error = nix::fcntl::open(&err_path, nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CREAT | nix::fcntl::OFlag::O_EXCL | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::from_bits_truncate(0o600))
+            .with_context(|| format!("creating {}", err_path.display()))?;
         match cgroup.create() {
             Ok(()) => {
                 for w in cgroup.apply_resources(&effective_resources(&bundle.spec)).context("linux.resources")? {
@@ -91,7 +93,7 @@ pub fn create(g: &Global, id: &str, opts: &CreateArgs, console: Option<OwnedFd>)
                 bundle: &bundle.dir,
                 rootfs: &bundle.rootfs,
                 fifo,
-                state_dir,
+                start_error,
                 console_socket: console,
                 preserve_fds: opts.preserve_fds,
                 listen_fds,
@@ -121,6 +123,11 @@ pub fn create(g: &Global, id: &str, opts: &CreateArgs, console: Option<OwnedFd>)
     })();
     if result.is_err() {
         if let Some(st) = c.state.clone() {
+            // An init that got as far as Ready (a later step failed) waits on the fifo: kill it.
+            if let Some(init) = crate::state::open_init(st.pid, st.init_start_time) {
+                use std::os::fd::AsRawFd;
+                let _ = crate::sys::pidfd_send_signal(init.as_raw_fd(), libc::SIGKILL);
+            }
             if let Some(cg) = &st.cgroup {
                 if let Err(e) = cg.destroy() {
                     crate::warn!("cleaning up after a failed create: {e:#}");

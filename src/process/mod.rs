@@ -36,9 +36,10 @@ pub struct InitConfig<'a> {
     pub rootfs: &'a Path,
     /// exec.fifo opened O_RDONLY|O_NONBLOCK: the init waits on it for `start`.
     pub fifo: OwnedFd,
-    /// The container's state dir (O_PATH): where the init reports a failure after `start`
-    /// (a startContainer hook, the execve) as `exec.error`, for `start` to read.
-    pub state_dir: OwnedFd,
+    /// `exec.error` in the state dir, open for writing: where the init reports a failure after
+    /// `start` (a startContainer hook, the execve), for `start` to read. Made by the runtime,
+    /// so an init in a user namespace needs no right to create files there.
+    pub start_error: OwnedFd,
     pub console_socket: Option<OwnedFd>,
     pub preserve_fds: u32,
     pub listen_fds: u32,
