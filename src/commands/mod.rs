@@ -1,5 +1,6 @@
 //! One file per command. Commands orchestrate: they load state and spec, call process/,
-//! rootfs/, cgroups/ and hooks, and map results to exit codes. No raw syscalls here.
+//! rootfs/, cgroups/ and hooks, and map results to exit codes. The few direct kernel calls
+//! here are about the runtime's own files and fds (the fifo, pid files, fd reservation).
 
 mod create;
 mod delete;

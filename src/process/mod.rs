@@ -1,13 +1,21 @@
 //! Creating the container's init process: the parent side of the create path.
 //!
-//!   parent: clone(new namespaces) ──► init waits for Go
-//!           write id maps, send Go(pid), join cgroup, send Joined
+//!   parent: clone3(new namespaces, CLONE_INTO_CGROUP) ──► init waits for Go
+//!           write id maps, send Go(pid)       init: writes 0 to each v1 `tasks` file
+//!           [fallback: write cgroup.procs], send Joined
 //!                                      init: (waits for Joined before its cgroup namespace)
 //!                                      init: mounts ──► HooksRequest (if any prestart/createRuntime)
 //!           run those hooks, HooksDone ◄─┘
 //!                                      init: createContainer hooks, pivot_root, console,
 //!                                            masked paths, sysctl, identity ──► Ready
 //!           return pid                 init: blocks on exec.fifo until `start`, then execs
+//!
+//! Cgroups: writing another process's pid to cgroup.procs takes the kernel's global
+//! threadgroup lock for writing, an RCU grace period (~10 ms here, most of a create). So the
+//! init is born in its cgroup2 directory and moves itself (a single thread writing "0") into
+//! each v1 hierarchy, which the kernel does without that lock. With a new user namespace,
+//! rootless, a joiner, or no clone3, the parent writes cgroup.procs instead, overlapped with
+//! the init's mounts.
 //!
 //! When a namespace is joined by path (or a time namespace is asked for), a short-lived
 //! "joiner" child does the setns/unshare and clones the init, so the runtime process and the
@@ -162,8 +170,8 @@ pub fn spawn(cfg: InitConfig, hooks: &dyn Fn(i32) -> Result<()>) -> Result<i32> 
         if plan.new_user {
             namespaces::write_id_maps(pid, cfg.spec)?;
         }
-        // The init starts its mounts while we move it into its cgroups: the first write to a
-        // cgroup.procs waits for an RCU grace period (milliseconds), which this overlaps.
+        // In the fallback the init starts its mounts while we move it into its cgroups: the
+        // cgroup.procs writes' RCU wait overlaps them (see the module doc).
         send(&Msg::Go(pid))?;
         if joined_by_init {
             // Already there: born in the cgroup2 dir, the init wrote itself into v1's.
