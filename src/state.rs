@@ -154,6 +154,27 @@ pub fn read_stat(pid: i32) -> Option<(char, u64)> {
     Some((state, start))
 }
 
+/// `--pid-file`, written as runc does: a temp file created O_EXCL|O_NOFOLLOW (a planted symlink
+/// there fails the call instead of being followed), then renamed over the path (which replaces
+/// a symlink there rather than writing through it). Readers never see a partial pid.
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let tmp = dir.join(format!(".{}.tmp", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .mode(0o644)
+        .open(&tmp)
+        .with_context(|| format!("--pid-file: creating {}", tmp.display()))?;
+    if let Err(e) = f.write_all(pid.to_string().as_bytes()) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("--pid-file: writing {}", tmp.display()));
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("--pid-file: renaming to {}", path.display()))
+}
+
 /// Where all containers live (`--root`).
 pub struct Root {
     pub dir: PathBuf,

@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::cgroups::Cgroup;
 use crate::cli::{CreateArgs, Global};
@@ -117,7 +117,7 @@ pub fn create(g: &Global, id: &str, opts: &CreateArgs, console: Option<OwnedFd>)
         c.transition(Status::Created)?;
         c.save()?;
         if let Some(p) = &pid_file {
-            write_pid_file(p, pid)?;
+            crate::state::write_pid_file(p, pid)?;
         }
         Ok(pid)
     })();
@@ -165,26 +165,3 @@ fn make_fifo(path: &Path) -> Result<OwnedFd> {
         .with_context(|| format!("opening {}", path.display()))
 }
 
-/// Written atomically (temp + rename) so a reader never sees a partial pid. As runc, the temp
-/// file is created with O_EXCL (which never follows a symlink: a planted `.<name>.tmp` makes
-/// the write fail instead of landing in the symlink's target), and rename(2) replaces a
-/// symlink at `path` rather than writing through it.
-fn write_pid_file(path: &PathBuf, pid: i32) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let dir = path.parent().unwrap_or(Path::new("/"));
-    let tmp = dir.join(format!(".{}.tmp", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .mode(0o644)
-        .open(&tmp)
-        .with_context(|| format!("--pid-file: creating {}", tmp.display()))?;
-    let written = f.write_all(pid.to_string().as_bytes()).and_then(|_| f.sync_all());
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("--pid-file: writing {}", tmp.display()));
-    }
-    std::fs::rename(&tmp, path).with_context(|| format!("--pid-file: renaming to {}", path.display()))
-}

@@ -100,9 +100,11 @@ fn exec(g: &Global, a: &ExecArgs) -> Result<i32> {
     })?;
     drop(theirs);
     if let Some(p) = &pid_file {
-        if let Err(e) = write_pid_file(p, pid) {
-            if a.detach {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        if let Err(e) = crate::state::write_pid_file(p, pid) {
+            // Nobody could find or manage the process without its pid file: stop it.
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            if !a.detach {
+                let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
             }
             return Err(e);
         }
@@ -312,14 +314,6 @@ fn cgroup_dirs(cg: &crate::cgroups::Cgroup, args: &[String]) -> Result<Vec<(Path
         }
     }
     Ok(with_kind(dirs))
-}
-
-/// Written atomically (temp + rename) so a reader never sees a partial pid.
-fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("/"));
-    let tmp = dir.join(format!(".{}.tmp", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
-    std::fs::write(&tmp, pid.to_string()).with_context(|| format!("--pid-file: writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("--pid-file: renaming to {}", path.display()))
 }
 
 #[cfg(test)]
