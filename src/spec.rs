@@ -83,11 +83,10 @@ pub fn validate(spec: &Spec) -> Result<()> {
             bail!("linux.namespaces[{i}].type: {:?} is listed twice", ns.typ());
         }
         seen.push(ns.typ());
-        if let Some(p) = ns.path() {
-            if !p.is_absolute() {
+        if let Some(p) = ns.path()
+            && !p.is_absolute() {
                 bail!("linux.namespaces[{i}].path: {} must be absolute", p.display());
             }
-        }
     }
     let has = |t: LinuxNamespaceType| seen.contains(&t);
     if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
@@ -116,11 +115,10 @@ pub fn validate(spec: &Spec) -> Result<()> {
                 bail!("linux.devices[{i}].path: {} is not under /dev", d.path().display());
             }
         }
-        if let Some(p) = linux.rootfs_propagation() {
-            if !p.is_empty() && crate::rootfs::options::propagation_flag(p).is_none() {
+        if let Some(p) = linux.rootfs_propagation()
+            && !p.is_empty() && crate::rootfs::options::propagation_flag(p).is_none() {
                 bail!("linux.rootfsPropagation: {p:?} is not one of shared, slave, private, unbindable (or r-prefixed)");
             }
-        }
     }
     Ok(())
 }

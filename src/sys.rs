@@ -133,11 +133,10 @@ pub fn cloexec_from(first: u32) -> Result<()> {
     }
     // Pre-5.11 kernels: walk the fd table ourselves.
     for entry in std::fs::read_dir("/proc/self/fd").context("listing /proc/self/fd")?.flatten() {
-        if let Ok(fd) = entry.file_name().to_string_lossy().parse::<i32>() {
-            if fd >= first as i32 {
+        if let Ok(fd) = entry.file_name().to_string_lossy().parse::<i32>()
+            && fd >= first as i32 {
                 unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
             }
-        }
     }
     Ok(())
 }

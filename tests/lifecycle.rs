@@ -4,7 +4,6 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 use std::fs;
-use std::path::Path;
 use std::time::Duration;
 
 /// Script for pid 1: note that it started, then wait until the test creates /out/go.

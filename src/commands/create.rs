@@ -128,11 +128,10 @@ pub fn create(g: &Global, id: &str, opts: &CreateArgs, console: Option<OwnedFd>)
                 use std::os::fd::AsRawFd;
                 let _ = crate::sys::pidfd_send_signal(init.as_raw_fd(), libc::SIGKILL);
             }
-            if let Some(cg) = &st.cgroup {
-                if let Err(e) = cg.destroy() {
+            if let Some(cg) = &st.cgroup
+                && let Err(e) = cg.destroy() {
                     crate::warn!("cleaning up after a failed create: {e:#}");
                 }
-            }
             // runtime.md: after a failed create-time hook the runtime "MUST ... stop the
             // container, and continue the lifecycle at step 12" (poststop). The same cleanup
             // path serves every create failure, so poststop hooks always see one.

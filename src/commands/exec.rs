@@ -99,8 +99,8 @@ fn exec(g: &Global, a: &ExecArgs) -> Result<i32> {
         no_wait_exec: frozen && a.detach,
     })?;
     drop(theirs);
-    if let Some(p) = &pid_file {
-        if let Err(e) = crate::state::write_pid_file(p, pid) {
+    if let Some(p) = &pid_file
+        && let Err(e) = crate::state::write_pid_file(p, pid) {
             // Nobody could find or manage the process without its pid file: stop it.
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
             if !a.detach {
@@ -108,7 +108,6 @@ fn exec(g: &Global, a: &ExecArgs) -> Result<i32> {
             }
             return Err(e);
         }
-    }
     let Some(sigfd) = sigfd else { return Ok(0) };
     let master = match ours.as_ref().map(|s| crate::console::recv_fd(s.as_raw_fd())).transpose() {
         Ok(m) => m,

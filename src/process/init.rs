@@ -75,11 +75,10 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usiz
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(h).with_context(|| format!("hostname: sethostname({h:?})"))?;
     }
-    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
-        if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {
+    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty())
+        && unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {
             return Err(std::io::Error::last_os_error()).with_context(|| format!("domainname: setdomainname({d:?})"));
         }
-    }
 
     // Read what we need from the host's /proc and /dev before they go away.
     let last_cap = crate::security::caps::last_cap();

@@ -26,11 +26,11 @@ pub fn apparmor_enabled() -> bool {
 
 /// SELinux is enabled: selinuxfs is mounted at /sys/fs/selinux.
 pub fn selinux_enabled() -> bool {
-    nix::sys::statfs::statfs("/sys/fs/selinux").map(|s| s.filesystem_type().0 as i64 == SELINUX_MAGIC).unwrap_or(false)
+    nix::sys::statfs::statfs("/sys/fs/selinux").map(|s| s.filesystem_type().0 == SELINUX_MAGIC).unwrap_or(false)
 }
 
 fn resctrl_mounted() -> bool {
-    nix::sys::statfs::statfs("/sys/fs/resctrl").map(|s| s.filesystem_type().0 as i64 == RDTGROUP_SUPER_MAGIC).unwrap_or(false)
+    nix::sys::statfs::statfs("/sys/fs/resctrl").map(|s| s.filesystem_type().0 == RDTGROUP_SUPER_MAGIC).unwrap_or(false)
 }
 
 /// Checks, in the runtime before anything is created, that every label and host feature the
