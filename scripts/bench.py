@@ -5,6 +5,7 @@ For each iteration, runtime by runtime (order rotated every iteration):
   (a) run:       `RT --root R run --bundle B ID` of /bin/true
   (b) lifecycle: `create --bundle B --pid-file P ID`, `start ID`, wait until the
                  container process has exited (pidfd), `delete ID`
+  (c) exec:      `exec ID /bin/true` into a `sleep` container each runtime started once
 Each is timed with time.perf_counter_ns() in a worker process. Runtimes listed
 in --ns-runtimes (crun: it refuses this hybrid cgroup host) get a worker started
 once inside `unshare -m` with /sys/fs/cgroup/unified unmounted, so the
@@ -180,7 +181,8 @@ def main():
         rts.append({"name": name, "path": path, "ns": name in ns_set,
                     "bundle": os.path.join(args.dir, name, "bundle"),
                     "root": os.path.join(args.dir, name, "root"),
-                    "failed": None, "t": {"run": [], "lifecycle": []}, "rss": 0})
+                    "failed": None, "t": {"run": [], "lifecycle": [], "exec": []}, "rss": 0,
+                    "exec_id": "bhb-%s-%d-exec" % (name, os.getpid())})
     workers = {}
     tag = os.getpid()
     seq = 0
@@ -192,6 +194,13 @@ def main():
         cid = "bhb-%s-%d-%d" % (rt["name"], tag, seq)
         write_config(template, rt["bundle"], "/" + cid)
         w = workers[rt["ns"]]
+        if op == "exec":
+            req = {"op": "run", "rss": rss, "argv": [rt["path"], "--root", rt["root"], "exec",
+                                                      rt["exec_id"], "/bin/true"]}
+            res = workers[rt["ns"]].call(req)
+            if res["rc"] != 0:
+                rt["failed"] = "exec: rc=%s %s" % (res["rc"], res.get("err", ""))
+            return res
         if op == "run":
             req = {"op": "run", "rss": rss, "argv": [rt["path"], "--root", rt["root"], "run",
                                                       "--bundle", rt["bundle"], cid]}
@@ -212,13 +221,25 @@ def main():
             os.makedirs(rt["root"], exist_ok=True)
             if rt["ns"] not in workers:
                 workers[rt["ns"]] = Worker(rt["ns"])
+            # The long-running container `exec` goes into (its own bundle dir, same rootfs).
+            ebundle = os.path.join(args.dir, rt["name"], "exec-bundle")
+            os.makedirs(ebundle, exist_ok=True)
+            ecfg = json.loads(json.dumps(template))
+            ecfg["process"]["args"] = ["sleep", "100000"]
+            ecfg.setdefault("linux", {})["cgroupsPath"] = "/" + rt["exec_id"]
+            with open(os.path.join(ebundle, "config.json"), "w") as f:
+                json.dump(ecfg, f)
+            res = workers[rt["ns"]].call({"op": "run", "argv": [rt["path"], "--root", rt["root"], "run", "-d",
+                                                                "--bundle", ebundle, rt["exec_id"]]})
+            if res["rc"] != 0:
+                rt["failed"] = "run -d (for exec): rc=%s %s" % (res["rc"], res.get("err", ""))
         rss_n = args.rss_iterations if have_time else 0
         total = args.warmup + args.iterations + rss_n
         for it in range(total):
             phase = "warmup" if it < args.warmup else "time" if it < args.warmup + args.iterations else "rss"
             k = it % len(rts)
             order = rts[k:] + rts[:k]
-            for op in ("run", "lifecycle"):
+            for op in ("run", "lifecycle", "exec"):
                 for rt in order:
                     if rt["failed"]:
                         continue
@@ -237,6 +258,13 @@ def main():
         if tty:
             sys.stderr.write("\n")
     finally:
+        for rt in rts:
+            if rt["ns"] in workers:
+                try:
+                    workers[rt["ns"]].call({"op": "run", "argv": [rt["path"], "--root", rt["root"], "delete",
+                                                                   "--force", rt["exec_id"]]})
+                except Exception:
+                    pass
         for w in workers.values():
             w.close()
 
@@ -253,7 +281,8 @@ def main():
                                                      floor or "n/a"))
     print("  run       = `run --bundle B ID` of /bin/true")
     print("  lifecycle = create + start + wait until stopped + delete")
-    print("%-10s %12s %12s %14s" % ("runtime", "run", "lifecycle", "peak RSS"))
+    print("  exec      = `exec ID /bin/true` into a running container")
+    print("%-10s %12s %12s %12s %14s" % ("runtime", "run", "lifecycle", "exec", "peak RSS"))
     med = {}
     results = {"iterations": args.iterations, "rss_floor_kib": floor, "runtimes": {}}
     for rt in rts:
@@ -264,7 +293,7 @@ def main():
         m = {op: statistics.median(v) for op, v in rt["t"].items()}
         med[rt["name"]] = m
         rss = ("%10d KiB" % rt["rss"]) if rt["rss"] else "%14s" % "n/a"
-        print("%-10s %12s %12s %s" % (rt["name"], fmt_ms(m["run"]), fmt_ms(m["lifecycle"]), rss))
+        print("%-10s %12s %12s %12s %s" % (rt["name"], fmt_ms(m["run"]), fmt_ms(m["lifecycle"]), fmt_ms(m["exec"]), rss))
         results["runtimes"][rt["name"]] = {
             "median_ns": m, "min_ns": {op: min(v) for op, v in rt["t"].items()},
             "max_ns": {op: max(v) for op, v in rt["t"].items()},
@@ -272,9 +301,10 @@ def main():
     print()
     for other in ("runc", "crun"):
         if "bulkhead" in med and other in med:
-            print("ratio bulkhead/%-5s run %.2fx  lifecycle %.2fx" % (
+            print("ratio bulkhead/%-5s run %.2fx  lifecycle %.2fx  exec %.2fx" % (
                 other, med["bulkhead"]["run"] / med[other]["run"],
-                med["bulkhead"]["lifecycle"] / med[other]["lifecycle"]))
+                med["bulkhead"]["lifecycle"] / med[other]["lifecycle"],
+                med["bulkhead"]["exec"] / med[other]["exec"]))
         else:
             print("ratio bulkhead/%-5s n/a" % other)
     out = os.path.join(args.dir, "results.json")

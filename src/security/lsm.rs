@@ -14,9 +14,15 @@ use std::path::Path;
 
 use crate::rootfs::paths::InRoot;
 
-// Compared as i64: the statfs f_type width differs between glibc (__fsword_t) and musl.
-const SELINUX_MAGIC: i64 = 0xf97c_ff8c;
-const RDTGROUP_SUPER_MAGIC: i64 = 0x0765_5821;
+// statfs's f_type is i64 on glibc and u64 on musl: compare as u64, with a cast that is a
+// no-op on musl (hence the allow, or clippy --fix on glibc removes it and breaks musl).
+const SELINUX_MAGIC: u64 = 0xf97c_ff8c;
+const RDTGROUP_SUPER_MAGIC: u64 = 0x0765_5821;
+
+#[allow(clippy::unnecessary_cast)]
+fn fs_type(path: &str) -> Option<u64> {
+    nix::sys::statfs::statfs(path).ok().map(|s| s.filesystem_type().0 as u64)
+}
 
 /// AppArmor is enabled (runc's test: securityfs entry plus the module parameter).
 pub fn apparmor_enabled() -> bool {
@@ -26,11 +32,11 @@ pub fn apparmor_enabled() -> bool {
 
 /// SELinux is enabled: selinuxfs is mounted at /sys/fs/selinux.
 pub fn selinux_enabled() -> bool {
-    nix::sys::statfs::statfs("/sys/fs/selinux").map(|s| s.filesystem_type().0 == SELINUX_MAGIC).unwrap_or(false)
+    fs_type("/sys/fs/selinux") == Some(SELINUX_MAGIC)
 }
 
 fn resctrl_mounted() -> bool {
-    nix::sys::statfs::statfs("/sys/fs/resctrl").map(|s| s.filesystem_type().0 == RDTGROUP_SUPER_MAGIC).unwrap_or(false)
+    fs_type("/sys/fs/resctrl") == Some(RDTGROUP_SUPER_MAGIC)
 }
 
 /// Checks, in the runtime before anything is created, that every label and host feature the
