@@ -47,7 +47,7 @@ step() {
     elif [ "$rc" -ge 128 ] && ! [ -s "$out" ] || [ "$rc" = 143 ]; then
         notok "$name" "timed out after ${STEP_TIMEOUT}s $(tail -n1 "$out" | cut -c1-200)"
     else
-        notok "$name" "$(grep -v '^+' "$out" | tail -n1 | cut -c1-300)"
+        notok "$name" "$(grep -v '^[[:space:]]*$' "$out" | head -n 4 | tr '\n' ' ' | cut -c1-300)"
     fi
     return 0
 }
