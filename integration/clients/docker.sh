@@ -1,0 +1,139 @@
+# dockerd 20.10 with the runtime added in a private daemon.json ("runtimes",
+# "default-runtime"), cgroupfs driver, its own data-root, exec-root, pidfile,
+# unix socket and the containerd it starts itself under its exec-root.
+# dockerd runs in a network namespace of our own (nsenter --net), so docker0,
+# its iptables rules and the -p proxy stay out of the host namespace; the
+# other steps use --network none. Sourced by run.sh.
+
+docker_conf() {
+    local d=$1
+    cat <<CONF
+{
+  "data-root": "$d/data",
+  "exec-root": "$d/exec",
+  "pidfile": "$d/docker.pid",
+  "hosts": ["unix://$d/docker.sock"],
+  "runtimes": { "bulkhead": { "path": "$RUNTIME" } },
+  "default-runtime": "bulkhead",
+  "exec-opts": ["native.cgroupdriver=cgroupfs"],
+  "cgroup-parent": "/bulkhead-it-docker",
+  "storage-driver": "overlay2",
+  "ip6tables": false,
+  "log-driver": "json-file"
+}
+CONF
+}
+
+DOCKER_BIN=/usr/bin/docker
+dk() { DOCKER_CONFIG=$DD/cli "$DOCKER_BIN" -H "unix://$DD/docker.sock" "$@"; }
+DK_LOOP='echo started; trap "exit 143" TERM; while true; do sleep 1; done'
+
+dk_setup() {
+    command -v dockerd >/dev/null || { echo "dockerd not installed (apt: docker.io)"; return 1; }
+    [ -x "$DOCKER_BIN" ] || DOCKER_BIN=$(command -v docker)
+    mkdir -p "$DD/cli"
+    docker_conf "$DD" >"$DD/daemon.json"
+    local ns=bhit-docker-$$
+    make_netns "$ns" || return 1
+    DD_NETNS=/run/netns/$ns
+    # dockerd 20.10 writes /etc/docker/key.json: remove it at the end if it is ours.
+    [ -e /etc/docker/key.json ] || on_exit 'rm -f /etc/docker/key.json'
+    nsenter --net="$DD_NETNS" dockerd --config-file "$DD/daemon.json" >"$DD/dockerd.log" 2>&1 &
+    DOCKERD_PID=$!
+    on_exit "docker_cleanup $DOCKERD_PID"
+    local i
+    for ((i = 0; i < 300; i++)); do
+        dk version >/dev/null 2>&1 && return 0
+        kill -0 "$DOCKERD_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "dockerd did not start: $(tail -n 3 "$DD/dockerd.log")"
+    return 1
+}
+docker_cleanup() {
+    local pid=$1
+    local ids; ids=$(dk ps -a -q 2>/dev/null)
+    [ -n "$ids" ] && timeout 60 "$DOCKER_BIN" -H "unix://$DD/docker.sock" rm -f $ids
+    dk image prune -a -f >/dev/null 2>&1
+    kill_pid "$pid"
+    # its containerd and shims, if dockerd could not stop them
+    local p
+    for p in $(pgrep -f -- "$DD/exec/containerd" 2>/dev/null); do kill -KILL "$p"; done
+    grep -F " $DD/" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do umount -l "$m"; done
+    rm -rf "$DD"
+}
+dk_save_id() { dk inspect -f '{{.Id}}' "$1" >>"$DD/ids"; }
+dk_load() { dk load -q -i "$IMAGES/busybox.tar" >/dev/null && dk image inspect "$IMG" >/dev/null; }
+dk_run() { local out rc=0; out=$(dk run --rm --network none "$IMG" sh -c 'echo out-run; exit 7') || rc=$?; expect "exit code" "$rc" 7 && contains stdout "$out" out-run; }
+dk_run_t() {
+    local out
+    out=$(DOCKER_CONFIG=$DD/cli script -qec "$DOCKER_BIN -H unix://$DD/docker.sock run --rm -t --network none $IMG sh -c 'tty; test -t 0 && echo is-a-tty'" /dev/null </dev/null)
+    contains tty "$out" /dev/pts/ && contains tty "$out" is-a-tty
+}
+dk_run_d() { dk run -d --name d1 --network none "$IMG" sh -c "$DK_LOOP" >/dev/null && dk_save_id d1 && expect state "$(dk inspect -f '{{.State.Status}}' d1)" running; }
+dk_exec() { local out; out=$(dk exec d1 sh -c 'echo hi-from-exec') && expect stdout "$out" hi-from-exec; }
+dk_exec_rc() { local rc=0; dk exec d1 sh -c 'exit 5' || rc=$?; expect "exit code" "$rc" 5; }
+dk_exec_user() { local out; out=$(dk exec --user app d1 id -u) && expect uid "$out" 1000; }
+dk_exec_t() {
+    local out
+    out=$(DOCKER_CONFIG=$DD/cli script -qec "$DOCKER_BIN -H unix://$DD/docker.sock exec -t d1 sh -c 'tty; test -t 0 && echo is-a-tty'" /dev/null </dev/null)
+    contains tty "$out" /dev/pts/ && contains tty "$out" is-a-tty
+}
+dk_exec_d() { dk exec -d d1 sh -c 'echo detached > /tmp/exec-d' && retry 25 dk exec d1 grep -q detached /tmp/exec-d; }
+dk_top() { local out; out=$(dk top d1) && contains top "$out" "sleep"; }
+dk_update() {
+    dk update --memory 64m --memory-swap 128m d1 >/dev/null &&
+        expect "memory limit" "$(dk exec d1 cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || dk exec d1 cat /sys/fs/cgroup/memory.max)" 67108864
+}
+dk_pause() { dk pause d1 >/dev/null && expect state "$(dk inspect -f '{{.State.Status}}' d1)" paused && dk unpause d1 >/dev/null && expect state "$(dk inspect -f '{{.State.Status}}' d1)" running; }
+dk_stop() { dk stop -t 10 d1 >/dev/null && expect "state, exit code" "$(dk inspect -f '{{.State.Status}} {{.State.ExitCode}}' d1)" "exited 143"; }
+dk_start() { dk start d1 >/dev/null && expect state "$(dk inspect -f '{{.State.Status}}' d1)" running && dk exec d1 true; }
+dk_restart() {
+    local before; before=$(dk inspect -f '{{.State.Pid}}' d1)
+    dk restart -t 10 d1 >/dev/null && expect state "$(dk inspect -f '{{.State.Status}}' d1)" running &&
+        [ "$(dk inspect -f '{{.State.Pid}}' d1)" != "$before" ] || { echo "same pid after restart"; return 1; }
+}
+dk_logs() { local n; n=$(dk logs d1 | grep -c started); expect "'started' lines in the logs (three runs)" "$n" 3; }
+dk_port() {
+    dk run -d --name web -p 127.0.0.1:18081:80 "$IMG" httpd -f -p 80 -h /www >/dev/null && dk_save_id web || return 1
+    local out i
+    for ((i = 0; i < 25; i++)); do
+        out=$(nsenter --net="$DD_NETNS" curl -sS -m 2 http://127.0.0.1:18081/ 2>&1) && break
+        sleep 0.2
+    done
+    contains "GET http://127.0.0.1:18081/ in dockerd's netns" "$out" "hello from bulkhead-it httpd"
+}
+dk_rm() { dk rm -f d1 web >/dev/null && expect "containers left" "$(dk ps -a -q)" ""; }
+dk_root_empty() {
+    local left="" id
+    for id in $(sort -u "$DD/ids"); do
+        [ -n "$(find "$DD/exec" -path "*/runtime-*" -name "$id" 2>/dev/null)" ] && left+=" $id"
+    done
+    expect "containers left in the runtime root ($DD/exec/runtime-bulkhead)" "$left" ""
+}
+
+client_docker() {
+    DD=$WORK/docker
+    mkdir -p "$DD"
+    if dk_setup >"$WORK/step.out" 2>&1; then ok "start dockerd (daemon.json, own netns)"; else
+        notok "start dockerd (daemon.json, own netns)" "$(tail -n1 "$WORK/step.out")"; return; fi
+    step "load (docker-archive)" dk_load
+    step "run, exit code" dk_run
+    step "run -t" dk_run_t
+    step "run -d" dk_run_d
+    step "exec" dk_exec
+    step "exec exit code" dk_exec_rc
+    step "exec --user app" dk_exec_user
+    step "exec -t" dk_exec_t
+    step "exec -d" dk_exec_d
+    step "top" dk_top
+    step "update --memory" dk_update
+    step "pause/unpause" dk_pause
+    step "stop" dk_stop
+    step "start again" dk_start
+    step "restart" dk_restart
+    step "logs" dk_logs
+    step "run -p, GET the published port" dk_port
+    step "rm" dk_rm
+    step "nothing left in the runtime root" dk_root_empty
+}
