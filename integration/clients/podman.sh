@@ -62,9 +62,9 @@ pm_run_t() {
     contains tty "$out" /dev/pts/ && contains tty "$out" is-a-tty
 }
 pm_run_d() { pm run -d --name p1 --network none --cgroup-parent "$PM_CG" "$IMG" sh -c "$PM_LOOP" >/dev/null && pm_save_id p1 && expect state "$(pm inspect -f '{{.State.Status}}' p1)" running; }
-pm_exec() { local out; out=$(pm exec p1 sh -c 'echo hi-from-exec') && expect stdout "$out" hi-from-exec; }
+pm_exec() { local out; out=$(pm exec p1 sh -c 'echo hi-from-exec' 2>&1) && expect stdout "$out" hi-from-exec; }
 pm_exec_rc() { local rc=0; pm exec p1 sh -c 'exit 5' || rc=$?; expect "exit code" "$rc" 5; }
-pm_exec_user() { local out; out=$(pm exec --user app p1 id -u) && expect uid "$out" 1000; }
+pm_exec_user() { local out; out=$(pm exec --user app p1 id -u 2>&1) && expect uid "$out" 1000; }
 pm_exec_d() { pm exec -d p1 sh -c 'echo detached > /tmp/exec-d' >/dev/null && retry 25 pm exec p1 grep -q detached /tmp/exec-d; }
 pm_top() { local out; out=$(pm top p1) && contains top "$out" "sleep"; }
 pm_update() {
