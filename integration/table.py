@@ -25,7 +25,7 @@ def cell(r):
     kind, reason = r
     if kind == "ok":
         return "ok"
-    reason = reason.replace("|", "/")
+    reason = re.sub(r"/\S*/(bulkhead|runc)\b", r"\1", reason).replace("|", "/")
     if len(reason) > 110:
         reason = reason[:107] + "..."
     return "**%s**: %s" % ("FAIL" if kind == "not ok" else "skip", reason)
