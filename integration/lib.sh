@@ -59,6 +59,15 @@ contains() { if ! grep -qF -- "$3" <<<"$2"; then echo "$1: '$3' not in: $(tr '\n
 # retry N CMD...: up to N tries, 0.2s apart
 retry() { local n=$1 i; shift; for ((i = 0; i < n; i++)); do "$@" && return 0; sleep 0.2; done; "$@"; }
 
+# in_cgroup WHAT PID PARENT: the process's memory cgroup (v1) or unified path is under PARENT
+in_cgroup() {
+    local cg
+    cg=$(grep -E '^[0-9]+:(memory|):' "/proc/$2/cgroup" | head -n1 | cut -d: -f3)
+    case "$cg" in "$3"/*) return 0 ;; esac
+    echo "$1: pid $2 in cgroup '$cg', not under $3"
+    return 1
+}
+
 # wait_sock PATH SECONDS
 wait_sock() { local i; for ((i = 0; i < $2 * 10; i++)); do [ -S "$1" ] && return 0; sleep 0.1; done; return 1; }
 

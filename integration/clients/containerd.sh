@@ -66,7 +66,11 @@ cd_run_fg() {
     out=$(ctr_run fg --rm "$IMG" fg sh -c 'echo out-fg; exit 7') || rc=$?
     expect "exit code" "$rc" 7 && contains stdout "$out" out-fg
 }
-cd_run_detached() { ctr_run c1 -d "$IMG" c1 sh -c "$LOOP" && wait_status c1 RUNNING; }
+cd_run_detached() {
+    ctr_run c1 -d "$IMG" c1 sh -c "$LOOP" && wait_status c1 RUNNING &&
+        [ -d "$CD/runc-root/$CTR_NS/c1" ] || { echo "c1 not in the runtime root $CD/runc-root/$CTR_NS"; return 1; }
+    in_cgroup c1 "$(ctrc task ls | awk '$1 == "c1" {print $2}')" /bulkhead-it-containerd
+}
 cd_exec() { local out; out=$(ctrc task exec --exec-id e1 c1 sh -c 'echo hi-from-exec; cat /proc/1/cmdline') && contains stdout "$out" hi-from-exec; }
 cd_exec_rc() { local rc=0; ctrc task exec --exec-id e2 c1 sh -c 'exit 5' || rc=$?; expect "exit code" "$rc" 5; }
 cd_exec_tty() {

@@ -70,7 +70,11 @@ dk_run_t() {
     out=$(DOCKER_CONFIG=$DD/cli script -qec "$DOCKER_BIN -H unix://$DD/docker.sock run --rm -t --network none $IMG sh -c 'tty; test -t 0 && echo is-a-tty'" /dev/null </dev/null)
     contains tty "$out" /dev/pts/ && contains tty "$out" is-a-tty
 }
-dk_run_d() { dk run -d --name d1 --network none "$IMG" sh -c "$DK_LOOP" >/dev/null && dk_save_id d1 && expect state "$(dk inspect -f '{{.State.Status}}' d1)" running; }
+dk_run_d() {
+    dk run -d --name d1 --network none "$IMG" sh -c "$DK_LOOP" >/dev/null && dk_save_id d1 &&
+        expect "state, runtime" "$(dk inspect -f '{{.State.Status}} {{.HostConfig.Runtime}}' d1)" "running bulkhead" &&
+        in_cgroup d1 "$(dk inspect -f '{{.State.Pid}}' d1)" /bulkhead-it-docker
+}
 dk_exec() { local out; out=$(dk exec d1 sh -c 'echo hi-from-exec' 2>&1) && expect stdout "$out" hi-from-exec; }
 dk_exec_rc() { local rc=0; dk exec d1 sh -c 'exit 5' || rc=$?; expect "exit code" "$rc" 5; }
 dk_exec_user() { local out; out=$(dk exec --user app d1 id -u 2>&1) && expect uid "$out" 1000; }

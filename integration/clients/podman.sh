@@ -61,7 +61,16 @@ pm_run_t() {
     out=$(CONTAINERS_CONF=$PD/containers.conf script -qec "nsenter --net=$PD_NETNS podman --root $PD/root --runroot $PD/runroot --tmpdir $PD/tmp --storage-driver overlay --runtime bulkhead run --rm -t --network none --cgroup-parent $PM_CG $IMG sh -c 'tty; test -t 0 && echo is-a-tty'" /dev/null </dev/null)
     contains tty "$out" /dev/pts/ && contains tty "$out" is-a-tty
 }
-pm_run_d() { pm run -d --name p1 --network none --cgroup-parent "$PM_CG" "$IMG" sh -c "$PM_LOOP" >/dev/null && pm_save_id p1 && expect state "$(pm inspect -f '{{.State.Status}}' p1)" running; }
+pm_run_d() {
+    pm run -d --name p1 --network none --cgroup-parent "$PM_CG" "$IMG" sh -c "$PM_LOOP" >/dev/null && pm_save_id p1 &&
+        expect "state, runtime" "$(pm inspect -f '{{.State.Status}} {{.OCIRuntime}}' p1)" "running bulkhead" &&
+        in_cgroup p1 "$(pm inspect -f '{{.State.Pid}}' p1)" "$PM_CG"
+}
+pm_exec_t() {
+    local out
+    out=$(CONTAINERS_CONF=$PD/containers.conf script -qec "nsenter --net=$PD_NETNS podman --root $PD/root --runroot $PD/runroot --tmpdir $PD/tmp --storage-driver overlay --runtime bulkhead exec -t p1 sh -c 'tty; test -t 0 && echo is-a-tty'" /dev/null </dev/null)
+    contains tty "$out" /dev/pts/ && contains tty "$out" is-a-tty
+}
 pm_exec() { local out; out=$(pm exec p1 sh -c 'echo hi-from-exec' 2>&1) && expect stdout "$out" hi-from-exec; }
 pm_exec_rc() { local rc=0; pm exec p1 sh -c 'exit 5' || rc=$?; expect "exit code" "$rc" 5; }
 pm_exec_user() { local out; out=$(pm exec --user app p1 id -u 2>&1) && expect uid "$out" 1000; }
@@ -108,6 +117,7 @@ client_podman() {
     step "exec" pm_exec
     step "exec exit code" pm_exec_rc
     step "exec --user app" pm_exec_user
+    step "exec -t" pm_exec_t
     step "exec -d" pm_exec_d
     step "top" pm_top
     step "update --memory" pm_update
