@@ -66,6 +66,11 @@ cd_run_fg() {
     out=$(ctr_run fg --rm "$IMG" fg sh -c 'echo out-fg; exit 7') || rc=$?
     expect "exit code" "$rc" 7 && contains stdout "$out" out-fg
 }
+cd_run_t() {
+    local out
+    out=$(script -qec "ctr --address $CD/containerd.sock -n $CTR_NS run -t --rm --runc-binary $RUNTIME --runc-root $CD/runc-root --cgroup /bulkhead-it-containerd/tty $IMG tty sh -c 'tty; test -t 0 && echo is-a-tty'" /dev/null </dev/null)
+    contains tty "$out" /dev/pts/ && contains tty "$out" is-a-tty
+}
 cd_run_detached() {
     ctr_run c1 -d "$IMG" c1 sh -c "$LOOP" && wait_status c1 RUNNING &&
         [ -d "$CD/runc-root/$CTR_NS/c1" ] || { echo "c1 not in the runtime root $CD/runc-root/$CTR_NS"; return 1; }
@@ -78,6 +83,7 @@ cd_exec_tty() {
     out=$(script -qec "ctr --address $CD/containerd.sock -n $CTR_NS task exec -t --exec-id e3 c1 sh -c 'tty; test -t 0 && echo is-a-tty'" /dev/null </dev/null)
     contains "tty" "$out" /dev/pts/ && contains "tty" "$out" is-a-tty
 }
+cd_exec_cwd() { local out; out=$(ctrc task exec --cwd /tmp --exec-id e6 c1 pwd 2>&1) && expect "cwd" "$out" "/tmp"; }
 cd_exec_user() { local out; out=$(ctrc task exec --user 1000 --exec-id e4 c1 id -u) && expect "uid" "$(tr -d '\r' <<<"$out")" 1000; }
 cd_ps() {
     local out n
@@ -111,11 +117,13 @@ client_containerd() {
         notok "start containerd" "$(tail -n1 "$WORK/step.out")"; return; fi
     step "image import (docker-archive)" cd_import
     step "run foreground, exit code" cd_run_fg
+    step "run -t (tty)" cd_run_t
     step "run detached" cd_run_detached
     step "exec" cd_exec
     step "exec exit code" cd_exec_rc
     step "exec -t (tty)" cd_exec_tty
     step "exec --user 1000" cd_exec_user
+    step "exec --cwd" cd_exec_cwd
     step "task ps" cd_ps
     step "pause/resume" cd_pause_resume
     step "kill TERM" cd_kill_term

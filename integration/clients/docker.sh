@@ -65,6 +65,11 @@ docker_cleanup() {
 dk_save_id() { dk inspect -f '{{.Id}}' "$1" >>"$DD/ids"; }
 dk_load() { dk load -q -i "$IMAGES/busybox.tar" >/dev/null && dk image inspect "$IMG" >/dev/null; }
 dk_run() { local out rc=0; out=$(dk run --rm --network none "$IMG" sh -c 'echo out-run; exit 7') || rc=$?; expect "exit code" "$rc" 7 && contains stdout "$out" out-run; }
+dk_run_limits() {
+    local out
+    out=$(dk run --rm --network none --memory 32m --pids-limit 50 --user app --read-only --cap-drop all "$IMG" sh -c 'echo $(id -u) $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max) $(cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max); touch /x 2>/dev/null && echo rw || echo ro; grep CapEff /proc/self/status'  2>&1) || { echo "$out"; return 1; }
+    contains "id, memory, pids" "$out" "1000 33554432 50" && contains "rootfs" "$out" ro && contains caps "$out" "CapEff:	0000000000000000"
+}
 dk_run_t() {
     local out
     out=$(DOCKER_CONFIG=$DD/cli script -qec "$DOCKER_BIN -H unix://$DD/docker.sock run --rm -t --network none $IMG sh -c 'tty; test -t 0 && echo is-a-tty'" /dev/null </dev/null)
@@ -123,6 +128,7 @@ client_docker() {
         notok "start dockerd (daemon.json, own netns)" "$(tail -n1 "$WORK/step.out")"; return; fi
     step "load (docker-archive)" dk_load
     step "run, exit code" dk_run
+    step "run --memory --pids-limit --user --read-only --cap-drop all" dk_run_limits
     step "run -t" dk_run_t
     step "run -d" dk_run_d
     step "exec" dk_exec

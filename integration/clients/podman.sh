@@ -56,6 +56,11 @@ podman_cleanup() {
 }
 pm_load() { pm load -q -i "$IMAGES/busybox.tar" && pm image exists "$IMG"; }
 pm_run() { local out rc=0; out=$(pm run --rm --network none --cgroup-parent "$PM_CG" "$IMG" sh -c 'echo out-run; exit 7') || rc=$?; expect "exit code" "$rc" 7 && contains stdout "$out" out-run; }
+pm_run_limits() {
+    local out
+    out=$(pm run --rm --network none --cgroup-parent "$PM_CG" --memory 32m --pids-limit 50 --user app --read-only --cap-drop all "$IMG" sh -c 'echo $(id -u) $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max) $(cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max); touch /x 2>/dev/null && echo rw || echo ro; grep CapEff /proc/self/status'  2>&1) || { echo "$out"; return 1; }
+    contains "id, memory, pids" "$out" "1000 33554432 50" && contains "rootfs" "$out" ro && contains caps "$out" "CapEff:	0000000000000000"
+}
 pm_run_t() {
     local out
     out=$(CONTAINERS_CONF=$PD/containers.conf script -qec "nsenter --net=$PD_NETNS podman --root $PD/root --runroot $PD/runroot --tmpdir $PD/tmp --storage-driver overlay --runtime bulkhead run --rm -t --network none --cgroup-parent $PM_CG $IMG sh -c 'tty; test -t 0 && echo is-a-tty'" /dev/null </dev/null)
@@ -112,6 +117,7 @@ client_podman() {
         notok "setup (containers.conf, netns)" "$(tail -n1 "$WORK/step.out")"; return; fi
     step "load (docker-archive)" pm_load
     step "run, exit code" pm_run
+    step "run --memory --pids-limit --user --read-only --cap-drop all" pm_run_limits
     step "run -t" pm_run_t
     step "run -d" pm_run_d
     step "exec" pm_exec
