@@ -10,7 +10,7 @@ BULKHEAD ?= $(TARGET_DIR)/$(TRIPLE)/release/bulkhead
 
 export CARGO_TARGET_DIR := $(TARGET_DIR)
 
-.PHONY: all deps build demo test bench vm-test clean
+.PHONY: all deps build demo test bench vm-test clean conformance
 
 all: build
 
@@ -40,6 +40,11 @@ bench: deps
 	else \
 	    BULKHEAD="$(BULKHEAD)" scripts/bench.sh; \
 	fi
+
+# OCI runtime conformance suite (conformance/): RUNTIME=/usr/sbin/runc make conformance
+# runs it against another runtime.
+conformance: deps
+	@conformance/run.sh
 
 clean:
 	cargo clean

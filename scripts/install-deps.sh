@@ -10,8 +10,10 @@ cd "$(dirname "$0")/.."
 
 # gcc/libc6-dev: rust's linker and crt-static fallback; busybox-static: demo/bench/VM
 # rootfs; runc/crun: reference runtimes for bench; time: /usr/bin/time; file: static
-# check; cpio/qemu-system-x86/xz-utils/zstd: VM initramfs, boot and module unpacking.
-APT_PKGS=(gcc libc6-dev busybox-static runc crun time file python3 xz-utils zstd cpio qemu-system-x86)
+# check; cpio/qemu-system-x86/xz-utils/zstd: VM initramfs, boot and module unpacking;
+# uidmap: newuidmap/newgidmap for the rootless user-namespace tests; iproute2, nftables,
+# util-linux: bulkhead-bundle network tests (ip netns, nft list, nsenter, script).
+APT_PKGS=(gcc libc6-dev busybox-static runc crun time file python3 xz-utils zstd cpio qemu-system-x86 uidmap iproute2 nftables util-linux)
 KERNEL_DIR=build/kernel
 export DEBIAN_FRONTEND=noninteractive
 

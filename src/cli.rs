@@ -128,6 +128,97 @@ pub enum Cmd {
     },
     /// Print the runtime's features as OCI features JSON
     Features,
+    /// Suspend every process of a container (cgroup freezer)
+    Pause { id: String },
+    /// Resume a paused container
+    Resume { id: String },
+    /// List a container's processes (ps(1) rows, or a JSON array of pids)
+    Ps {
+        #[arg(short = 'f', long, default_value = "table", value_parser = ["table", "json"])]
+        format: String,
+        id: String,
+        /// Arguments for ps(1) (default: -ef); put them after `--`
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+    /// Change a running container's cgroup resources
+    Update {
+        #[command(flatten)]
+        opts: UpdateArgs,
+        id: String,
+    },
+    /// Stream a container's stats and OOM events as JSON lines
+    Events {
+        /// Stats interval (e.g. 5s, 500ms, 1m)
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        /// Print the stats once and exit
+        #[arg(long)]
+        stats: bool,
+        id: String,
+    },
+}
+
+/// `update`'s flags (runc's names; memory values take runc's units: 10m, 1g, or -1).
+#[derive(Args, Debug, Clone, Default)]
+pub struct UpdateArgs {
+    /// JSON LinuxResources from FILE, or '-' for stdin (other flags are then ignored)
+    #[arg(short = 'r', long)]
+    pub resources: Option<String>,
+    /// Per-cgroup block IO weight (10 to 1000)
+    #[arg(long = "blkio-weight")]
+    pub blkio_weight: Option<u16>,
+    /// CPU CFS period (µs)
+    #[arg(long = "cpu-period", allow_hyphen_values = true)]
+    pub cpu_period: Option<String>,
+    /// CPU CFS quota (µs per period; -1 for none)
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
+    pub cpu_quota: Option<String>,
+    /// CPU CFS burst (µs)
+    #[arg(long = "cpu-burst", allow_hyphen_values = true)]
+    pub cpu_burst: Option<String>,
+    /// CPU shares (relative weight)
+    #[arg(long = "cpu-share", visible_alias = "cpu-shares", allow_hyphen_values = true)]
+    pub cpu_share: Option<String>,
+    /// SCHED_IDLE for the cgroup (0 or 1)
+    #[arg(long = "cpu-idle", allow_hyphen_values = true)]
+    pub cpu_idle: Option<String>,
+    /// CPU realtime period (µs)
+    #[arg(long = "cpu-rt-period", allow_hyphen_values = true)]
+    pub cpu_rt_period: Option<String>,
+    /// CPU realtime runtime (µs per period)
+    #[arg(long = "cpu-rt-runtime", allow_hyphen_values = true)]
+    pub cpu_rt_runtime: Option<String>,
+    /// CPUs to use (e.g. 0-1)
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// Memory nodes to use
+    #[arg(long = "cpuset-mems")]
+    pub cpuset_mems: Option<String>,
+    /// Kernel memory limit (deprecated; ignored by recent kernels)
+    #[arg(long = "kernel-memory", allow_hyphen_values = true)]
+    pub kernel_memory: Option<String>,
+    /// Kernel TCP buffer memory limit (deprecated)
+    #[arg(long = "kernel-memory-tcp", allow_hyphen_values = true)]
+    pub kernel_memory_tcp: Option<String>,
+    /// Memory limit (bytes, or with a unit: 512k, 10m, 1g; -1 for none)
+    #[arg(long, allow_hyphen_values = true)]
+    pub memory: Option<String>,
+    /// Memory reservation (soft limit)
+    #[arg(long = "memory-reservation", allow_hyphen_values = true)]
+    pub memory_reservation: Option<String>,
+    /// Memory + swap limit; -1 for unlimited swap
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Maximum number of pids (-1 for none)
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Intel RDT/CAT L3 cache schema
+    #[arg(long = "l3-cache-schema")]
+    pub l3_cache_schema: Option<String>,
+    /// Intel RDT/MBA memory bandwidth schema
+    #[arg(long = "mem-bw-schema")]
+    pub mem_bw_schema: Option<String>,
 }
 
 pub fn main() -> i32 {

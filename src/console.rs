@@ -53,7 +53,15 @@ pub fn setup_in_container(console_sock: RawFd, size: Option<(u16, u16)>) -> Resu
     let slave = nix::fcntl::open(slave_name.as_str(), OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
         .with_context(|| format!("opening pty slave {slave_name}"))?;
     // /dev/console is the pty, as the runtime spec asks for terminal containers.
-    let console = crate::rootfs::paths::InRoot::open(Path::new("/"))?.resolve_create(Path::new("/dev/console"), crate::rootfs::paths::Kind::File, false)?;
+    // Never through a symlink (CVE-2025-52565): a planted /dev/console -> /proc/... would put
+    // the pty over a procfs file. Only a regular file or a character device is a valid target.
+    let root = crate::rootfs::paths::InRoot::open(Path::new("/"))?;
+    let console = root.resolve_create(Path::new("/dev/console"), crate::rootfs::paths::Kind::File, true).context("/dev/console")?;
+    crate::security::procfs::check_fd_paths(&root)?;
+    let st = nix::sys::stat::fstat(&console).context("fstat /dev/console")?;
+    if !matches!(st.st_mode & libc::S_IFMT, libc::S_IFREG | libc::S_IFCHR) {
+        anyhow::bail!("/dev/console in the container is neither a regular file nor a character device; refusing to mount the pty on it");
+    }
     nix::mount::mount(Some(slave_name.as_str()), &crate::rootfs::paths::fd_path(&console), None::<&str>, nix::mount::MsFlags::MS_BIND, None::<&str>)
         .context("bind-mounting the pty over /dev/console")?;
     send_fd(console_sock, master.as_raw_fd(), &slave_name)?;

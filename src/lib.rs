@@ -1,6 +1,7 @@
 //! bulkhead: an OCI container runtime with runc's command line.
 //!
 //! See ARCHITECTURE.md for the module map and the create path.
+pub mod bundle;
 pub mod cgroups;
 pub mod cli;
 pub mod commands;

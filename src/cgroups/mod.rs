@@ -16,6 +16,7 @@
 
 pub mod devices;
 pub mod layout;
+pub mod oom;
 pub mod resources;
 pub mod stats;
 
@@ -525,7 +526,10 @@ impl Cgroup {
                 return Ok(());
             }
         }
-        let froze = self.freezer().and_then(|f| f.freeze()).is_ok();
+        // A paused container stays paused (the signal is delivered on resume), except for
+        // SIGKILL: the processes are thawed so that they die.
+        let was_frozen = self.is_frozen().unwrap_or(false);
+        let froze = !was_frozen && self.freezer().and_then(|f| f.freeze()).is_ok();
         let me = std::process::id() as i32;
         let mut res = Ok(());
         match self.pids() {
@@ -545,7 +549,7 @@ impl Cgroup {
             }
             Err(e) => res = Err(e),
         }
-        if froze
+        if (froze || (was_frozen && signal == libc::SIGKILL))
             && let Err(e) = self.thaw()
             && res.is_ok()
         {

@@ -27,6 +27,9 @@ pub fn create(g: &Global, id: &str, opts: &CreateArgs, console: Option<OwnedFd>)
     if terminal && console.is_none() {
         anyhow::bail!("process.terminal is true: --console-socket is required to receive the terminal");
     }
+    // Labels and host features the config asks for must be honoured, not silently skipped.
+    crate::security::lsm::validate(&bundle.spec)?;
+    crate::security::personality::value(&bundle.spec)?;
     let listen_fds = listen_fds();
     let seccomp = match bundle.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(s) => {
@@ -34,8 +37,8 @@ pub fn create(g: &Global, id: &str, opts: &CreateArgs, console: Option<OwnedFd>)
             if !f.skipped_syscalls().is_empty() {
                 crate::debug!("linux.seccomp: syscalls unknown on this architecture, skipped: {}", f.skipped_syscalls().join(", "));
             }
-            if f.needs_listener() {
-                anyhow::bail!("linux.seccomp: SCMP_ACT_NOTIFY (listenerPath) is not supported yet");
+            if f.needs_listener() && f.listener_path().is_none_or(|p| p.as_os_str().is_empty()) {
+                anyhow::bail!("linux.seccomp: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath (the agent's socket)");
             }
             Some(f)
         }
@@ -63,9 +66,19 @@ pub fn create(g: &Global, id: &str, opts: &CreateArgs, console: Option<OwnedFd>)
         });
         c.save()?;
         let fifo = make_fifo(&c.fifo_path())?;
-        cgroup.create().context("linux.cgroupsPath")?;
-        for w in cgroup.apply_resources(&effective_resources(&bundle.spec)).context("linux.resources")? {
-            crate::warn!("linux.resources: {w}");
+        match cgroup.create() {
+            Ok(()) => {
+                for w in cgroup.apply_resources(&effective_resources(&bundle.spec)).context("linux.resources")? {
+                    crate::warn!("linux.resources: {w}");
+                }
+            }
+            // Rootless without a delegated cgroup: run in the caller's cgroup, as runc does.
+            Err(e) if crate::security::rootless::is_rootless() => {
+                crate::warn!("rootless: {e:#}; running without a cgroup of its own (linux.resources not applied)");
+                c.state_mut().cgroup = None;
+                c.save()?;
+            }
+            Err(e) => return Err(e).context("linux.cgroupsPath"),
         }
         let hooks = bundle.spec.hooks().as_ref();
         let base_state = c.state().clone();
@@ -142,10 +155,26 @@ fn make_fifo(path: &Path) -> Result<OwnedFd> {
         .with_context(|| format!("opening {}", path.display()))
 }
 
-/// Written atomically (temp + rename) so a reader never sees a partial pid.
+/// Written atomically (temp + rename) so a reader never sees a partial pid. As runc, the temp
+/// file is created with O_EXCL (which never follows a symlink: a planted `.<name>.tmp` makes
+/// the write fail instead of landing in the symlink's target), and rename(2) replaces a
+/// symlink at `path` rather than writing through it.
 fn write_pid_file(path: &PathBuf, pid: i32) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let dir = path.parent().unwrap_or(Path::new("/"));
     let tmp = dir.join(format!(".{}.tmp", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
-    std::fs::write(&tmp, pid.to_string()).with_context(|| format!("--pid-file: writing {}", tmp.display()))?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .mode(0o644)
+        .open(&tmp)
+        .with_context(|| format!("--pid-file: creating {}", tmp.display()))?;
+    let written = f.write_all(pid.to_string().as_bytes()).and_then(|_| f.sync_all());
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("--pid-file: writing {}", tmp.display()));
+    }
     std::fs::rename(&tmp, path).with_context(|| format!("--pid-file: renaming to {}", path.display()))
 }

@@ -29,7 +29,15 @@ pub fn delete(c: &mut Container, force: bool) -> Result<()> {
     match s.status {
         Status::Stopped | Status::Creating => {}
         Status::Created => kill_and_wait(s.pid, s.init_start_time),
-        Status::Running | Status::Paused if force => kill_and_wait(s.pid, s.init_start_time),
+        Status::Running if force => kill_and_wait(s.pid, s.init_start_time),
+        Status::Paused if force => {
+            // Frozen tasks do not die until thawed: kill everything, then thaw.
+            if let Some(cg) = &s.cgroup {
+                let _ = cg.kill_all(libc::SIGKILL);
+                let _ = cg.thaw();
+            }
+            kill_and_wait(s.pid, s.init_start_time)
+        }
         st => bail!("cannot delete container {:?}: it is {st} (stop it first, or use --force)", s.id),
     }
     if let Some(cg) = &s.cgroup {

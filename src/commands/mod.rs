@@ -6,8 +6,13 @@ mod delete;
 mod features;
 mod kill;
 mod list;
+mod pause;
+mod resume;
+mod ps;
+mod events;
+mod update;
 mod run;
-mod spec;
+pub mod spec;
 mod start;
 mod state;
 
@@ -32,6 +37,11 @@ pub fn dispatch(g: &Global, cmd: Cmd) -> Result<i32> {
         Cmd::List { format, quiet } => list::run(g, &format, quiet),
         Cmd::Spec { bundle, rootless } => spec::run(&bundle, rootless),
         Cmd::Features => features::run(),
+        Cmd::Pause { id } => pause::run(g, &id),
+        Cmd::Resume { id } => resume::run(g, &id),
+        Cmd::Ps { format, id, ps_args } => ps::run(g, &id, &format, &ps_args),
+        Cmd::Update { opts, id } => update::run(g, &id, &opts),
+        Cmd::Events { interval, stats, id } => events::run(g, &id, &interval, stats),
     }
 }
 

@@ -10,8 +10,8 @@ use super::sync::{Channel, Msg};
 use super::{finalize, InitConfig};
 use crate::hooks::{self, Phase};
 
-pub fn run(cfg: &InitConfig, plan: &Plan, ch: &Channel) -> ! {
-    let err = match setup_and_exec(cfg, plan, ch) {
+pub fn run(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usize, OwnedFd)]) -> ! {
+    let err = match setup_and_exec(cfg, plan, ch, idmapped) {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -35,7 +35,7 @@ fn state_json(cfg: &InitConfig, pid: i32, status: &str) -> String {
     .to_string()
 }
 
-fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel) -> Result<std::convert::Infallible> {
+fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usize, OwnedFd)]) -> Result<std::convert::Infallible> {
     let spec = cfg.spec;
     let process = spec.process().as_ref().context("process: missing")?;
     let host_pid = match ch.recv()? {
@@ -43,11 +43,14 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel) -> Result<std::co
         // The parent gave up (its own error is what the user sees).
         _ => unsafe { libc::_exit(1) },
     };
+    // Already so unless a rootless parent needed our /proc files for the id maps.
+    crate::security::dumpable::set_non_dumpable()?;
     // Nothing of the runtime's may live on in the container: not the state dir's lock (held
     // until exec it would block `start`), not the caller's stray fds (CVE-2024-21626).
     let mut keep = vec![ch.as_raw_fd(), cfg.fifo.as_raw_fd()];
     keep.extend(cfg.console_socket.as_ref().map(|s| s.as_raw_fd()));
     keep.extend(crate::log::file_fd());
+    keep.extend(idmapped.iter().map(|(_, fd)| fd.as_raw_fd()));
     crate::sys::close_fds_except(3 + (cfg.preserve_fds + cfg.listen_fds) as i32, &keep);
     // File modes below (devices, mount points) must be exactly what the config says.
     unsafe { libc::umask(0) };
@@ -76,9 +79,9 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel) -> Result<std::co
 
     // Read what we need from the host's /proc and /dev before they go away.
     let last_cap = crate::security::caps::last_cap();
-    finalize::set_oom_score_adj(process)?;
 
-    let cgroup_sources = cfg.cgroup.mount_sources();
+    // A rootless container may have no cgroup of its own: bind only what exists.
+    let cgroup_sources: Vec<_> = cfg.cgroup.mount_sources().into_iter().filter(|(_, d)| d.exists()).collect();
     crate::rootfs::prepare(&crate::rootfs::RootfsConfig {
         spec,
         rootfs: cfg.rootfs,
@@ -87,6 +90,7 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel) -> Result<std::co
         cgroup_ns: plan.new_cgroup,
         cgroup_sources: &cgroup_sources,
         cgroup_unified: cfg.cgroup_unified,
+        idmapped,
     })?;
 
     if !joined {
@@ -125,12 +129,16 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel) -> Result<std::co
     // As runc: without no_new_privs, loading a filter needs CAP_SYS_ADMIN, so it goes in
     // before the capabilities are dropped; with it, as late as possible.
     let nnp = process.no_new_privileges().unwrap_or(false);
+    // LSM labels and the personality take effect at the exec; set while we are still fully
+    // privileged and before seccomp (profiles restrict personality(2)).
+    crate::security::lsm::apply_exec_labels(spec)?;
+    crate::security::personality::apply(spec)?;
     if !nnp {
-        load_seccomp(cfg)?;
+        load_seccomp(cfg, ch)?;
     }
     finalize::set_identity(process, last_cap, setgroups_allowed)?;
     if nnp {
-        load_seccomp(cfg)?;
+        load_seccomp(cfg, ch)?;
     }
 
     let env = finalize::environment(process, cfg.listen_fds);
@@ -153,11 +161,18 @@ fn wait_joined(ch: &Channel) -> Result<()> {
     }
 }
 
-fn load_seccomp(cfg: &InitConfig) -> Result<()> {
+/// Installs linux.seccomp. With SCMP_ACT_NOTIFY rules the notify fd goes to the runtime,
+/// which hands it to the agent at listenerPath (security::notify); we wait until it has.
+fn load_seccomp(cfg: &InitConfig, ch: &Channel) -> Result<()> {
     let Some(filter) = cfg.seccomp else { return Ok(()) };
     let notify = crate::security::seccomp::install(filter).context("linux.seccomp: loading the filter")?;
-    if notify.is_some() {
-        bail!("linux.seccomp: SCMP_ACT_NOTIFY (listenerPath) is not supported yet");
+    if let Some(fd) = notify {
+        ch.send_fd(fd.as_raw_fd())?;
+        drop(fd);
+        match ch.recv()? {
+            Some(Msg::SeccompDone) => {}
+            _ => unsafe { libc::_exit(1) },
+        }
     }
     Ok(())
 }

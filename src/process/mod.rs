@@ -53,7 +53,18 @@ pub fn spawn(cfg: InitConfig, hooks: &dyn Fn(i32) -> Result<()>) -> Result<i32> 
         bail!("linux.namespaces: a mount namespace is required (add {{\"type\": \"mount\"}})");
     }
     let joins = plan.open_joins()?;
+    // Idmapped mounts are made on the host side (see rootfs::idmap), before anything else.
+    let idmapped = crate::rootfs::idmap::prepare(cfg.spec, cfg.bundle)?;
     let (parent, child) = sync::pair()?;
+    // CVE-2019-5736: everything forked from here on is non-dumpable from its first instruction
+    // (see security::dumpable); the init's execve makes the container's program dumpable again.
+    // Rootless exception (as runc): an unprivileged runtime must open the init's uid_map and
+    // gid_map, which a non-dumpable process's /proc files forbid; that init makes itself
+    // non-dumpable as soon as the maps are written (init::run, after Go). Until then it sits
+    // in a user namespace owned by the caller, who may ptrace it anyway.
+    if !plan.new_user || nix::unistd::geteuid().is_root() {
+        crate::security::dumpable::set_non_dumpable()?;
+    }
 
     let pid = if plan.needs_joiner() {
         // SAFETY: the runtime is single-threaded here.
@@ -61,13 +72,15 @@ pub fn spawn(cfg: InitConfig, hooks: &dyn Fn(i32) -> Result<()>) -> Result<i32> 
         if joiner == 0 {
             drop(parent);
             let r = (|| -> Result<i32> {
+                let proc_self = namespaces::open_proc_self()?;
                 namespaces::join(&joins)?;
                 if plan.new_time {
-                    namespaces::unshare_time(cfg.spec)?;
+                    namespaces::unshare_time(cfg.spec, &proc_self)?;
                 }
+                drop(proc_self);
                 let pid = unsafe { crate::sys::clone_fork(plan.clone_flags.bits() as u64)? };
                 if pid == 0 {
-                    init::run(&cfg, &plan, &child);
+                    init::run(&cfg, &plan, &child, &idmapped);
                 }
                 Ok(pid)
             })();
@@ -90,27 +103,49 @@ pub fn spawn(cfg: InitConfig, hooks: &dyn Fn(i32) -> Result<()>) -> Result<i32> 
         let pid = unsafe { crate::sys::clone_fork(plan.clone_flags.bits() as u64) }.context("creating the container's namespaces")?;
         if pid == 0 {
             drop(parent);
-            init::run(&cfg, &plan, &child);
+            init::run(&cfg, &plan, &child, &idmapped);
         }
         drop(child);
         pid
     };
     drop(cfg.fifo);
 
+    // If the init is gone, a send fails with EPIPE; what it said before dying (its Error) is
+    // the message worth reporting.
+    let send = |m: &Msg| -> Result<()> {
+        parent.send(m).map_err(|e| match parent.recv() {
+            Ok(Some(Msg::Error(msg))) => anyhow::anyhow!("{msg}"),
+            _ => e,
+        })
+    };
     let handshake = || -> Result<()> {
         if plan.new_user {
             namespaces::write_id_maps(pid, cfg.spec)?;
         }
         // The init starts its mounts while we move it into its cgroups: the first write to a
         // cgroup.procs waits for an RCU grace period (milliseconds), which this overlaps.
-        parent.send(&Msg::Go(pid))?;
-        cfg.cgroup.add_pid(pid).context("adding the init to its cgroup")?;
-        parent.send(&Msg::Joined)?;
+        send(&Msg::Go(pid))?;
+        if crate::security::rootless::is_rootless() && !cfg.cgroup.exists() {
+            crate::debug!("rootless: no cgroup {}; the init stays in the caller's cgroup", cfg.cgroup.path());
+        } else {
+            cfg.cgroup.add_pid(pid).context("adding the init to its cgroup")?;
+        }
+        // Written by the runtime on the host's /proc: the non-dumpable init may not be allowed
+        // to open its own /proc files once in a user namespace.
+        set_oom_score_adj(pid, cfg.spec)?;
+        send(&Msg::Joined)?;
         loop {
             match parent.recv()? {
                 Some(Msg::HooksRequest) => {
                     hooks(pid)?;
-                    parent.send(&Msg::HooksDone)?;
+                    send(&Msg::HooksDone)?;
+                }
+                Some(Msg::SeccompFd(fd)) => {
+                    // SAFETY: recv hands us this fd (SCM_RIGHTS); nothing else owns it.
+                    let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+                    send_seccomp_fd(cfg.spec, cfg.seccomp, cfg.id, cfg.bundle, pid, &fd)?;
+                    drop(fd);
+                    send(&Msg::SeccompDone)?;
                 }
                 Some(Msg::Ready) => return Ok(()),
                 Some(Msg::Error(e)) => bail!("{e}"),
@@ -126,4 +161,28 @@ pub fn spawn(cfg: InitConfig, hooks: &dyn Fn(i32) -> Result<()>) -> Result<i32> 
         return Err(e);
     }
     Ok(pid)
+}
+
+/// process.oomScoreAdj of the init, written from the host side before it runs anything.
+fn set_oom_score_adj(pid: i32, spec: &Spec) -> Result<()> {
+    let Some(v) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) else { return Ok(()) };
+    let root = crate::rootfs::paths::InRoot::open(Path::new("/"))?;
+    crate::security::procfs::write_verified(&root, Path::new(&format!("/proc/{pid}/oom_score_adj")), &v.to_string())
+        .with_context(|| format!("process.oomScoreAdj: writing {v} (lowering it below the current value needs CAP_SYS_RESOURCE)"))
+}
+
+/// The init's seccomp notify fd, with runc's ContainerProcessState, to the agent.
+fn send_seccomp_fd(spec: &Spec, seccomp: Option<&crate::security::seccomp::CompiledFilter>, id: &str, bundle: &Path, pid: i32, fd: &OwnedFd) -> Result<()> {
+    let filter = seccomp.context("a seccomp notify fd arrived but no filter was configured")?;
+    let listener = filter.listener_path().context("linux.seccomp.listenerPath: required with SCMP_ACT_NOTIFY")?;
+    let state = serde_json::json!({
+        "ociVersion": spec.version(),
+        "id": id,
+        "status": "creating",
+        "pid": pid,
+        "bundle": bundle,
+        "annotations": spec.annotations().clone().unwrap_or_default(),
+    });
+    let msg = crate::security::notify::process_state(spec, filter.listener_metadata().unwrap_or(""), pid, state);
+    crate::security::notify::send_to_agent(listener, &msg, fd)
 }

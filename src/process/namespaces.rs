@@ -97,8 +97,17 @@ pub fn join(fds: &[(LinuxNamespaceType, OwnedFd)]) -> Result<()> {
     Ok(())
 }
 
-/// `linux.timeOffsets` for a new time namespace, written before any process enters it.
-pub fn unshare_time(spec: &Spec) -> Result<()> {
+/// A handle on this process's own /proc/<pid> directory, opened while still in the host's
+/// mount namespace: after joining another mount namespace "/proc/self" would be resolved in
+/// *that* tree, which its container controls.
+pub fn open_proc_self() -> Result<OwnedFd> {
+    crate::sys::openat2(libc::AT_FDCWD, std::path::Path::new("/proc/self"), libc::O_PATH | libc::O_DIRECTORY, 0, 0).context("opening /proc/self")
+}
+
+/// `linux.timeOffsets` for a new time namespace, written before any process enters it,
+/// through `proc_self` (from [`open_proc_self`]) so a joined mount namespace cannot redirect
+/// the write (CVE-2025-52881 class).
+pub fn unshare_time(spec: &Spec, proc_self: &OwnedFd) -> Result<()> {
     nix::sched::unshare(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)).context("unshare(CLONE_NEWTIME)")?;
     let offsets = spec.linux().as_ref().and_then(|l| l.time_offsets().clone()).unwrap_or_default();
     let mut text = String::new();
@@ -106,21 +115,62 @@ pub fn unshare_time(spec: &Spec) -> Result<()> {
         text.push_str(&format!("{clock} {} {}\n", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0)));
     }
     if !text.is_empty() {
-        std::fs::write("/proc/self/timens_offsets", &text).with_context(|| format!("linux.timeOffsets: writing {text:?} to /proc/self/timens_offsets"))?;
+        use std::os::fd::AsRawFd;
+        let what = || format!("linux.timeOffsets: writing {text:?} to /proc/self/timens_offsets");
+        let fd = crate::sys::openat2(proc_self.as_raw_fd(), std::path::Path::new("timens_offsets"), libc::O_WRONLY, 0, 0x04 | 0x08).with_context(what)?;
+        if nix::sys::statfs::fstatfs(&fd).with_context(what)?.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
+            anyhow::bail!("{}: not on procfs", what());
+        }
+        let n = unsafe { libc::write(fd.as_raw_fd(), text.as_ptr().cast(), text.len()) };
+        if n < 0 {
+            return Err(std::io::Error::last_os_error()).with_context(what);
+        }
     }
     Ok(())
 }
 
-/// Writes uid_map and gid_map of a new user namespace (the parent does this, as root).
+/// Writes uid_map and gid_map of a new user namespace, all ranges at once (the kernel takes
+/// one write per map). As root the parent writes them itself. Unprivileged (rootless), the
+/// kernel only lets a process map its own uid/gid, and the gid map only after setgroups is
+/// denied; anything more (several ranges, other ids) goes through the setuid helpers
+/// newuidmap/newgidmap, which check /etc/subuid and /etc/subgid.
 pub fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {
     let linux = spec.linux().as_ref();
-    let fmt = |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
-        maps.into_iter().flatten().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect::<String>()
-    };
-    let uid = fmt(linux.and_then(|l| l.uid_mappings().as_ref()));
-    let gid = fmt(linux.and_then(|l| l.gid_mappings().as_ref()));
+    let uids = linux.and_then(|l| l.uid_mappings().clone()).unwrap_or_default();
+    let gids = linux.and_then(|l| l.gid_mappings().clone()).unwrap_or_default();
+    if nix::unistd::geteuid().is_root() {
+        return write_maps_directly(pid, &uids, &gids);
+    }
+    let own = |maps: &[oci_spec::runtime::LinuxIdMapping], id: u32| maps.len() == 1 && maps[0].host_id() == id && maps[0].size() == 1;
+    if own(&uids, nix::unistd::geteuid().as_raw()) && own(&gids, nix::unistd::getegid().as_raw()) {
+        std::fs::write(format!("/proc/{pid}/setgroups"), "deny").with_context(|| format!("rootless: writing deny to /proc/{pid}/setgroups"))?;
+        return write_maps_directly(pid, &uids, &gids);
+    }
+    helper("newuidmap", "linux.uidMappings", pid, &uids)?;
+    helper("newgidmap", "linux.gidMappings", pid, &gids)
+}
+
+fn map_text(maps: &[oci_spec::runtime::LinuxIdMapping]) -> String {
+    maps.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect()
+}
+
+fn write_maps_directly(pid: i32, uids: &[oci_spec::runtime::LinuxIdMapping], gids: &[oci_spec::runtime::LinuxIdMapping]) -> Result<()> {
+    let (uid, gid) = (map_text(uids), map_text(gids));
     std::fs::write(format!("/proc/{pid}/uid_map"), &uid).with_context(|| format!("linux.uidMappings: writing {uid:?} to /proc/{pid}/uid_map"))?;
     std::fs::write(format!("/proc/{pid}/gid_map"), &gid).with_context(|| format!("linux.gidMappings: writing {gid:?} to /proc/{pid}/gid_map"))?;
+    Ok(())
+}
+
+fn helper(prog: &str, field: &str, pid: i32, maps: &[oci_spec::runtime::LinuxIdMapping]) -> Result<()> {
+    let mut cmd = std::process::Command::new(prog);
+    cmd.arg(pid.to_string());
+    for m in maps {
+        cmd.args([m.container_id().to_string(), m.host_id().to_string(), m.size().to_string()]);
+    }
+    let out = cmd.output().with_context(|| format!("{field}: running {prog} (rootless mappings beyond your own id need it: install the uidmap package)"))?;
+    if !out.status.success() {
+        anyhow::bail!("{field}: {prog} {pid} {}: {}", map_text(maps).replace('\n', " "), String::from_utf8_lossy(&out.stderr).trim());
+    }
     Ok(())
 }
 

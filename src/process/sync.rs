@@ -20,6 +20,11 @@ pub enum Msg {
     Pid(i32),
     /// Init → parent: setup failed; the message names what.
     Error(String),
+    /// Init → parent: the seccomp notify fd, attached with SCM_RIGHTS (send it with
+    /// [`Channel::send_fd`]); received, the number is an fd the receiver now owns.
+    SeccompFd(i32),
+    /// Parent → init: the notify fd reached the agent at listenerPath.
+    SeccompDone,
 }
 
 pub struct Channel(OwnedFd);
@@ -56,6 +61,8 @@ impl Channel {
                 buf.push(b'E');
                 buf.extend_from_slice(&s.as_bytes()[..s.len().min(60_000)]);
             }
+            Msg::SeccompFd(_) => bail!("SeccompFd carries an fd: use send_fd"),
+            Msg::SeccompDone => buf.push(b's'),
         }
         let n = unsafe { libc::send(self.0.as_raw_fd(), buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
         if n < 0 {
@@ -64,19 +71,50 @@ impl Channel {
         Ok(())
     }
 
-    /// The next message, or None when the other side is gone.
+    /// Sends `fd` with SCM_RIGHTS as a SeccompFd message.
+    pub fn send_fd(&self, fd: std::os::fd::RawFd) -> Result<()> {
+        crate::console::send_fd(self.0.as_raw_fd(), fd, "S").context("sending the seccomp notify fd on the init sync channel")
+    }
+
+    /// The next message, or None when the other side is gone. An fd attached to a SeccompFd
+    /// message is returned in it; fds attached to anything else are closed.
     pub fn recv(&self) -> Result<Option<Msg>> {
+        use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
         let mut buf = vec![0u8; 65_536];
+        let mut fds: Vec<i32> = Vec::new();
+        let mut reset_seen = false;
         let n = loop {
-            let n = unsafe { libc::recv(self.0.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-            if n >= 0 {
-                break n as usize;
-            }
-            let e = std::io::Error::last_os_error();
-            if e.raw_os_error() != Some(libc::EINTR) {
-                return Err(e).context("reading the init sync channel");
+            let mut space = nix::cmsg_space!([std::os::fd::RawFd; 4]);
+            let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+            match recvmsg::<()>(self.0.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
+                Ok(msg) => {
+                    for c in msg.cmsgs().context("reading control messages on the init sync channel")? {
+                        if let ControlMessageOwned::ScmRights(r) = c {
+                            fds.extend(r);
+                        }
+                    }
+                    break msg.bytes;
+                }
+                Err(nix::errno::Errno::EINTR) => continue,
+                // A peer that exits with our messages unread leaves ECONNRESET pending on this
+                // socket, and the kernel reports it before the messages the peer sent first
+                // (its Error, typically). Reading clears it; the next read gets those.
+                Err(nix::errno::Errno::ECONNRESET) if !reset_seen => reset_seen = true,
+                Err(e) => return Err(e).context("reading the init sync channel"),
             }
         };
+        if n > 0 && buf[0] == b'S' {
+            if let Some((first, rest)) = fds.split_first() {
+                for fd in rest {
+                    unsafe { libc::close(*fd) };
+                }
+                return Ok(Some(Msg::SeccompFd(*first)));
+            }
+            bail!("seccomp notify message without an fd on the init sync channel");
+        }
+        for fd in fds {
+            unsafe { libc::close(fd) };
+        }
         if n == 0 {
             return Ok(None);
         }
@@ -89,6 +127,7 @@ impl Channel {
             b'R' => Msg::Ready,
             b'P' => Msg::Pid(int(&buf[..n])?),
             b'E' => Msg::Error(String::from_utf8_lossy(&buf[1..n]).into_owned()),
+            b's' => Msg::SeccompDone,
             t => bail!("unknown message {t} on the init sync channel"),
         }))
     }
@@ -107,5 +146,29 @@ mod tests {
         }
         drop(a);
         assert_eq!(b.recv().unwrap(), None);
+    }
+
+    #[test]
+    fn seccomp_fd_travels_with_scm_rights() {
+        let (a, b) = pair().unwrap();
+        let f = std::fs::File::open("/proc/self/status").unwrap();
+        a.send_fd(f.as_raw_fd()).unwrap();
+        let Some(Msg::SeccompFd(fd)) = b.recv().unwrap() else { panic!("expected SeccompFd") };
+        assert_ne!(fd, f.as_raw_fd());
+        let got = std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap();
+        assert_eq!(got, std::fs::read_link(format!("/proc/self/fd/{}", f.as_raw_fd())).unwrap());
+        unsafe { libc::close(fd) };
+        a.send(&Msg::SeccompDone).unwrap();
+        assert_eq!(b.recv().unwrap(), Some(Msg::SeccompDone));
+    }
+
+    #[test]
+    fn error_survives_a_peer_that_exits_with_unread_messages() {
+        let (parent, init) = pair().unwrap();
+        parent.send(&Msg::Joined).unwrap(); // never read by the init
+        init.send(&Msg::Error("mounts[3]: refused".into())).unwrap();
+        drop(init); // closing with unread data: the kernel marks ECONNRESET on the parent's side
+        assert_eq!(parent.recv().unwrap(), Some(Msg::Error("mounts[3]: refused".into())));
+        assert_eq!(parent.recv().unwrap(), None);
     }
 }

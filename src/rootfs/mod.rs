@@ -5,6 +5,7 @@
 //! view (masked and read-only paths, sysctls, read-only root, rootfsPropagation).
 
 pub mod devices;
+pub mod idmap;
 pub mod mounts;
 pub mod options;
 pub mod paths;
@@ -12,7 +13,7 @@ pub mod paths;
 use anyhow::{bail, Context, Result};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use oci_spec::runtime::Spec;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use mounts::MountContext;
@@ -26,6 +27,8 @@ pub struct RootfsConfig<'a> {
     pub cgroup_ns: bool,
     pub cgroup_sources: &'a [(String, PathBuf)],
     pub cgroup_unified: bool,
+    /// Idmapped mounts prepared by the runtime (rootfs::idmap::prepare), by mounts[] index.
+    pub idmapped: &'a [(usize, OwnedFd)],
 }
 
 fn root_propagation(spec: &Spec) -> Option<MsFlags> {
@@ -35,7 +38,11 @@ fn root_propagation(spec: &Spec) -> Option<MsFlags> {
 
 /// Everything before pivot_root.
 pub fn prepare(cfg: &RootfsConfig) -> Result<()> {
-    let prop = root_propagation(cfg.spec).unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+    // An unbindable tree could not bind the rootfs onto itself: until pivot_root it is rslave,
+    // and `finish` applies unbindable to the container's / afterwards.
+    let prop = root_propagation(cfg.spec)
+        .filter(|p| !p.contains(MsFlags::MS_UNBINDABLE))
+        .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
     // First cut our copy of the mount tree from the host's, so nothing we mount leaks out.
     mount(None::<&str>, "/", None::<&str>, prop | MsFlags::MS_REC, None::<&str>).context("setting propagation of / in the container's mount namespace")?;
     if prop.contains(MsFlags::MS_SHARED) {
@@ -52,10 +59,15 @@ pub fn prepare(cfg: &RootfsConfig) -> Result<()> {
         cgroup_ns: cfg.cgroup_ns,
         cgroup_sources: cfg.cgroup_sources,
         cgroup_unified: cfg.cgroup_unified,
+        mount_label: crate::security::lsm::mount_context(cfg.spec),
     };
     let mut dev_is_bind = false;
     for (i, m) in cfg.spec.mounts().iter().flatten().enumerate() {
-        mounts::mount_entry(&root, m, &ctx).with_context(|| format!("mounts[{i}] ({})", m.destination().display()))?;
+        match cfg.idmapped.iter().find(|(j, _)| *j == i) {
+            Some((_, fd)) => mounts::mount_entry_idmapped(&root, m, &ctx, fd),
+            None => mounts::mount_entry(&root, m, &ctx),
+        }
+        .with_context(|| format!("mounts[{i}] ({})", m.destination().display()))?;
         if m.destination() == Path::new("/dev") && options::parse(m.options().as_deref().unwrap_or(&[])).is_bind() {
             dev_is_bind = true;
         }
@@ -124,12 +136,7 @@ fn open_devnull(root: &InRoot) -> Result<OwnedFd> {
 pub fn finish(spec: &Spec) -> Result<()> {
     let root = InRoot::open(Path::new("/"))?;
     let linux = spec.linux().as_ref();
-    let masked = linux.and_then(|l| l.masked_paths().as_ref()).filter(|m| !m.is_empty());
-    let devnull = masked.map(|_| open_devnull(&root)).transpose().context("linux.maskedPaths")?;
-    for p in masked.into_iter().flatten() {
-        mask(&root, Path::new(p), devnull.as_ref().expect("opened above")).with_context(|| format!("linux.maskedPaths: {p}"))?;
-    }
-    // sysctls before readonlyPaths: /proc/sys is usually one of them.
+    // runc's order: sysctls while /proc/sys is still writable, then read-only, then masked.
     if let Some(sysctl) = linux.and_then(|l| l.sysctl().as_ref()) {
         for (k, v) in sysctl {
             write_sysctl(&root, k, v).with_context(|| format!("linux.sysctl {k}={v}"))?;
@@ -137,6 +144,11 @@ pub fn finish(spec: &Spec) -> Result<()> {
     }
     for p in linux.and_then(|l| l.readonly_paths().as_ref()).into_iter().flatten() {
         readonly(&root, Path::new(p)).with_context(|| format!("linux.readonlyPaths: {p}"))?;
+    }
+    let masked = linux.and_then(|l| l.masked_paths().as_ref()).filter(|m| !m.is_empty());
+    let devnull = masked.map(|_| open_devnull(&root)).transpose().context("linux.maskedPaths")?;
+    for p in masked.into_iter().flatten() {
+        mask(&root, Path::new(p), devnull.as_ref().expect("opened above")).with_context(|| format!("linux.maskedPaths: {p}"))?;
     }
     if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
         let keep = mounts_locked("/");
@@ -166,6 +178,7 @@ fn mask(root: &InRoot, p: &Path, devnull: &OwnedFd) -> Result<()> {
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
         Err(e) => return Err(e).context("resolving"),
     };
+    crate::security::procfs::check_fd_paths(root)?;
     let st = nix::sys::stat::fstat(&target).context("fstat")?;
     if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
         mount(Some("tmpfs"), &fd_path(&target), Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>).context("mounting a read-only tmpfs over it")
@@ -180,6 +193,7 @@ fn readonly(root: &InRoot, p: &Path) -> Result<()> {
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
         Err(e) => return Err(e).context("resolving"),
     };
+    crate::security::procfs::check_fd_paths(root)?;
     let path = fd_path(&target);
     mount(Some(&path), &path, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>).context("bind-mounting onto itself")?;
     let mounted = root.resolve(p, true).context("reopening")?;
@@ -188,18 +202,12 @@ fn readonly(root: &InRoot, p: &Path) -> Result<()> {
     mount(None::<&str>, &mpath, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC | keep, None::<&str>).context("remounting read-only")
 }
 
-/// Writes a sysctl through a handle verified to be on procfs, so a mount planted over
-/// /proc/sys cannot redirect the write (CVE-2025-52881).
+/// Writes a sysctl through a handle verified to be on the container's /proc mount itself, so
+/// a mount planted over /proc/sys/... cannot redirect the write (CVE-2025-52881).
 fn write_sysctl(root: &InRoot, key: &str, value: &str) -> Result<()> {
+    if key.split(['.', '/']).any(|c| c.is_empty() || c == "..") {
+        bail!("invalid sysctl name");
+    }
     let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
-    let fd = root.open_file(&path, libc::O_WRONLY)?;
-    let fs = nix::sys::statfs::fstatfs(&fd).context("fstatfs")?;
-    if fs.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
-        bail!("{} is not on procfs", path.display());
-    }
-    let n = unsafe { libc::write(fd.as_raw_fd(), value.as_ptr().cast(), value.len()) };
-    if n < 0 {
-        return Err(std::io::Error::last_os_error()).with_context(|| format!("writing {}", path.display()));
-    }
-    Ok(())
+    crate::security::procfs::write_verified(root, &path, value)
 }

@@ -17,6 +17,8 @@ pub struct MountContext<'a> {
     pub cgroup_sources: &'a [(String, PathBuf)],
     /// Pure cgroup v2 host: the cgroup mount is a cgroup2 filesystem.
     pub cgroup_unified: bool,
+    /// `context="<linux.mountLabel>"` (SELinux hosts only; lsm::validate refuses it elsewhere).
+    pub mount_label: Option<String>,
 }
 
 /// Flags that a bind remount must keep: in a user namespace the kernel refuses to clear
@@ -40,6 +42,52 @@ fn locked_flags(target: &Path) -> MsFlags {
         }
     }
     m
+}
+
+/// Entries below /proc that may be mounted over (what lxcfs emulates), as runc allows.
+const VALID_PROC_MOUNTS: [&str; 10] = [
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/net/dev",
+    "/proc/sys/kernel/ns_last_pid",
+];
+
+fn on_procfs(fd: &impl std::os::fd::AsFd) -> bool {
+    nix::sys::statfs::fstatfs(fd).map(|s| s.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC).unwrap_or(false)
+}
+
+/// runc's checkProcMount, applied both to the destination as written and to where it really
+/// resolved: nothing may be mounted inside /proc except the lxcfs files, and /proc itself
+/// only takes a procfs. A destination that *resolves* into a procfs (a symlink swapped in by
+/// a container sharing a volume, pointing at /proc/1/... or /proc/sys/...) is refused: a
+/// mount there could redirect later /proc/self/fd/N paths or writes (CVE-2025-52881).
+fn check_proc_dest(dest: &Path, target: &std::os::fd::OwnedFd, proc_source: bool) -> Result<()> {
+    let clean: PathBuf = Path::new("/").join(dest.components().filter(|c| matches!(c, std::path::Component::Normal(_))).collect::<PathBuf>());
+    if clean == Path::new("/proc") {
+        if proc_source {
+            return Ok(());
+        }
+        bail!("{} cannot be mounted because it is not of type proc", dest.display());
+    }
+    let allowed = VALID_PROC_MOUNTS.iter().any(|v| clean == Path::new(v));
+    if clean.starts_with("/proc") && !allowed {
+        bail!("{} cannot be mounted because it is inside /proc", dest.display());
+    }
+    if on_procfs(target) && !allowed {
+        bail!("{} resolves to a file inside procfs (a symlink on the way?); refusing to mount there", dest.display());
+    }
+    Ok(())
+}
+
+/// Flags the options explicitly clear ("rw", "suid", "dev", "exec", "atime"...).
+fn o_cleared(o: &MountOptions) -> MsFlags {
+    o.cleared
 }
 
 /// Flags that only mean something to the remount of a bind mount.
@@ -66,8 +114,14 @@ pub fn mount_entry(root: &InRoot, m: &Mount, ctx: &MountContext) -> Result<()> {
     // writable procfs over the rootfs's root.
     let strict = matches!(typ, "proc" | "sysfs");
     let target = root.resolve_create(dest, Kind::Dir, strict)?;
+    check_proc_dest(dest, &target, typ == "proc")?;
     let source = m.source().as_ref().map(|s| s.as_path()).unwrap_or(Path::new(typ)).to_path_buf();
-    let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
+    // As runc's FormatMountLabel: the SELinux context of every filesystem mount but proc/sysfs.
+    let mut data = opts.data.clone();
+    if let Some(ctx_label) = ctx.mount_label.as_deref().filter(|_| !matches!(typ, "proc" | "sysfs" | "mqueue")) {
+        data = if data.is_empty() { ctx_label.to_string() } else { format!("{data},{ctx_label}") };
+    }
+    let data = (!data.is_empty()).then_some(data.as_str());
     let flags = opts.flags & !MsFlags::MS_REMOUNT;
     match mount(Some(&source), &fd_path(&target), Some(typ), flags, data) {
         Ok(()) => {}
@@ -87,18 +141,49 @@ pub fn mount_entry(root: &InRoot, m: &Mount, ctx: &MountContext) -> Result<()> {
 /// A bind mount, then (if asked) a remount that applies ro/nosuid/nodev/noexec/atime flags,
 /// which the kernel ignores on the bind call itself.
 pub fn bind(root: &InRoot, src: &Path, dest: &Path, opts: &MountOptions, in_userns: bool) -> Result<()> {
+    bind_prepared(root, src, dest, opts, in_userns, None)
+}
+
+/// An entry with uidMappings/gidMappings: the idmapped mount prepared by the runtime
+/// (rootfs::idmap) is attached instead of a fresh bind; the rest is as for any bind.
+pub fn mount_entry_idmapped(root: &InRoot, m: &Mount, ctx: &MountContext, fd: &std::os::fd::OwnedFd) -> Result<()> {
+    let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
+    let src = m.source().as_ref().with_context(|| format!("bind mount {} has no source", m.destination().display()))?;
+    let src = if src.is_absolute() { src.clone() } else { ctx.bundle.join(src) };
+    bind_prepared(root, &src, m.destination(), &opts, ctx.in_userns, Some(fd))
+}
+
+fn bind_prepared(root: &InRoot, src: &Path, dest: &Path, opts: &MountOptions, in_userns: bool, idmapped: Option<&std::os::fd::OwnedFd>) -> Result<()> {
     let meta = std::fs::metadata(src).with_context(|| format!("bind source {}", src.display()))?;
     let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
     let target = root.resolve_create(dest, kind, false)?;
+    let src_is_proc = std::fs::File::open(src).map(|f| on_procfs(&f)).unwrap_or(false);
+    check_proc_dest(dest, &target, src_is_proc)?;
     let rec = opts.flags & MsFlags::MS_REC;
-    mount(Some(src), &fd_path(&target), None::<&str>, MsFlags::MS_BIND | rec, None::<&str>)
-        .with_context(|| format!("bind-mounting {} on {}", src.display(), root.display(dest)))?;
+    match idmapped {
+        Some(fd) => super::idmap::attach(fd, &target).with_context(|| format!("attaching the idmapped mount of {} on {}", src.display(), root.display(dest)))?,
+        None => mount(Some(src), &fd_path(&target), None::<&str>, MsFlags::MS_BIND | rec, None::<&str>)
+            .with_context(|| format!("bind-mounting {} on {}", src.display(), root.display(dest)))?,
+    }
     let extra = remount_flags(opts);
     if !extra.is_empty() {
         // The old handle names the covered directory; look the path up again to reach the mount.
         let mounted = root.resolve(dest, false).with_context(|| format!("reopening {}", root.display(dest)))?;
         let path = fd_path(&mounted);
         let keep = if in_userns { locked_flags(&path) } else { MsFlags::empty() };
+        // The config asked to clear flags the kernel locks in a user namespace (from a source
+        // mount that has them): they stay, and the user is told.
+        let mut cleared = o_cleared(opts) & keep;
+        // The atime mode is locked as a whole: a different one is not allowed either.
+        let atime = MsFlags::MS_NOATIME | MsFlags::MS_RELATIME | MsFlags::MS_STRICTATIME;
+        let mut extra = extra;
+        if in_userns && keep.intersects(atime) && extra.intersects(atime) && (extra & atime) != (keep & atime) {
+            cleared |= extra & atime;
+            extra.remove(atime);
+        }
+        if !cleared.is_empty() {
+            crate::warn!("mount {}: {:?} locked by the source mount in a user namespace; the source's flags are kept despite the options", dest.display(), cleared);
+        }
         mount(None::<&str>, &path, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra | keep | rec, None::<&str>)
             .with_context(|| format!("remounting {} with {:?}", root.display(dest), extra))?;
     }
@@ -122,6 +207,7 @@ fn mount_cgroup(root: &InRoot, dest: &Path, opts: &MountOptions, ctx: &MountCont
     if ctx.cgroup_unified {
         if ctx.cgroup_ns {
             let target = root.resolve_create(dest, Kind::Dir, false)?;
+            check_proc_dest(dest, &target, false)?;
             mount(Some("cgroup2"), &fd_path(&target), Some("cgroup2"), flags, None::<&str>)
                 .with_context(|| format!("mounting cgroup2 on {}", root.display(dest)))?;
             return Ok(());
@@ -131,6 +217,7 @@ fn mount_cgroup(root: &InRoot, dest: &Path, opts: &MountOptions, ctx: &MountCont
         return bind(root, &src, dest, &o, ctx.in_userns);
     }
     let target = root.resolve_create(dest, Kind::Dir, false)?;
+    check_proc_dest(dest, &target, false)?;
     let ro = flags & MsFlags::MS_RDONLY;
     mount(Some("tmpfs"), &fd_path(&target), Some("tmpfs"), flags & !MsFlags::MS_RDONLY, Some("mode=755"))
         .with_context(|| format!("mounting tmpfs for cgroups on {}", root.display(dest)))?;

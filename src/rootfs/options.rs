@@ -14,11 +14,14 @@ pub struct MountOptions {
     pub data: String,
     /// runc's `tmpcopyup` extension: accepted, not implemented (logged).
     pub tmpcopyup: bool,
+    /// Flags an option explicitly cleared ("rw", "suid", "dev"...): in a user namespace the
+    /// kernel may keep them locked, which is then reported.
+    pub cleared: MsFlags,
 }
 
 impl Default for MountOptions {
     fn default() -> Self {
-        MountOptions { flags: MsFlags::empty(), propagation: Vec::new(), data: String::new(), tmpcopyup: false }
+        MountOptions { flags: MsFlags::empty(), propagation: Vec::new(), data: String::new(), tmpcopyup: false, cleared: MsFlags::empty() }
     }
 }
 
@@ -88,8 +91,10 @@ pub fn parse(options: &[String]) -> MountOptions {
         if let Some((clear, f)) = flag_option(o) {
             if clear {
                 out.flags.remove(f);
+                out.cleared.insert(f);
             } else {
                 out.flags.insert(f);
+                out.cleared.remove(f);
             }
         } else if let Some(p) = propagation_flag(o) {
             out.propagation.push(p);

@@ -73,6 +73,10 @@ impl InRoot {
     /// Resolves `p`, creating missing directories on the way and the last component as
     /// `kind`. Each creation happens relative to the already-resolved parent.
     pub fn resolve_create(&self, p: &Path, kind: Kind, no_symlinks: bool) -> Result<OwnedFd> {
+        // Most destinations exist already: one lookup instead of one per component.
+        if let Ok(fd) = self.resolve(p, no_symlinks) {
+            return Ok(fd);
+        }
         let rel = relative(p);
         let comps: Vec<_> = rel.components().collect();
         let mut parent = self.resolve(Path::new("/"), false).with_context(|| format!("opening {}", self.path.display()))?;

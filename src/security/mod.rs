@@ -1,4 +1,11 @@
-//! What limits the container's process: capabilities, user identity, seccomp.
+//! What limits the container's process: capabilities, user identity, seccomp, and the
+//! runtime's own protections (non-dumpable init, verified /proc writes).
 pub mod caps;
+pub mod dumpable;
+pub mod lsm;
+pub mod notify;
+pub mod personality;
+pub mod procfs;
+pub mod rootless;
 pub mod seccomp;
 pub mod user;

@@ -1,0 +1,131 @@
+//! Idmapped mounts: `mounts[].uidMappings` / `gidMappings` on bind mounts (Linux 5.12+).
+//!
+//! The runtime prepares them on the host, before the init is cloned, so they work for
+//! containers with and without a user namespace (a container's own userns lacks
+//! CAP_SYS_ADMIN over the source filesystem, which mount_setattr needs):
+//!
+//! 1. a throw-away child in a new user namespace gets the mount's mappings (as runc, the
+//!    map line is `containerID hostID size`: files owned by containerID on disk appear as
+//!    hostID); we keep an fd on its /proc/<pid>/ns/user and kill it;
+//! 2. open_tree(source, OPEN_TREE_CLONE [| AT_RECURSIVE for rbind]) makes a detached copy of
+//!    the source; mount_setattr(MOUNT_ATTR_IDMAP, userns_fd) idmaps it;
+//! 3. the init (which inherits the fd) attaches it with move_mount onto the destination
+//!    resolved inside the rootfs (rootfs::prepare), then applies the remount flags.
+
+use anyhow::{bail, Context, Result};
+use oci_spec::runtime::{LinuxIdMapping, Mount, Spec};
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+
+const OPEN_TREE_CLONE: u32 = 1;
+const AT_RECURSIVE: u32 = 0x8000;
+const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+const MOVE_MOUNT_F_EMPTY_PATH: u32 = 0x4;
+const MOVE_MOUNT_T_EMPTY_PATH: u32 = 0x40;
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// Whether the entry asks for an idmapped mount (and is well-formed for one).
+pub fn wants_idmap(m: &Mount) -> bool {
+    m.uid_mappings().as_ref().is_some_and(|v| !v.is_empty()) || m.gid_mappings().as_ref().is_some_and(|v| !v.is_empty())
+}
+
+fn map_text(maps: &[LinuxIdMapping]) -> String {
+    maps.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect()
+}
+
+/// A user namespace with these mappings, as an fd.
+fn userns_with(uids: &[LinuxIdMapping], gids: &[LinuxIdMapping]) -> Result<OwnedFd> {
+    let (r, w) = nix::unistd::pipe().context("pipe")?;
+    // SAFETY: the runtime is single-threaded here; the child only blocks on a read.
+    let pid = unsafe { crate::sys::clone_fork(libc::CLONE_NEWUSER as u64)? };
+    if pid == 0 {
+        drop(w);
+        let mut b = [0u8; 1];
+        unsafe { libc::read(r.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
+        unsafe { libc::_exit(0) };
+    }
+    drop(r);
+    let result = (|| -> Result<OwnedFd> {
+        std::fs::write(format!("/proc/{pid}/uid_map"), map_text(uids)).context("writing the idmap uid_map")?;
+        std::fs::write(format!("/proc/{pid}/gid_map"), map_text(gids)).context("writing the idmap gid_map")?;
+        Ok(OwnedFd::from(std::fs::File::open(format!("/proc/{pid}/ns/user")).context("opening the idmap user namespace")?))
+    })();
+    drop(w); // the child's read returns; it exits
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+    result
+}
+
+/// Detached, idmapped copy of `src`.
+fn idmapped_tree(src: &Path, recursive: bool, userns: &OwnedFd) -> Result<OwnedFd> {
+    let c = CString::new(std::os::unix::ffi::OsStrExt::as_bytes(src.as_os_str()))?;
+    let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as u32;
+    if recursive {
+        flags |= AT_RECURSIVE;
+    }
+    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c.as_ptr(), flags) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error()).with_context(|| format!("open_tree({})", src.display()));
+    }
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    let attr = MountAttr { attr_set: MOUNT_ATTR_IDMAP, attr_clr: 0, propagation: 0, userns_fd: userns.as_raw_fd() as u64 };
+    let r = unsafe {
+        libc::syscall(libc::SYS_mount_setattr, fd.as_raw_fd(), c"".as_ptr(), libc::AT_EMPTY_PATH as u32 | if recursive { AT_RECURSIVE } else { 0 }, &attr as *const MountAttr, std::mem::size_of::<MountAttr>())
+    };
+    if r < 0 {
+        let e = std::io::Error::last_os_error();
+        let why = match e.raw_os_error() {
+            Some(libc::EINVAL) => " (the filesystem may not support idmapped mounts)",
+            Some(libc::ENOSYS) => " (kernel older than 5.12)",
+            _ => "",
+        };
+        return Err(e).with_context(|| format!("mount_setattr(MOUNT_ATTR_IDMAP) on {}{why}", src.display()));
+    }
+    Ok(fd)
+}
+
+/// In the runtime, before the clone: one detached idmapped mount per entry that asks for one,
+/// with its index in `mounts[]`.
+pub fn prepare(spec: &Spec, bundle: &Path) -> Result<Vec<(usize, OwnedFd)>> {
+    let mut out = Vec::new();
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        if !wants_idmap(m) {
+            continue;
+        }
+        let r = (|| -> Result<OwnedFd> {
+            let (Some(uids), Some(gids)) = (m.uid_mappings().as_ref().filter(|v| !v.is_empty()), m.gid_mappings().as_ref().filter(|v| !v.is_empty())) else {
+                bail!("uidMappings and gidMappings must both be given");
+            };
+            let opts = super::options::parse(m.options().as_deref().unwrap_or(&[]));
+            if !(opts.is_bind() || m.typ().as_deref() == Some("bind")) {
+                bail!("uidMappings/gidMappings are only supported on bind mounts");
+            }
+            let src = m.source().as_ref().context("bind mount without a source")?;
+            let src = if src.is_absolute() { src.clone() } else { bundle.join(src) };
+            let userns = userns_with(uids, gids)?;
+            idmapped_tree(&src, opts.flags.contains(nix::mount::MsFlags::MS_REC), &userns)
+        })();
+        out.push((i, r.with_context(|| format!("mounts[{i}] ({}): idmapped mount", m.destination().display()))?));
+    }
+    Ok(out)
+}
+
+/// In the init: attach the prepared mount `fd` at `target` (an O_PATH handle in the rootfs).
+/// move_mount takes the handle itself (MOVE_MOUNT_T_EMPTY_PATH): through the
+/// /proc/self/fd/N magic link the kernel refuses it with EINVAL.
+pub fn attach(fd: &OwnedFd, target: &OwnedFd) -> Result<()> {
+    let r = unsafe {
+        libc::syscall(libc::SYS_move_mount, fd.as_raw_fd(), c"".as_ptr(), target.as_raw_fd(), c"".as_ptr(), MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)
+    };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error()).context("move_mount of the idmapped mount");
+    }
+    Ok(())
+}
