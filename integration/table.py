@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Markdown step table from two run.sh outputs: table.py RUNC_OUT BULKHEAD_OUT."""
+"""Markdown step table from run.sh outputs: table.py NAME=OUTPUT_FILE..."""
 import re
 import sys
 
@@ -31,9 +31,12 @@ def cell(r):
     return "**%s**: %s" % ("FAIL" if kind == "not ok" else "skip", reason)
 
 
-runc, bh = parse(sys.argv[1]), parse(sys.argv[2])
-keys = list(runc) + [k for k in bh if k not in runc]
-print("| client | step | runc | bulkhead |")
-print("| --- | --- | --- | --- |")
+cols = [a.split("=", 1) for a in sys.argv[1:]]
+res = [parse(f) for _, f in cols]
+keys = []
+for r in res:
+    keys += [k for k in r if k not in keys]
+print("| client | step | " + " | ".join(n for n, _ in cols) + " |")
+print("| --- | --- |" + " --- |" * len(cols))
 for k in keys:
-    print("| %s | %s | %s | %s |" % (k[0], k[1], cell(runc.get(k)), cell(bh.get(k))))
+    print("| %s | %s | %s |" % (k[0], k[1], " | ".join(cell(r.get(k)) for r in res)))

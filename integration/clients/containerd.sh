@@ -83,7 +83,8 @@ cd_exec_tty() {
     out=$(script -qec "ctr --address $CD/containerd.sock -n $CTR_NS task exec -t --exec-id e3 c1 sh -c 'tty; test -t 0 && echo is-a-tty'" /dev/null </dev/null)
     contains "tty" "$out" /dev/pts/ && contains "tty" "$out" is-a-tty
 }
-cd_exec_cwd() { local out; out=$(ctrc task exec --cwd /tmp --exec-id e6 c1 pwd 2>&1) && expect "cwd" "$out" "/tmp"; }
+cd_exec_cwd() { local out; out=$(ctrc task exec --cwd /tmp --exec-id e6 c1 pwd 2>&1) || { echo "$out"; return 1; }
+    expect "cwd" "$out" "/tmp"; }
 cd_exec_user() { local out; out=$(ctrc task exec --user 1000 --exec-id e4 c1 id -u) && expect "uid" "$(tr -d '\r' <<<"$out")" 1000; }
 cd_ps() {
     local out n

@@ -80,9 +80,11 @@ dk_run_d() {
         expect "state, runtime" "$(dk inspect -f '{{.State.Status}} {{.HostConfig.Runtime}}' d1)" "running bulkhead" &&
         in_cgroup d1 "$(dk inspect -f '{{.State.Pid}}' d1)" /bulkhead-it-docker
 }
-dk_exec() { local out; out=$(dk exec d1 sh -c 'echo hi-from-exec' 2>&1) && expect stdout "$out" hi-from-exec; }
+dk_exec() { local out; out=$(dk exec d1 sh -c 'echo hi-from-exec' 2>&1) || { echo "$out"; return 1; }
+    expect stdout "$out" hi-from-exec; }
 dk_exec_rc() { local rc=0; dk exec d1 sh -c 'exit 5' || rc=$?; expect "exit code" "$rc" 5; }
-dk_exec_user() { local out; out=$(dk exec --user app d1 id -u 2>&1) && expect uid "$out" 1000; }
+dk_exec_user() { local out; out=$(dk exec --user app d1 id -u 2>&1) || { echo "$out"; return 1; }
+    expect uid "$out" 1000; }
 dk_exec_t() {
     local out
     out=$(DOCKER_CONFIG=$DD/cli script -qec "$DOCKER_BIN -H unix://$DD/docker.sock exec -t d1 sh -c 'tty; test -t 0 && echo is-a-tty'" /dev/null </dev/null)

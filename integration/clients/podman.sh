@@ -76,9 +76,11 @@ pm_exec_t() {
     out=$(CONTAINERS_CONF=$PD/containers.conf script -qec "nsenter --net=$PD_NETNS podman --root $PD/root --runroot $PD/runroot --tmpdir $PD/tmp --storage-driver overlay --runtime bulkhead exec -t p1 sh -c 'tty; test -t 0 && echo is-a-tty'" /dev/null </dev/null)
     contains tty "$out" /dev/pts/ && contains tty "$out" is-a-tty
 }
-pm_exec() { local out; out=$(pm exec p1 sh -c 'echo hi-from-exec' 2>&1) && expect stdout "$out" hi-from-exec; }
+pm_exec() { local out; out=$(pm exec p1 sh -c 'echo hi-from-exec' 2>&1) || { echo "$out"; return 1; }
+    expect stdout "$out" hi-from-exec; }
 pm_exec_rc() { local rc=0; pm exec p1 sh -c 'exit 5' || rc=$?; expect "exit code" "$rc" 5; }
-pm_exec_user() { local out; out=$(pm exec --user app p1 id -u 2>&1) && expect uid "$out" 1000; }
+pm_exec_user() { local out; out=$(pm exec --user app p1 id -u 2>&1) || { echo "$out"; return 1; }
+    expect uid "$out" 1000; }
 pm_exec_d() { pm exec -d p1 sh -c 'echo detached > /tmp/exec-d' >/dev/null && retry 25 pm exec p1 grep -q detached /tmp/exec-d; }
 pm_top() { local out; out=$(pm top p1) && contains top "$out" "sleep"; }
 pm_update() {
