@@ -67,6 +67,63 @@ pub struct CreateArgs {
     pub preserve_fds: u32,
 }
 
+/// `exec`'s flags: runc's, with its short forms.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ExecArgs {
+    /// Unix socket that receives the pty master (with --tty and --detach)
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// Working directory in the container
+    #[arg(long)]
+    pub cwd: Option<PathBuf>,
+    /// Set an environment variable (repeatable)
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// uid[:gid] to run as
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// Additional gids (repeatable)
+    #[arg(short = 'g', long = "additional-gids")]
+    pub additional_gids: Vec<String>,
+    /// Path to a process.json (ignores the other process flags)
+    #[arg(short = 'p', long)]
+    pub process: Option<PathBuf>,
+    /// Return once the process is running
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// File to write the process's pid to
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// SELinux label for the process
+    #[arg(long = "process-label")]
+    pub process_label: Option<String>,
+    /// AppArmor profile for the process
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    /// Set no_new_privs
+    #[arg(long = "no-new-privs")]
+    pub no_new_privs: bool,
+    /// Add a capability to every set (repeatable)
+    #[arg(short = 'c', long = "cap")]
+    pub cap: Vec<String>,
+    /// Pass N extra fds (3..3+N) to the process
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// Sub-cgroup to run in: <path> or <controller>[,<controller>]:<path> (repeatable)
+    #[arg(long)]
+    pub cgroup: Vec<String>,
+    /// Exec even if the container is paused
+    #[arg(long = "ignore-paused")]
+    pub ignore_paused: bool,
+    pub id: String,
+    /// The command and its arguments (not with --process)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
     /// Create a container: set it up and leave it waiting for `start`
@@ -92,6 +149,8 @@ pub enum Cmd {
         no_subreaper: bool,
         id: String,
     },
+    /// Run a new process inside a running container
+    Exec(ExecArgs),
     /// Print a container's OCI state
     State { id: String },
     /// Send a signal to the container's init (or, with --all, to all its processes)

@@ -54,10 +54,13 @@ pub fn run(phase: Phase, hooks: Option<&Hooks>, state_json: &str) -> Result<()> 
     Ok(())
 }
 
-/// Runs the hooks of `phase`, logging failures as warnings (poststart, poststop).
+/// Runs every hook of `phase`, logging failures as warnings: for poststart and poststop the
+/// spec says "the remaining hooks and lifecycle continue as if the hook had succeeded".
 pub fn run_warn(phase: Phase, hooks: Option<&Hooks>, state_json: &str) {
-    if let Err(e) = run(phase, hooks, state_json) {
-        crate::warn!("{e:#}");
+    for (i, h) in phase.of(hooks).iter().enumerate() {
+        if let Err(e) = run_one(h, state_json) {
+            crate::warn!("hooks.{}[{i}] ({}): {e:#}", phase.name(), h.path().display());
+        }
     }
 }
 

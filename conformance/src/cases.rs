@@ -32,6 +32,7 @@ const DEVIATIONS: &[(&str, &str, &str)] = &[
     ("crun", "hook-fail-createContainer", "crun 1.8.1 does not run poststop hooks when a create-time hook fails"),
     ("crun", "hook-fail-startContainer", "crun 1.8.1 runs startContainer hooks in the container after `start` returned; start exits 0 when one fails"),
     ("crun", "features", "crun 1.8.1 has no `features` command"),
+    ("bulkhead", "delete-created", "deletes a created (never started) container without --force, as runc and crun do: containerd deletes created containers and relies on it"),
 ];
 
 pub fn deviation(runtime: &str, case: &str) -> Option<&'static str> {

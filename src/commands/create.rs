@@ -66,6 +66,8 @@ pub fn create(g: &Global, id: &str, opts: &CreateArgs, console: Option<OwnedFd>)
         });
         c.save()?;
         let fifo = make_fifo(&c.fifo_path())?;
+        let state_dir = nix::fcntl::open(&c.dir, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+            .with_context(|| format!("opening {}", c.dir.display()))?;
         match cgroup.create() {
             Ok(()) => {
                 for w in cgroup.apply_resources(&effective_resources(&bundle.spec)).context("linux.resources")? {
@@ -89,6 +91,7 @@ pub fn create(g: &Global, id: &str, opts: &CreateArgs, console: Option<OwnedFd>)
                 bundle: &bundle.dir,
                 rootfs: &bundle.rootfs,
                 fifo,
+                state_dir,
                 console_socket: console,
                 preserve_fds: opts.preserve_fds,
                 listen_fds,
@@ -117,10 +120,18 @@ pub fn create(g: &Global, id: &str, opts: &CreateArgs, console: Option<OwnedFd>)
         Ok(pid)
     })();
     if result.is_err() {
-        if let Some(cg) = c.state.as_ref().and_then(|s| s.cgroup.as_ref()) {
-            if let Err(e) = cg.destroy() {
-                crate::warn!("cleaning up after a failed create: {e:#}");
+        if let Some(st) = c.state.clone() {
+            if let Some(cg) = &st.cgroup {
+                if let Err(e) = cg.destroy() {
+                    crate::warn!("cleaning up after a failed create: {e:#}");
+                }
             }
+            // runtime.md: after a failed create-time hook the runtime "MUST ... stop the
+            // container, and continue the lifecycle at step 12" (poststop). The same cleanup
+            // path serves every create failure, so poststop hooks always see one.
+            let mut st = st;
+            st.status = Status::Stopped;
+            hooks::run_warn(Phase::Poststop, bundle.spec.hooks().as_ref(), &st.oci_json().to_string());
         }
         let _ = c.remove_dir();
     }

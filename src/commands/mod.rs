@@ -3,6 +3,7 @@
 
 mod create;
 mod delete;
+mod exec;
 mod features;
 mod kill;
 mod list;
@@ -31,6 +32,7 @@ pub fn dispatch(g: &Global, cmd: Cmd) -> Result<i32> {
         Cmd::Create { opts, id } => create::run(g, &id, &opts),
         Cmd::Start { id } => start::run(g, &id),
         Cmd::Run { opts, detach, keep, id, .. } => run::run(g, &id, &opts, detach, keep),
+        Cmd::Exec(a) => exec::run(g, &a),
         Cmd::State { id } => state::run(g, &id),
         Cmd::Kill { all, id, signal } => kill::run(g, &id, &signal, all),
         Cmd::Delete { force, ids } => delete::run(g, &ids, force),

@@ -47,7 +47,7 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usiz
     crate::security::dumpable::set_non_dumpable()?;
     // Nothing of the runtime's may live on in the container: not the state dir's lock (held
     // until exec it would block `start`), not the caller's stray fds (CVE-2024-21626).
-    let mut keep = vec![ch.as_raw_fd(), cfg.fifo.as_raw_fd()];
+    let mut keep = vec![ch.as_raw_fd(), cfg.fifo.as_raw_fd(), cfg.state_dir.as_raw_fd()];
     keep.extend(cfg.console_socket.as_ref().map(|s| s.as_raw_fd()));
     keep.extend(crate::log::file_fd());
     keep.extend(idmapped.iter().map(|(_, fd)| fd.as_raw_fd()));
@@ -148,9 +148,30 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usiz
     ch.send(&Msg::Ready)?;
 
     wait_for_start(&cfg.fifo)?;
-    hooks::run(Phase::StartContainer, hooks, &state_json(cfg, host_pid, "created"))?;
-    let umask = process.user().umask().unwrap_or(0o022);
-    finalize::exec(&program, &args, &env, cfg.preserve_fds + cfg.listen_fds, umask)
+    let after_start = (|| {
+        hooks::run(Phase::StartContainer, hooks, &state_json(cfg, host_pid, "created"))?;
+        let umask = process.user().umask().unwrap_or(0o022);
+        finalize::exec(&program, &args, &env, cfg.preserve_fds + cfg.listen_fds, umask)
+    })();
+    // Only reached on failure: `start` is waiting for our fifo to close and then looks here.
+    let e = match after_start {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    report_start_failure(&cfg.state_dir, &format!("{e:#}"));
+    Err(e)
+}
+
+/// Writes `exec.error` in the state dir through the handle opened before pivot_root.
+fn report_start_failure(state_dir: &OwnedFd, msg: &str) {
+    let name = c"exec.error";
+    let fd = unsafe { libc::openat(state_dir.as_raw_fd(), name.as_ptr(), libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0o600) };
+    if fd >= 0 {
+        unsafe {
+            libc::write(fd, msg.as_ptr().cast(), msg.len());
+            libc::close(fd);
+        }
+    }
 }
 
 fn wait_joined(ch: &Channel) -> Result<()> {

@@ -13,7 +13,9 @@
 //! "joiner" child does the setns/unshare and clones the init, so the runtime process and the
 //! hooks it runs stay in the host's namespaces.
 
+pub mod exec;
 pub mod finalize;
+pub mod foreground;
 pub mod init;
 pub mod namespaces;
 pub mod sync;
@@ -34,6 +36,9 @@ pub struct InitConfig<'a> {
     pub rootfs: &'a Path,
     /// exec.fifo opened O_RDONLY|O_NONBLOCK: the init waits on it for `start`.
     pub fifo: OwnedFd,
+    /// The container's state dir (O_PATH): where the init reports a failure after `start`
+    /// (a startContainer hook, the execve) as `exec.error`, for `start` to read.
+    pub state_dir: OwnedFd,
     pub console_socket: Option<OwnedFd>,
     pub preserve_fds: u32,
     pub listen_fds: u32,

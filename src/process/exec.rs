@@ -1,0 +1,406 @@
+//! `exec`: a new process inside a running container (the setns path).
+//!
+//!   parent: pidfd_open(init) (checked against its start time),
+//!           v1 `tasks` files and the v2 directory opened,
+//!           setns(pid ns) for its own children only,
+//!           clone3(CLONE_INTO_CGROUP v2 dir) ──────────────────────────► child
+//!                                   non-dumpable; "0" → each v1 tasks file;
+//!                                   setns(every other namespace, user first);
+//!                                   pty; rlimits; cwd; seccomp /
+//!                                   identity / caps / NNP; program looked up ──► Ready
+//!           Go ────────────────────────────────────────────────────────►
+//!                                   exec (the channel is close-on-exec: EOF means success)
+//!           EOF ◄─────── or Error(why) if the execve failed
+//!
+//! One fork: the parent joins the container's pid namespace for its children before forking,
+//! so the child is already inside it and no intermediate process is needed. The child is a
+//! direct child of `bulkhead exec`, which waits for it in the foreground.
+//!
+//! Cgroups without the RCU grace period a cgroup.procs write of another pid costs (the
+//! global threadgroup rwsem taken for writing: 10-20 ms, most of an exec): the child is born
+//! in the v2 cgroup (CLONE_INTO_CGROUP) and moves itself, a single thread writing "0", into
+//! each v1 hierarchy, which the kernel does without that lock. Where that is not possible
+//! (old kernel, a frozen cgroup that would stop the child mid-setup) the parent writes the
+//! pid to every cgroup.procs after the child is set up, as runc does.
+
+use anyhow::{bail, Context, Result};
+use oci_spec::runtime::{LinuxNamespaceType, Process};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use super::finalize;
+use super::sync::{self, Channel, Msg};
+
+/// Everything the exec'd process needs, prepared by the parent before the fork.
+pub struct ExecConfig<'a> {
+    pub init_pid: i32,
+    pub init_start_time: u64,
+    pub process: &'a Process,
+    /// The container's namespaces (every type its config lists: the init is in all of them).
+    pub namespaces: Vec<LinuxNamespaceType>,
+    /// The cgroup directory in every hierarchy, the v2 one flagged `true`; the process is in
+    /// all of them before it may exec.
+    pub cgroup_dirs: Vec<(PathBuf, bool)>,
+    pub seccomp: Option<&'a crate::security::seccomp::CompiledFilter>,
+    /// Receives the pty master when process.terminal is true.
+    pub console_socket: Option<RawFd>,
+    pub preserve_fds: u32,
+    /// The cgroup is frozen (--ignore-paused): the parent moves the process in once it is
+    /// set up, so the freeze holds it just before exec rather than mid-setup.
+    pub frozen: bool,
+    /// Return once the process is in its cgroup and told to go, without waiting for the
+    /// execve to succeed (a frozen cgroup holds it until it is thawed).
+    pub no_wait_exec: bool,
+}
+
+fn ns_name(t: LinuxNamespaceType) -> &'static str {
+    use LinuxNamespaceType::*;
+    match t {
+        User => "user",
+        Mount => "mnt",
+        Pid => "pid",
+        Network => "net",
+        Ipc => "ipc",
+        Uts => "uts",
+        Cgroup => "cgroup",
+        Time => "time",
+    }
+}
+
+/// How the child reaches the container's namespaces.
+enum Target {
+    /// One setns(pidfd, flags) joins them all atomically (Linux ≥ 5.8).
+    Pidfd(OwnedFd),
+    /// Older kernels: one fd per /proc/PID/ns/X, joined user first and mount last.
+    Files(Vec<(LinuxNamespaceType, OwnedFd)>),
+}
+
+fn ns_order(t: &LinuxNamespaceType) -> u8 {
+    match t {
+        LinuxNamespaceType::User => 0,
+        LinuxNamespaceType::Mount => 2,
+        _ => 1,
+    }
+}
+
+fn open_target(cfg: &ExecConfig) -> Result<Target> {
+    let pid = cfg.init_pid;
+    let gone = || anyhow::anyhow!("the container's init (pid {pid}) is no longer running");
+    let target = match crate::sys::pidfd_open(pid) {
+        Ok(fd) => Target::Pidfd(fd),
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Err(gone()),
+        Err(_) => {
+            let mut fds = Vec::new();
+            let mut nss = cfg.namespaces.clone();
+            nss.sort_by_key(ns_order);
+            for t in nss {
+                let p = format!("/proc/{pid}/ns/{}", ns_name(t));
+                let fd = nix::fcntl::open(p.as_str(), nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+                    .with_context(|| format!("opening {p}"))?;
+                fds.push((t, fd));
+            }
+            Target::Files(fds)
+        }
+    };
+    // Checked after the handle exists: a pid reused since `create` is not the container's.
+    if !crate::state::process_alive(pid, cfg.init_start_time) {
+        return Err(gone());
+    }
+    Ok(target)
+}
+
+fn flags_of(nss: &[LinuxNamespaceType]) -> libc::c_int {
+    nss.iter().fold(0, |f, t| f | super::namespaces::flag(*t).bits())
+}
+
+fn setns(fd: RawFd, flags: libc::c_int) -> std::io::Result<()> {
+    if unsafe { libc::setns(fd, flags) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Starts the process and returns its pid (as the host sees it) once it has exec'd (or, with
+/// `no_wait_exec`, once it was told to). On error nothing is left running.
+pub fn spawn(cfg: &ExecConfig) -> Result<i32> {
+    let target = open_target(cfg)?;
+    let has_pid_ns = cfg.namespaces.contains(&LinuxNamespaceType::Pid);
+    let setgroups_allowed = !cfg.namespaces.contains(&LinuxNamespaceType::User)
+        || std::fs::read_to_string(format!("/proc/{}/setgroups", cfg.init_pid)).map(|s| s.trim() != "deny").unwrap_or(true);
+    let last_cap = crate::security::caps::last_cap();
+
+    // Our children are born in the container's pid namespace; we stay where we are.
+    if has_pid_ns {
+        let r = match &target {
+            Target::Pidfd(fd) => setns(fd.as_raw_fd(), libc::CLONE_NEWPID),
+            Target::Files(fds) => {
+                let (_, fd) = fds.iter().find(|(t, _)| *t == LinuxNamespaceType::Pid).expect("pid ns opened");
+                setns(fd.as_raw_fd(), libc::CLONE_NEWPID)
+            }
+        };
+        r.context("joining the container's pid namespace (setns CLONE_NEWPID)")?;
+    }
+
+    // The fast cgroup path (see the module doc): v1 tasks files for the child, v2 directory
+    // for clone3. A frozen cgroup would stop the child before it reports Ready.
+    let mut tasks: Vec<OwnedFd> = Vec::new();
+    let mut v2_dir: Option<OwnedFd> = None;
+    let mut parent_writes: Vec<PathBuf> = Vec::new();
+    for (dir, v2) in &cfg.cgroup_dirs {
+        if cfg.frozen {
+            parent_writes.push(dir.clone());
+        } else if *v2 {
+            v2_dir = Some(open_cgroup(dir, "", nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY)?);
+        } else {
+            tasks.push(open_cgroup(dir, "tasks", nix::fcntl::OFlag::O_WRONLY)?);
+        }
+    }
+
+    let (parent, child) = sync::pair()?;
+    let fork = |into: Option<RawFd>| -> Result<i32> {
+        // SAFETY: the runtime is single-threaded.
+        let r = match into {
+            Some(fd) => unsafe { clone_into_cgroup(fd) },
+            None => unsafe { crate::sys::clone_fork(0) },
+        };
+        match r {
+            Ok(p) => Ok(p),
+            // The pid namespace's init died: the kernel refuses new members.
+            Err(e) if has_pid_ns => Err(e).context("forking into the container's pid namespace (has its init exited?)"),
+            Err(e) => Err(e),
+        }
+    };
+    let pid = match v2_dir.as_ref().map(|d| fork(Some(d.as_raw_fd()))) {
+        Some(Ok(p)) => p,
+        // No clone3 / CLONE_INTO_CGROUP here, or the cgroup refuses it: the slow path.
+        Some(Err(_)) => {
+            let (dir, _) = cfg.cgroup_dirs.iter().find(|(_, v2)| *v2).expect("v2 dir");
+            parent_writes.push(dir.clone());
+            fork(None)?
+        }
+        None => fork(None)?,
+    };
+    if pid == 0 {
+        drop(parent);
+        child_main(cfg, &target, &tasks, &child, last_cap, setgroups_allowed);
+    }
+    drop(child);
+    drop(target);
+    drop(tasks);
+    drop(v2_dir);
+
+    let abort = |e: anyhow::Error| -> anyhow::Error {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+        e
+    };
+    match parent.recv() {
+        Ok(Some(Msg::Ready)) => {}
+        Ok(Some(Msg::Error(e))) => return Err(abort(anyhow::anyhow!(e))),
+        Ok(_) => return Err(abort(anyhow::anyhow!("the exec'd process exited during setup"))),
+        Err(e) => return Err(abort(e)),
+    }
+    for dir in &parent_writes {
+        let p = dir.join("cgroup.procs");
+        if let Err(e) = std::fs::write(&p, pid.to_string()) {
+            let why = if e.kind() == std::io::ErrorKind::NotFound { format!("{} does not exist", dir.display()) } else { e.to_string() };
+            return Err(abort(anyhow::anyhow!("adding pid {pid} to the container's cgroup: writing {}: {why}", p.display())));
+        }
+    }
+    if let Err(e) = parent.send(&Msg::Go(pid)) {
+        return Err(abort(e));
+    }
+    if cfg.no_wait_exec {
+        return Ok(pid);
+    }
+    match parent.recv() {
+        // The channel is close-on-exec: EOF is a successful execve.
+        Ok(None) => Ok(pid),
+        Ok(Some(Msg::Error(e))) => Err(abort(anyhow::anyhow!(e))),
+        Ok(Some(other)) => Err(abort(anyhow::anyhow!("unexpected {other:?} from the exec'd process"))),
+        Err(e) => Err(abort(e)),
+    }
+}
+
+fn child_main(cfg: &ExecConfig, target: &Target, tasks: &[OwnedFd], ch: &Channel, last_cap: u8, setgroups_allowed: bool) -> ! {
+    let err = match child_setup(cfg, target, tasks, ch, last_cap, setgroups_allowed) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let _ = ch.send(&Msg::Error(format!("{err:#}")));
+    unsafe { libc::_exit(255) }
+}
+
+fn child_setup(cfg: &ExecConfig, target: &Target, tasks: &[OwnedFd], ch: &Channel, last_cap: u8, setgroups_allowed: bool) -> Result<std::convert::Infallible> {
+    let process = cfg.process;
+    // CVE-2019-5736: while this (runtime) code runs among the container's processes, nothing
+    // there may ptrace it or open /proc/PID/exe. execve makes the program dumpable again.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("prctl(PR_SET_DUMPABLE, 0)");
+    }
+    // Into each v1 hierarchy: "0" is this thread, and we are the only one.
+    for fd in tasks {
+        if unsafe { libc::write(fd.as_raw_fd(), b"0".as_ptr().cast(), 1) } != 1 {
+            let e = std::io::Error::last_os_error();
+            let path = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap_or_default();
+            return Err(e).with_context(|| format!("joining the container's cgroup: writing 0 to {}", path.display()));
+        }
+    }
+    // Through the host's /proc, before the mount namespace changes.
+    finalize::set_oom_score_adj(process)?;
+
+    let others: Vec<LinuxNamespaceType> = cfg.namespaces.iter().copied().filter(|t| *t != LinuxNamespaceType::Pid).collect();
+    match target {
+        Target::Pidfd(fd) => {
+            let flags = flags_of(&others);
+            if flags != 0 {
+                setns(fd.as_raw_fd(), flags).with_context(|| {
+                    let names: Vec<&str> = others.iter().map(|t| ns_name(*t)).collect();
+                    format!("joining the container's namespaces ({}) with setns(pidfd)", names.join(","))
+                })?;
+            }
+        }
+        Target::Files(fds) => {
+            for (t, fd) in fds.iter().filter(|(t, _)| *t != LinuxNamespaceType::Pid) {
+                setns(fd.as_raw_fd(), super::namespaces::flag(*t).bits()).with_context(|| format!("joining the container's {} namespace (setns)", ns_name(*t)))?;
+            }
+        }
+    }
+    // setns(CLONE_NEWNS) put our root and cwd on the namespace's root, following the mounts
+    // stacked there: the rootfs after pivot_root, and also after --no-pivot's MS_MOVE.
+
+    if process.terminal().unwrap_or(false) {
+        let sock = cfg.console_socket.context("process.terminal is true but there is no console socket")?;
+        let size = process.console_size().as_ref().map(|b| (b.height() as u16, b.width() as u16));
+        setup_tty(sock, size)?;
+    }
+    finalize::set_rlimits(process)?;
+    chdir_cwd(process.cwd())?;
+    apply_labels(process)?;
+
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    if !nnp {
+        load_seccomp(cfg)?;
+    }
+    finalize::set_identity(process, last_cap, setgroups_allowed)?;
+    if nnp {
+        load_seccomp(cfg)?;
+    }
+
+    let env = finalize::environment(process, 0);
+    let args = process.args().clone().unwrap_or_default();
+    let program = finalize::lookup(args.first().context("process.args: empty")?, &env)?;
+    ch.send(&Msg::Ready)?;
+    match ch.recv()? {
+        Some(Msg::Go(_)) => {}
+        // The parent gave up; its error is what the user sees.
+        _ => unsafe { libc::_exit(255) },
+    }
+    let umask = process.user().umask().unwrap_or(0o022);
+    finalize::exec(&program, &args, &env, cfg.preserve_fds, umask)
+}
+
+/// `<dir>/<file>` of a cgroup, with an error naming a missing (sub-)cgroup.
+fn open_cgroup(dir: &Path, file: &str, flags: nix::fcntl::OFlag) -> Result<OwnedFd> {
+    let p = if file.is_empty() { dir.to_path_buf() } else { dir.join(file) };
+    nix::fcntl::open(&p, flags | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()).map_err(|e| {
+        let why = if e == nix::errno::Errno::ENOENT { format!("{} does not exist", dir.display()) } else { e.to_string() };
+        anyhow::anyhow!("joining the container's cgroup: opening {}: {why}", p.display())
+    })
+}
+
+/// clone3(CLONE_INTO_CGROUP) used like fork: the child starts in the cgroup2 directory `fd`.
+///
+/// # Safety
+/// As fork: the caller must be single-threaded.
+unsafe fn clone_into_cgroup(fd: RawFd) -> Result<i32> {
+    #[repr(C)]
+    #[derive(Default)]
+    struct CloneArgs {
+        flags: u64,
+        pidfd: u64,
+        child_tid: u64,
+        parent_tid: u64,
+        exit_signal: u64,
+        stack: u64,
+        stack_size: u64,
+        tls: u64,
+        set_tid: u64,
+        set_tid_size: u64,
+        cgroup: u64,
+    }
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    let mut args = CloneArgs { flags: CLONE_INTO_CGROUP, exit_signal: libc::SIGCHLD as u64, cgroup: fd as u64, ..Default::default() };
+    let r = unsafe { libc::syscall(libc::SYS_clone3, &mut args as *mut CloneArgs, std::mem::size_of::<CloneArgs>()) };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error()).context("clone3(CLONE_INTO_CGROUP)");
+    }
+    Ok(r as i32)
+}
+
+fn load_seccomp(cfg: &ExecConfig) -> Result<()> {
+    let Some(filter) = cfg.seccomp else { return Ok(()) };
+    let notify = crate::security::seccomp::install(filter).context("linux.seccomp: loading the container's filter")?;
+    if notify.is_some() {
+        bail!("linux.seccomp: SCMP_ACT_NOTIFY (listenerPath) is not supported yet");
+    }
+    Ok(())
+}
+
+/// cwd resolved inside the container's root, never through magic links (CVE-2024-21626).
+/// Unlike the init's, a missing cwd is an error, as in runc.
+fn chdir_cwd(cwd: &Path) -> Result<()> {
+    let root = crate::rootfs::paths::InRoot::open(Path::new("/"))?;
+    let dir = root.resolve(cwd, false).map_err(|e| {
+        let why = if e.raw_os_error() == Some(libc::ENOENT) { "no such directory in the container".to_string() } else { e.to_string() };
+        anyhow::anyhow!("cwd {}: {why}", cwd.display())
+    })?;
+    let st = nix::sys::stat::fstat(&dir).with_context(|| format!("cwd {}", cwd.display()))?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+        bail!("cwd {}: not a directory", cwd.display());
+    }
+    nix::unistd::fchdir(&dir).with_context(|| format!("cwd {}: chdir", cwd.display()))?;
+    Ok(())
+}
+
+/// AppArmor profile / SELinux label for the program, set on exec as runc does. Asking for one
+/// on a host whose LSM is off is an error, as in runc.
+fn apply_labels(p: &Process) -> Result<()> {
+    if let Some(profile) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
+        let attr = if Path::new("/proc/thread-self/attr/apparmor/exec").exists() { "/proc/thread-self/attr/apparmor/exec" } else { "/proc/thread-self/attr/exec" };
+        std::fs::write(attr, format!("exec {profile}"))
+            .with_context(|| format!("apparmorProfile {profile:?}: applying the profile (writing {attr}; is AppArmor enabled on this host?)"))?;
+    }
+    if let Some(label) = p.selinux_label().as_deref().filter(|s| !s.is_empty()) {
+        std::fs::write("/proc/thread-self/attr/exec", label).with_context(|| format!("selinuxLabel {label:?}: setting the exec label"))?;
+    }
+    Ok(())
+}
+
+/// A pty from the container's devpts: the master goes over the console socket, the slave
+/// becomes the controlling terminal and stdio. (No /dev/console bind: that is the init's.)
+fn setup_tty(sock: RawFd, size: Option<(u16, u16)>) -> Result<()> {
+    use nix::fcntl::OFlag;
+    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).context("opening /dev/ptmx in the container")?;
+    nix::pty::grantpt(&master).context("grantpt")?;
+    nix::pty::unlockpt(&master).context("unlockpt")?;
+    let slave_name = nix::pty::ptsname_r(&master).context("ptsname")?;
+    if let Some((h, w)) = size {
+        let ws = libc::winsize { ws_row: h, ws_col: w, ws_xpixel: 0, ws_ypixel: 0 };
+        unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+    }
+    let slave = nix::fcntl::open(slave_name.as_str(), OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+        .with_context(|| format!("opening pty slave {slave_name}"))?;
+    crate::console::send_fd(sock, master.as_raw_fd(), &slave_name)?;
+    drop(master);
+    nix::unistd::setsid().context("setsid")?;
+    if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("ioctl(TIOCSCTTY)");
+    }
+    for fd in 0..3 {
+        if unsafe { libc::dup2(slave.as_raw_fd(), fd) } < 0 {
+            return Err(std::io::Error::last_os_error()).context("dup2 of the pty slave onto stdio");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,508 @@
+//! `bulkhead exec` against the real binary, as root. Each test has its own container (ID,
+//! --root, cgroupsPath) removed by a Drop guard, and checks from inside the exec'd process.
+//! Run: cargo test --test exec -- --test-threads=2
+
+mod exec_common;
+
+use exec_common::*;
+use serde_json::json;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn ns_links(script_pid: &str) -> String {
+    format!("for n in mnt net ipc uts pid cgroup; do readlink /proc/{script_pid}/ns/$n; done")
+}
+
+#[test]
+fn joins_every_namespace_of_the_init() {
+    let ct = Ct::start("ns", |_| {});
+    let mine = ct.sh(&[], &ns_links("self"));
+    let init = ct.sh(&[], &ns_links("1"));
+    assert_eq!(mine.lines().count(), 6, "{mine}");
+    assert_eq!(mine, init, "exec'd process and init differ in namespaces");
+    // ... and they are not simply the host's.
+    let host_mnt = std::fs::read_link("/proc/self/ns/mnt").unwrap();
+    assert_ne!(mine.lines().next().unwrap(), host_mnt.to_str().unwrap());
+    // The pid namespace is the container's: the init is pid 1 there, we are not.
+    let pid = ct.sh(&[], "echo $$");
+    assert_ne!(pid.trim(), "1");
+    assert!(pid.trim().parse::<i32>().unwrap() < 1000, "pid {pid} looks like a host pid");
+    // The root is the container's rootfs.
+    std::fs::write(ct.rootfs().join("tmp/marker"), "inside").unwrap();
+    assert_eq!(ct.sh(&[], "cat /tmp/marker"), "inside");
+    ct.assert_only_init();
+}
+
+#[test]
+fn joins_the_cgroup_in_every_hierarchy() {
+    let ct = Ct::start("cg", |_| {});
+    let pidfile = ct.bundle.path().join("exec.pid");
+    let out = ct.cmd(&["exec", "-d", "--pid-file", pidfile.to_str().unwrap(), &ct.id, "sleep", "100"], true);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    let host_view = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let init_view = std::fs::read_to_string(format!("/proc/{}/cgroup", ct.init_pid())).unwrap();
+    assert_eq!(host_view, init_view, "exec'd process is not in the init's cgroups");
+    let lines: Vec<&str> = host_view.lines().collect();
+    assert!(!lines.is_empty());
+    for l in &lines {
+        assert!(l.ends_with(&ct.cgroup), "hierarchy line {l:?} is not in {}", ct.cgroup);
+    }
+    assert!(ct.cgroup_pids().contains(&pid));
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    ct.assert_only_init();
+}
+
+#[test]
+fn sub_cgroup_and_escape_rejected() {
+    let ct = Ct::start("subcg", |_| {});
+    ct.make_sub_cgroup("sub");
+    let out = ct.exec(&["--cgroup", "sub"], &["cat", "/proc/self/cgroup"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // In the cgroup namespace the container's cgroup is /, so the sub-cgroup shows as /sub.
+    for l in text(&out.stdout).lines() {
+        assert!(l.ends_with(":/sub"), "{l:?} not in the sub-cgroup");
+    }
+    for bad in ["..", "../other", "sub/../../x"] {
+        let out = ct.exec(&["--cgroup", bad], &["true"]);
+        assert_eq!(out.status.code(), Some(255), "--cgroup {bad} accepted");
+        assert!(text(&out.stderr).contains("not a sub cgroup path"), "{}", text(&out.stderr));
+    }
+    let out = ct.exec(&["--cgroup", "nosuch"], &["true"]);
+    assert_eq!(out.status.code(), Some(255));
+    assert!(text(&out.stderr).contains("nosuch"), "{}", text(&out.stderr));
+    ct.assert_only_init();
+}
+
+#[test]
+fn user_and_additional_gids() {
+    let ct = Ct::start("user", |_| {});
+    let s = ct.sh(&["-u", "1000:1001", "-g", "7", "--additional-gids", "8"], "cat /proc/self/status");
+    assert_eq!(status_field(&s, "Uid"), Some("1000\t1000\t1000\t1000"));
+    assert_eq!(status_field(&s, "Gid"), Some("1001\t1001\t1001\t1001"));
+    assert_eq!(status_field(&s, "Groups"), Some("7 8"));
+    let s = ct.sh(&["--user", "42"], "id -u; id -g");
+    assert_eq!(s, "42\n0\n");
+    let out = ct.exec(&["-u", "1000:abc"], &["true"]);
+    assert_eq!(out.status.code(), Some(255));
+    assert!(text(&out.stderr).contains("abc"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn capabilities_default_to_the_containers_and_cap_adds() {
+    let ct = Ct::start("caps", |_| {});
+    let init = ct.sh(&[], "cat /proc/1/status");
+    let mine = ct.sh(&[], "cat /proc/self/status");
+    for f in ["CapEff", "CapPrm", "CapBnd"] {
+        assert_eq!(status_field(&mine, f), status_field(&init, f), "{f}");
+    }
+    let eff = capmask(status_field(&mine, "CapEff").unwrap());
+    assert_ne!(eff, 0);
+    assert_eq!(eff & (1 << 21), 0, "CAP_SYS_ADMIN should not be in the default set");
+    let s = ct.sh(&["--cap", "CAP_SYS_ADMIN", "-c", "CAP_NET_RAW"], "cat /proc/self/status");
+    for f in ["CapEff", "CapPrm", "CapBnd", "CapInh", "CapAmb"] {
+        let m = capmask(status_field(&s, f).unwrap());
+        assert_ne!(m & (1 << 21), 0, "{f} lacks CAP_SYS_ADMIN: {m:x}");
+        assert_ne!(m & (1 << 13), 0, "{f} lacks CAP_NET_RAW: {m:x}");
+    }
+    let out = ct.exec(&["--cap", "CAP_NOPE"], &["true"]);
+    assert_eq!(out.status.code(), Some(255));
+}
+
+#[test]
+fn cwd_env_umask_rlimits() {
+    let ct = Ct::start("env", |c| {
+        c["process"]["env"] = json!(["PATH=/usr/bin:/bin", "KEEP=1", "OVER=old"]);
+        c["process"]["user"]["umask"] = json!(0o027);
+        c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 777, "hard": 1024}]);
+        c["process"]["cwd"] = json!("/etc");
+    });
+    assert_eq!(ct.sh(&[], "pwd"), "/etc\n");
+    assert_eq!(ct.sh(&["--cwd", "/tmp"], "pwd"), "/tmp\n");
+    let env = ct.sh(&["-e", "FOO=bar", "--env", "OVER=new"], "env");
+    let lines: Vec<&str> = env.lines().collect();
+    for want in ["FOO=bar", "OVER=new", "KEEP=1", "PATH=/usr/bin:/bin", "HOME=/root"] {
+        assert!(lines.contains(&want), "{want} missing from {env}");
+    }
+    assert!(!lines.contains(&"OVER=old"), "{env}");
+    // PATH overridden: the lookup uses the new one.
+    let out = ct.exec(&["-e", "PATH=/nowhere"], &["true"]);
+    assert_eq!(out.status.code(), Some(255));
+    assert_eq!(ct.sh(&[], "umask"), "0027\n");
+    assert_eq!(ct.sh(&[], "ulimit -n; ulimit -Hn"), "777\n1024\n");
+    let out = ct.exec(&["--cwd", "/nonexistent"], &["true"]);
+    assert_eq!(out.status.code(), Some(255));
+    assert!(text(&out.stderr).contains("/nonexistent"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn seccomp_and_no_new_privs_apply() {
+    let ct = Ct::start("sec", |c| {
+        c["process"]["noNewPrivileges"] = json!(false);
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+        });
+    });
+    let s = ct.sh(&[], "cat /proc/self/status");
+    assert_eq!(status_field(&s, "Seccomp"), Some("2"), "{s}");
+    assert_eq!(status_field(&s, "NoNewPrivs"), Some("0"));
+    let out = ct.exec(&[], &["mkdir", "/tmp/x"]);
+    assert_ne!(out.status.code(), Some(0), "mkdir allowed despite the filter");
+    assert!(text(&out.stderr).contains("Operation not permitted"), "{}", text(&out.stderr));
+    assert!(!ct.rootfs().join("tmp/x").exists());
+    // Writes in general work: it is the filter that refused.
+    ct.sh(&[], "echo x > /tmp/y");
+    assert!(ct.rootfs().join("tmp/y").exists());
+    let s = ct.sh(&["--no-new-privs"], "cat /proc/self/status");
+    assert_eq!(status_field(&s, "NoNewPrivs"), Some("1"));
+    assert_eq!(status_field(&s, "Seccomp"), Some("2"));
+}
+
+#[test]
+fn runtime_fds_hidden_and_preserve_fds() {
+    let ct = Ct::start("fds", |_| {});
+    // Only stdio reaches the program: looked at from the host, on a detached process whose
+    // fds we can list at leisure.
+    let pidfile = ct.bundle.path().join("fds.pid");
+    let out = ct.cmd(&["exec", "-d", "--pid-file", pidfile.to_str().unwrap(), &ct.id, "sleep", "100"], true);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    let mut fds: Vec<i32> = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect();
+    fds.sort_unstable();
+    assert_eq!(fds, vec![0, 1, 2], "fds of the exec'd process");
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    // --preserve-fds 1 passes fd 3.
+    let out_file = ct.bundle.path().join("fd3.out");
+    let f = std::fs::File::create(&out_file).unwrap();
+    let run = |preserve: bool| {
+        use std::os::fd::AsRawFd;
+        let raw = f.as_raw_fd();
+        let mut c = Command::new(BIN);
+        c.arg("--root").arg(ct.root.path()).arg("exec");
+        if preserve {
+            c.args(["--preserve-fds", "1"]);
+        }
+        c.args([&ct.id, "sh", "-c", "echo through-fd3 >&3"]).stdout(Stdio::null()).stderr(Stdio::piped());
+        unsafe {
+            c.pre_exec(move || {
+                if libc::dup2(raw, 3) < 0 || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        run_bounded(c)
+    };
+    let out = run(false);
+    assert_ne!(out.status.code(), Some(0), "fd 3 reached the container without --preserve-fds");
+    let out = run(true);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&out_file).unwrap(), "through-fd3\n");
+}
+
+#[test]
+fn exit_codes_propagate() {
+    let ct = Ct::start("exit", |_| {});
+    assert_eq!(ct.exec(&[], &["true"]).status.code(), Some(0));
+    assert_eq!(ct.exec(&[], &["sh", "-c", "exit 7"]).status.code(), Some(7));
+    assert_eq!(ct.exec(&[], &["sh", "-c", "kill -TERM $$"]).status.code(), Some(143));
+    assert_eq!(ct.exec(&[], &["sh", "-c", "kill -KILL $$"]).status.code(), Some(137));
+    let out = ct.exec(&[], &["sh", "-c", "echo out; echo err >&2"]);
+    assert_eq!(text(&out.stdout), "out\n");
+    assert!(text(&out.stderr).contains("err\n"));
+    ct.assert_only_init();
+}
+
+#[test]
+fn signals_are_forwarded() {
+    let ct = Ct::start("sig", |_| {});
+    let mut c = Command::new(BIN);
+    c.arg("--root").arg(ct.root.path());
+    c.args(["exec", &ct.id, "sh", "-c", "trap 'exit 42' USR1; echo ready; while :; do sleep 0.05; done"]);
+    c.stdout(Stdio::piped()).stderr(Stdio::null()).stdin(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let pid = child.id() as i32;
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut b = [0u8; 6];
+        let _ = stdout.read_exact(&mut b);
+        let _ = tx.send(b);
+    });
+    let got = rx.recv_timeout(TIMEOUT);
+    if got.as_ref().map(|b| b != b"ready\n").unwrap_or(true) {
+        let _ = child.kill();
+        panic!("the exec'd shell did not start: {got:?}");
+    }
+    unsafe { libc::kill(pid, libc::SIGUSR1) };
+    let status = wait_for(TIMEOUT, "exec to exit after SIGUSR1", || child.try_wait().unwrap());
+    assert_eq!(status.code(), Some(42));
+    ct.assert_only_init();
+}
+
+#[test]
+fn tty_over_console_socket() {
+    let ct = Ct::start("tty", |_| {});
+    let recv = ConsoleReceiver::new();
+    let pidfile = ct.bundle.path().join("tty.pid");
+    let out = ct.cmd(
+        &["exec", "-d", "-t", "--console-socket", recv.path.to_str().unwrap(), "--pid-file", pidfile.to_str().unwrap(), &ct.id, "sh", "-c", "tty; test -t 0 && test -t 1 && echo STDIO-IS-TTY; sleep 0.2"],
+        true,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let (master, name) = recv.receive();
+    assert!(name.starts_with("/dev/pts/"), "sent name {name:?}");
+    let got = read_pty(&master, Duration::from_secs(5));
+    assert!(got.contains("/dev/pts/"), "{got:?}");
+    assert!(got.contains("STDIO-IS-TTY"), "{got:?}");
+    ct.assert_only_init();
+}
+
+#[test]
+fn tty_in_the_foreground_is_relayed() {
+    let ct = Ct::start("fgtty", |_| {});
+    let out = ct.exec(&["-t"], &["sh", "-c", "test -t 1 && echo IS-A-TTY; exit 3"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("IS-A-TTY"), "{:?}", text(&out.stdout));
+}
+
+#[test]
+fn tty_flag_combinations_rejected_as_runc() {
+    let ct = Ct::start("ttybad", |_| {});
+    let out = ct.cmd(&["exec", "-d", "-t", &ct.id, "true"], true);
+    assert_eq!(out.status.code(), Some(255));
+    assert!(text(&out.stderr).contains("console socket"), "{}", text(&out.stderr));
+    let recv = ConsoleReceiver::new();
+    let out = ct.exec(&["--console-socket", recv.path.to_str().unwrap()], &["true"]);
+    assert_eq!(out.status.code(), Some(255));
+    assert!(text(&out.stderr).contains("console socket"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn detach_writes_pid_file_and_returns() {
+    let ct = Ct::start("detach", |_| {});
+    let pidfile = ct.bundle.path().join("sub/dir/../p.pid");
+    std::fs::create_dir_all(ct.bundle.path().join("sub/dir")).unwrap();
+    let start = std::time::Instant::now();
+    let out = ct.cmd(&["exec", "--detach", "--pid-file", pidfile.to_str().unwrap(), &ct.id, "sleep", "100"], true);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(start.elapsed() < Duration::from_secs(10), "detach did not return at once");
+    let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
+    assert_eq!(cmdline, "sleep\0100\0");
+    assert_eq!(std::fs::read_link(format!("/proc/{pid}/ns/pid")).unwrap(), std::fs::read_link(format!("/proc/{}/ns/pid", ct.init_pid())).unwrap());
+    // No temp file left next to it.
+    let names: Vec<String> = std::fs::read_dir(ct.bundle.path().join("sub")).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(names.iter().filter(|n| n.contains("tmp")).count(), 0, "{names:?}");
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    ct.assert_only_init();
+}
+
+#[test]
+fn containerd_process_json_form() {
+    let ct = Ct::start("procjson", |_| {});
+    let pf = ct.bundle.path().join("process.json");
+    std::fs::write(
+        &pf,
+        json!({
+            "terminal": false,
+            "user": {"uid": 5, "gid": 6, "additionalGids": [9]},
+            "args": ["sh", "-c", "echo \"$X $(id -u) $(id -g) $(pwd)\" > /tmp/out; grep Seccomp: /proc/self/status >> /tmp/out"],
+            "env": ["PATH=/bin", "X=from-json"],
+            "cwd": "/tmp",
+            "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]},
+            "noNewPrivileges": true
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let pidfile = ct.bundle.path().join("p.pid");
+    let out = ct.cmd(&["exec", "--process", pf.to_str().unwrap(), "--detach", "--pid-file", pidfile.to_str().unwrap(), &ct.id], true);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(pidfile.exists());
+    let outfile = ct.rootfs().join("tmp/out");
+    let got = wait_for(TIMEOUT, "/tmp/out written by the exec'd process", || {
+        std::fs::read_to_string(&outfile).ok().filter(|s| s.lines().count() >= 2)
+    });
+    assert_eq!(got.lines().next().unwrap(), "from-json 5 6 /tmp");
+    // The foreground form with a terminal-less process.json, exit code through.
+    std::fs::write(&pf, json!({"args": ["sh", "-c", "exit 9"], "cwd": "/", "env": ["PATH=/bin"]}).to_string()).unwrap();
+    let out = ct.cmd(&["exec", "-p", pf.to_str().unwrap(), &ct.id], true);
+    assert_eq!(out.status.code(), Some(9), "{}", text(&out.stderr));
+    ct.assert_only_init();
+}
+
+#[test]
+fn bad_process_json_is_reported() {
+    let ct = Ct::start("badjson", |_| {});
+    let pf = ct.bundle.path().join("process.json");
+    let cases: &[(&str, &str)] = &[
+        ("{not json", "process.json"),
+        (r#"{"args": [], "cwd": "/"}"#, "args"),
+        (r#"{"args": ["true"], "cwd": "relative"}"#, "absolute"),
+        (r#"{"args": "true", "cwd": "/"}"#, "args"),
+        (r#"{"args": ["true"], "cwd": "/", "user": {"uid": "root"}}"#, "user.uid"),
+    ];
+    for (body, needle) in cases {
+        std::fs::write(&pf, body).unwrap();
+        let out = ct.cmd(&["exec", "--process", pf.to_str().unwrap(), &ct.id], true);
+        assert_eq!(out.status.code(), Some(255), "{body} accepted");
+        assert!(text(&out.stderr).contains(needle), "{body}: {} lacks {needle}", text(&out.stderr));
+    }
+    let out = ct.cmd(&["exec", "--process", "/nonexistent/p.json", &ct.id], true);
+    assert_eq!(out.status.code(), Some(255));
+    assert!(text(&out.stderr).contains("/nonexistent/p.json"));
+    ct.assert_only_init();
+}
+
+#[test]
+fn missing_binary_names_the_path_and_leaves_nothing() {
+    let ct = Ct::start("nobin", |_| {});
+    let out = ct.exec(&[], &["no-such-program"]);
+    assert_eq!(out.status.code(), Some(255));
+    assert!(text(&out.stderr).contains("no-such-program"), "{}", text(&out.stderr));
+    let out = ct.exec(&[], &["/opt/nothing/here"]);
+    assert_eq!(out.status.code(), Some(255));
+    assert!(text(&out.stderr).contains("/opt/nothing/here"), "{}", text(&out.stderr));
+    let out = ct.exec(&[], &[]);
+    assert_eq!(out.status.code(), Some(255));
+    assert!(text(&out.stderr).contains("args"), "{}", text(&out.stderr));
+    ct.assert_only_init();
+}
+
+#[test]
+fn stopped_and_unknown_containers() {
+    let ct = Ct::start("stopped", |_| {});
+    let out = ct.cmd(&["exec", "no-such-container", "true"], true);
+    assert_eq!(out.status.code(), Some(255));
+    assert!(text(&out.stderr).contains("no-such-container"), "{}", text(&out.stderr));
+    let init = ct.init_pid();
+    unsafe { libc::kill(init, libc::SIGKILL) };
+    wait_for(TIMEOUT, "the container to stop", || (ct.state()["status"] == "stopped").then_some(()));
+    let out = ct.exec(&[], &["true"]);
+    assert_eq!(out.status.code(), Some(255));
+    assert!(text(&out.stderr).contains("stopped"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn paused_container_needs_ignore_paused() {
+    let ct = Ct::start("paused", |_| {});
+    let (file, frozen, thawed) = ct.freezer_file();
+    std::fs::write(&file, frozen).unwrap();
+    wait_for(Duration::from_secs(5), "the cgroup to freeze", || std::fs::read_to_string(&file).ok().filter(|s| s.trim() == frozen || s.trim() == "1"));
+    let out = ct.exec(&[], &["true"]);
+    assert_eq!(out.status.code(), Some(255));
+    assert!(text(&out.stderr).contains("paused"), "{}", text(&out.stderr));
+    // --ignore-paused --detach: accepted and returns; the process runs once thawed.
+    let out = ct.cmd(&["exec", "--ignore-paused", "-d", &ct.id, "sh", "-c", "echo ran > /tmp/after-thaw"], true);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let marker = ct.rootfs().join("tmp/after-thaw");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!marker.exists(), "ran while the container was frozen");
+    std::fs::write(&file, thawed).unwrap();
+    wait_for(TIMEOUT, "the exec'd process to run after thaw", || marker.exists().then_some(()));
+    // Foreground with --ignore-paused: held until thawed, then its status comes through.
+    std::fs::write(&file, frozen).unwrap();
+    let (root, id) = (ct.root.path().to_path_buf(), ct.id.clone());
+    let fg = std::thread::spawn(move || {
+        let mut c = Command::new(BIN);
+        c.arg("--root").arg(&root).args(["exec", "--ignore-paused", &id, "sh", "-c", "exit 5"]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        run_bounded(c)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!fg.is_finished(), "the exec finished while the container was frozen");
+    std::fs::write(&file, thawed).unwrap();
+    let out = fg.join().unwrap();
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
+    ct.assert_only_init();
+}
+
+#[test]
+fn labels_error_when_the_lsm_is_off() {
+    if std::path::Path::new("/sys/kernel/security/apparmor").exists() || std::path::Path::new("/sys/fs/selinux/enforce").exists() {
+        eprintln!("skipped: an LSM is enabled on this host");
+        return;
+    }
+    let ct = Ct::start("lsm", |_| {});
+    let out = ct.exec(&["--apparmor", "some-profile"], &["true"]);
+    assert_eq!(out.status.code(), Some(255));
+    assert!(text(&out.stderr).contains("some-profile"), "{}", text(&out.stderr));
+    let out = ct.exec(&["--process-label", "system_u:system_r:container_t:s0"], &["true"]);
+    assert_eq!(out.status.code(), Some(255));
+    assert!(text(&out.stderr).contains("SELinux"), "{}", text(&out.stderr));
+    ct.assert_only_init();
+}
+
+#[test]
+fn twenty_concurrent_execs() {
+    let ct = Ct::start("conc", |_| {});
+    let root = ct.root.path().to_path_buf();
+    let id = ct.id.clone();
+    let handles: Vec<_> = (0..20)
+        .map(|i| {
+            let (root, id) = (root.clone(), id.clone());
+            std::thread::spawn(move || {
+                let mut c = Command::new(BIN);
+                c.arg("--root").arg(&root).args(["exec", &id, "sh", "-c", &format!("echo ok-{i}; exit {i}")]);
+                c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+                (i, run_bounded(c))
+            })
+        })
+        .collect();
+    for h in handles {
+        let (i, out) = h.join().unwrap();
+        assert_eq!(out.status.code(), Some(i), "exec {i}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), format!("ok-{i}\n"));
+    }
+    ct.assert_only_init();
+}
+
+#[test]
+fn exec_into_a_created_container() {
+    // runc allows exec before start: the process joins the waiting init's namespaces.
+    let ct = Ct::with("created", |_| {}, &["create"]);
+    assert_eq!(ct.state()["status"], "created");
+    // The waiting init is non-dumpable until it execs (CVE-2019-5736, as runc's), so its
+    // /proc/1/ns links are unreadable from inside: compare with the host's view of it.
+    let init = ct.init_pid();
+    let host_view: String = ["mnt", "net", "ipc", "uts", "pid", "cgroup"]
+        .iter()
+        .map(|n| format!("{}\n", std::fs::read_link(format!("/proc/{init}/ns/{n}")).unwrap().display()))
+        .collect();
+    assert_eq!(ct.sh(&[], &ns_links("self")), host_view);
+    assert_eq!(ct.state()["status"], "created", "exec started the container");
+}
+
+#[test]
+fn exec_with_no_pivot_sees_the_container_root() {
+    let ct = Ct::with("nopivot", |_| {}, &["run", "-d", "--no-pivot"]);
+    std::fs::write(ct.rootfs().join("tmp/np-marker"), "np").unwrap();
+    assert_eq!(ct.sh(&[], "cat /tmp/np-marker"), "np");
+    // The root is the rootfs itself, not the mount namespace's (host) root.
+    assert_eq!(ct.sh(&[], "stat -c %i /"), ct.sh(&[], "stat -c %i /proc/1/root/"));
+    assert!(ct.sh(&[], "ls /").split_whitespace().any(|n| n == "bin"));
+    ct.assert_only_init();
+}
+
+#[test]
+fn exec_into_a_user_namespace() {
+    let ct = Ct::start("userns", |c| {
+        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    });
+    assert_eq!(ct.sh(&[], "readlink /proc/self/ns/user"), ct.sh(&[], "readlink /proc/1/ns/user"));
+    assert_eq!(ct.sh(&[], "id -u"), "0\n");
+    let pidfile = ct.bundle.path().join("u.pid");
+    let out = ct.cmd(&["exec", "-d", "--pid-file", pidfile.to_str().unwrap(), "-u", "5", &ct.id, "sleep", "100"], true);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    let st = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert_eq!(status_field(&st, "Uid"), Some("200005\t200005\t200005\t200005"), "host view of the uid");
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    ct.assert_only_init();
+}
