@@ -33,7 +33,8 @@ clients=("$@")
 [ ${#clients[@]} = 0 ] && clients=(all)
 [ "${clients[*]}" = all ] && clients=(containerd cri podman docker)
 
-WORK=$(mktemp -d /var/tmp/bhit.XXXXXX)
+mkdir -p "${IT_WORK_BASE:-/var/lib/bulkhead-it}"
+WORK=$(mktemp -d "${IT_WORK_BASE:-/var/lib/bulkhead-it}/run.XXXXXX")
 IMAGES=${IMAGES_CACHE:-$WORK/images}
 finish() {
     local rc=$?

@@ -114,6 +114,42 @@ dk_port() {
     done
     contains "GET http://127.0.0.1:18081/ in dockerd's netns" "$out" "hello from bulkhead-it httpd"
 }
+dk_stdin() { local out; out=$(echo piped-in | dk run -i --rm --network none "$IMG" cat 2>&1) || { echo "$out"; return 1; }; expect stdout "$out" piped-in; }
+dk_exec_i() { local out; out=$(echo piped-exec | dk exec -i d1 cat 2>&1) || { echo "$out"; return 1; }; expect stdout "$out" piped-exec; }
+dk_init_mounts() {
+    mkdir -p "$DD/vol" && echo from-host >"$DD/vol/f"
+    local out
+    out=$(dk run --rm --network none --init -v "$DD/vol:/data" --tmpfs /scratch:size=1m "$IMG" \
+        sh -c 'cat /data/f; echo w >/data/g; ps -o comm | sed -n 2p; grep " /scratch " /proc/mounts | cut -d" " -f3' 2>&1) || { echo "$out"; return 1; }
+    expect "bind mount, --init (pid 1), tmpfs" "$(echo $out)" "from-host docker-init tmpfs" && [ -f "$DD/vol/g" ] || { echo "write to the bind mount not seen on the host"; return 1; }
+}
+dk_share_ns() {
+    local out
+    out=$(dk run --rm --pid container:d1 --network container:d1 "$IMG" sh -c 'cat /proc/1/cmdline | tr "\0" " "' 2>&1) || { echo "$out"; return 1; }
+    contains "pid 1 seen with --pid container:d1" "$out" "trap"
+}
+dk_sysctl_device() {
+    local out
+    out=$(dk run --rm --network none --sysctl net.ipv4.ip_forward=1 --device /dev/null:/dev/xnull "$IMG" sh -c 'cat /proc/sys/net/ipv4/ip_forward; echo x >/dev/xnull && echo dev-ok' 2>&1) || { echo "$out"; return 1; }
+    expect "sysctl, device" "$(echo $out)" "1 dev-ok"
+}
+dk_oom() {
+    local rc=0
+    dk run --name oom --network none --memory 16m --memory-swap 16m "$IMG" sh -c 'x=$(head -c 64000000 /dev/zero | tr "\0" a); echo survived' >/dev/null 2>&1 || rc=$?
+    local st; st=$(dk inspect -f '{{.State.OOMKilled}} {{.State.ExitCode}}' oom); dk rm -f oom >/dev/null
+    expect "OOMKilled, exit code" "$st" "true 137"
+}
+dk_restart_policy() {
+    dk run -d --name rp --network none --restart on-failure:2 "$IMG" sh -c 'echo run; exit 3' >/dev/null || return 1
+    local i st
+    for ((i = 0; i < 50; i++)); do
+        st=$(dk inspect -f '{{.State.Status}} {{.RestartCount}} {{.State.ExitCode}}' rp)
+        [ "$st" = "exited 2 3" ] && break
+        sleep 0.2
+    done
+    dk rm -f rp >/dev/null
+    expect "status, restarts, exit code" "$st" "exited 2 3"
+}
 dk_rm() { dk rm -f d1 web >/dev/null && expect "containers left" "$(dk ps -a -q)" ""; }
 dk_root_empty() {
     local left="" id
@@ -138,6 +174,13 @@ client_docker() {
     step "exec --user app" dk_exec_user
     step "exec -t" dk_exec_t
     step "exec -d" dk_exec_d
+    step "exec -i (stdin)" dk_exec_i
+    step "run -i (stdin)" dk_stdin
+    step "run --init -v --tmpfs" dk_init_mounts
+    step "run --pid/--network container:" dk_share_ns
+    step "run --sysctl --device" dk_sysctl_device
+    step "OOM kill (--memory 16m)" dk_oom
+    step "--restart on-failure:2" dk_restart_policy
     step "top" dk_top
     step "update --memory" dk_update
     step "pause/unpause" dk_pause
