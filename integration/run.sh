@@ -42,7 +42,7 @@ finish() {
     run_cleanups
     for c in "${clients[@]}"; do rm_cgroup "/bulkhead-it-$c"; done
     if [ -n "${KEEP_LOGS:-}" ]; then mkdir -p "$KEEP_LOGS"; cp -r "$WORK"/*.log "$KEEP_LOGS"/ 2>/dev/null; fi
-    rm -rf "$WORK"
+    rm -rf "$WORK"; rmdir "$(dirname "$WORK")" 2>/dev/null
     exit "$rc"
 }
 trap finish EXIT

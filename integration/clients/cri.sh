@@ -42,8 +42,9 @@ cri_python() {
     done
     return 1
 }
-cric() { timeout 90 "$CRI_PY" "$HERE/cri/cri_client.py" --sock "$CD/containerd.sock" --gen "$WORK/cri-gen" "$@"; }
+cric() { CRI_LOG_DIR=$CD/podlogs timeout 90 "$CRI_PY" "$HERE/cri/cri_client.py" --sock "$CD/containerd.sock" --gen "$WORK/cri-gen" "$@"; }
 CRI_CG=/bulkhead-it-cri
+CRI_LOOP='echo started; trap "exit 143" TERM; while true; do sleep 1; done' 
 
 cri_import() {
     ctr --address "$CD/containerd.sock" -n k8s.io image import "$IMAGES/busybox.tar" &&
@@ -59,7 +60,7 @@ cri_runp() {
 }
 cri_create() {
     local out
-    out=$(cric create "$(cat "$WORK/cri.pod"):bhpod" c1 "$IMG" "$CRI_CG" sh -c "$LOOP") || return 1
+    out=$(cric create "$(cat "$WORK/cri.pod"):bhpod" c1 "$IMG" "$CRI_CG" sh -c "$CRI_LOOP") || return 1
     echo "$out" >"$WORK/cri.ctr"
     expect status "$(cric status "$out")" "CREATED 0"
 }
@@ -69,6 +70,8 @@ cri_start() {
         [ -d "$CD/runtime-root/k8s.io/$c" ] || { echo "container not in the bulkhead handler's root"; return 1; }
 }
 cri_exec() { local out; out=$(cric exec "$(cat "$WORK/cri.ctr")" 20 sh -c 'echo hi-from-cri-exec $BULKHEAD_IT') && expect stdout "$out" "hi-from-cri-exec 1"; }
+cri_shared_pid() { local out; out=$(cric exec "$(cat "$WORK/cri.ctr")" 20 ps -o comm 2>&1) || { echo "$out"; return 1; }; contains "the sandbox's sleep seen from the container (pid=POD)" "$out" sleep; }
+cri_logs() { local f; f=$CD/podlogs/c1.log; [ -f "$f" ] || { echo "no $f"; return 1; }; contains "container log (CRI format)" "$(cat "$f")" "stdout F started"; }
 cri_exec_rc() { local rc=0; cric exec "$(cat "$WORK/cri.ctr")" 20 sh -c 'exit 3' || rc=$?; expect "exit code" "$rc" 3; }
 cri_stop() { local c; c=$(cat "$WORK/cri.ctr"); cric stop "$c" 10 && expect status "$(cric status "$c")" "EXITED 143"; }
 cri_rm() { cric rm "$(cat "$WORK/cri.ctr")"; }
@@ -82,6 +85,7 @@ cri_root_empty() {
 
 client_cri() {
     CD=$WORK/cri
+    mkdir -p "$WORK/cri/podlogs"
     CRI_PY=$(cri_python) || { skip "CRI flow" "no python3 with grpcio and grpcio-tools (apt: python3-grpcio python3-grpc-tools)"; return; }
     if containerd_start "$CD" 1 >"$WORK/step.out" 2>&1; then ok "start containerd with CRI"; else
         notok "start containerd with CRI" "$(tail -n1 "$WORK/step.out")"; return; fi
@@ -93,6 +97,8 @@ client_cri() {
     step "StartContainer" cri_start
     step "ExecSync" cri_exec
     step "ExecSync exit code" cri_exec_rc
+    step "shared pid namespace (pid=POD)" cri_shared_pid
+    step "container log file" cri_logs
     step "StopContainer" cri_stop
     step "RemoveContainer" cri_rm
     step "StopPodSandbox" cri_stopp

@@ -101,6 +101,22 @@ pm_port() {
     done
     contains "GET http://127.0.0.1:18080/ in the test's netns" "$out" "hello from bulkhead-it httpd"
 }
+pm_pod() {
+    pm load -q -i "$IMAGES/pause.tar" >/dev/null &&
+        pm pod create --name bhpod --network none --share pid,ipc,uts --cgroup-parent "$PM_CG" \
+            --infra-image localhost/bulkhead-it/pause:latest --infra-command "sleep 2147483647" >/dev/null &&
+        pm run -d --pod bhpod --name inpod "$IMG" sh -c "$PM_LOOP" >/dev/null || return 1
+    local out
+    out=$(pm exec inpod ps -o comm 2>&1) || { echo "$out"; return 1; }
+    contains "the infra's sleep seen from a container of the pod (shared pid ns)" "$out" sleep || return 1
+    pm pod stop -t 2 bhpod >/dev/null && pm pod rm -f bhpod >/dev/null
+}
+pm_userns() {
+    local out
+    out=$(pm run --rm --network none --cgroup-parent "$PM_CG" --uidmap 0:200000:65536 --gidmap 0:200000:65536 "$IMG" \
+        sh -c 'cat /proc/self/uid_map; touch /tmp/x && stat -c %u /tmp/x' 2>&1) || { echo "$out"; return 1; }
+    expect "uid_map, file owner" "$(echo $out)" "0 200000 65536 0"
+}
 pm_rm() { pm rm -f -t 2 p1 web >/dev/null && expect "containers left" "$(pm ps -a -q)" ""; }
 # podman passes no --root to the runtime (and no --runtime-flag to its
 # cleanup process): the containers' state is in the runtime's default root.
@@ -133,6 +149,8 @@ client_podman() {
     step "stop" pm_stop
     step "start again" pm_start
     step "logs" pm_logs
+    step "pod (infra container, shared pid/ipc/uts)" pm_pod
+    step "run --uidmap/--gidmap (user namespace)" pm_userns
     step "run --network bridge -p, GET the published port" pm_port
     step "rm" pm_rm
     step "nothing left in the runtime root" pm_root_empty

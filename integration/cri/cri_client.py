@@ -53,10 +53,11 @@ def main():
         return pb.PodSandboxConfig(
             metadata=pb.PodSandboxMetadata(name=name, uid=name + "-uid", namespace="bulkhead-it"),
             labels={"app": "bulkhead-it"},
+            log_directory=os.environ.get("CRI_LOG_DIR", ""),
             linux=pb.LinuxPodSandboxConfig(
                 cgroup_parent=cgroup_parent,
                 security_context=pb.LinuxSandboxSecurityContext(
-                    namespace_options=pb.NamespaceOption(network=pb.NODE, pid=pb.CONTAINER, ipc=pb.POD))))
+                    namespace_options=pb.NamespaceOption(network=pb.NODE, pid=pb.POD, ipc=pb.POD))))
 
     try:
         if a.cmd == "version":
@@ -77,7 +78,8 @@ def main():
             pod, name, image, cg = args[:4]
             cfg = pb.ContainerConfig(
                 metadata=pb.ContainerMetadata(name=name), image=pb.ImageSpec(image=image),
-                command=args[4:], envs=[pb.KeyValue(key="BULKHEAD_IT", value="1")])
+                command=args[4:], envs=[pb.KeyValue(key="BULKHEAD_IT", value="1")],
+                log_path=name + ".log" if os.environ.get("CRI_LOG_DIR") else "")
             # The pod name is also the sandbox config's name (see runp).
             podname = pod.split(":", 1)
             r = rt.CreateContainer(pb.CreateContainerRequest(
