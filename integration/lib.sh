@@ -28,6 +28,7 @@ skip() { SKIP=$((SKIP + 1)); echo "skip $CLIENT: $1: $2"; }
 step() {
     local name=$1; shift
     local out=$WORK/step.out rc
+    mkdir -p "$WORK"
     {
         echo "=== $CLIENT: $name"
     } >>"$WORK/$CLIENT.log"

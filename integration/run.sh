@@ -13,12 +13,12 @@ set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 
+# the newest of the release builds (make build: target/<triple>/release; cargo build --release)
 default_runtime() {
     local t=${CARGO_TARGET_DIR:-$ROOT/target} f
-    for f in "$t"/x86_64-unknown-linux-musl/release/bulkhead "$t"/x86_64-unknown-linux-gnu/release/bulkhead "$t"/release/bulkhead; do
-        [ -x "$f" ] && { echo "$f"; return; }
-    done
-    echo "$t/release/bulkhead"
+    f=$(ls -t "$t"/x86_64-unknown-linux-musl/release/bulkhead "$t"/x86_64-unknown-linux-gnu/release/bulkhead \
+        "$t"/release/bulkhead 2>/dev/null | head -n1)
+    echo "${f:-$t/release/bulkhead}"
 }
 RUNTIME=${RUNTIME:-$(default_runtime)}
 RUNTIME=$(readlink -f "$RUNTIME")
@@ -33,8 +33,8 @@ clients=("$@")
 [ ${#clients[@]} = 0 ] && clients=(all)
 [ "${clients[*]}" = all ] && clients=(containerd cri podman docker)
 
-mkdir -p "${IT_WORK_BASE:-/var/lib/bulkhead-it}"
-WORK=$(mktemp -d "${IT_WORK_BASE:-/var/lib/bulkhead-it}/run.XXXXXX")
+mkdir -p "${IT_WORK_BASE:-$ROOT/build/it}"
+WORK=$(mktemp -d "${IT_WORK_BASE:-$ROOT/build/it}/run.XXXXXX")
 IMAGES=${IMAGES_CACHE:-$WORK/images}
 finish() {
     local rc=$?

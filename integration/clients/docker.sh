@@ -133,6 +133,29 @@ dk_sysctl_device() {
     out=$(dk run --rm --network none --sysctl net.ipv4.ip_forward=1 --device /dev/null:/dev/xnull "$IMG" sh -c 'cat /proc/sys/net/ipv4/ip_forward; echo x >/dev/xnull && echo dev-ok' 2>&1) || { echo "$out"; return 1; }
     expect "sysctl, device" "$(echo $out)" "1 dev-ok"
 }
+dk_privileged() {
+    local out
+    if grep -q '^CapBnd:.*fffeffffff$' /proc/self/status; then
+        echo "root's bounding set lacks CAP_SYS_RESOURCE: --privileged (all caps, --cap-drop ignored) fails for every runtime"
+        return 77
+    fi
+    out=$(dk run --rm --network none --privileged "$IMG" sh -c 'grep CapEff /proc/self/status; grep Seccomp: /proc/self/status; ls /dev | wc -l; mount -t tmpfs t /mnt && echo mounted' 2>&1) || { echo "$out"; return 1; }
+    contains caps "$out" "CapEff:	$(grep ^CapBnd: /proc/self/status | cut -f2)" && contains "no seccomp" "$out" "Seccomp:	0" && contains "mount(2) allowed" "$out" mounted
+}
+dk_cpu() {
+    local out
+    out=$(dk run --rm --network none --cpus 0.5 --cpuset-cpus 0 --cpu-shares 512 "$IMG" sh -c 'cd /sys/fs/cgroup; cat cpu/cpu.cfs_quota_us cpu/cpu.cfs_period_us cpu/cpu.shares cpuset/cpuset.cpus 2>/dev/null || cat cpu.max cpuset.cpus' 2>&1) || { echo "$out"; return 1; }
+    expect "cfs quota, period, shares, cpuset" "$(echo $out)" "50000 100000 512 0"
+}
+dk_signal() {
+    dk run -d --name sig --network none "$IMG" sh -c 'trap "echo got-usr1" USR1; echo ready; while true; do sleep 0.2; done' >/dev/null || return 1
+    retry 25 sh -c "DOCKER_CONFIG=$DD/cli $DOCKER_BIN -H unix://$DD/docker.sock logs sig | grep -q ready"
+    dk kill -s USR1 sig >/dev/null
+    local i ok=1
+    for ((i = 0; i < 25; i++)); do dk logs sig | grep -q got-usr1 && { ok=0; break; }; sleep 0.2; done
+    dk rm -f sig >/dev/null
+    [ "$ok" = 0 ] || { echo "USR1 not delivered"; return 1; }
+}
 dk_oom() {
     local rc=0
     dk run --name oom --network none --memory 16m --memory-swap 16m "$IMG" sh -c 'x=$(head -c 64000000 /dev/zero | tr "\0" a); echo survived' >/dev/null 2>&1 || rc=$?
@@ -179,6 +202,9 @@ client_docker() {
     step "run --init -v --tmpfs" dk_init_mounts
     step "run --pid/--network container:" dk_share_ns
     step "run --sysctl --device" dk_sysctl_device
+    step "run --privileged" dk_privileged
+    step "run --cpus --cpuset-cpus --cpu-shares" dk_cpu
+    step "kill -s USR1" dk_signal
     step "OOM kill (--memory 16m)" dk_oom
     step "--restart on-failure:2" dk_restart_policy
     step "top" dk_top
