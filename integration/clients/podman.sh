@@ -34,13 +34,16 @@ CONF
 
 pm() {
     CONTAINERS_CONF=$PD/containers.conf nsenter --net="$PD_NETNS" \
-        podman --root "$PD/root" --runroot "$PD/runroot" --tmpdir "$PD/tmp" --storage-driver overlay \
+        podman --root "$PD/root" --runroot "$PD_RUNROOT" --tmpdir "$PD/tmp" --storage-driver overlay \
         --cgroup-manager cgroupfs --events-backend file --runtime bulkhead "$@"
 }
 PM_CG=/bulkhead-it-podman
 PM_LOOP='echo started; trap "exit 143" TERM; while true; do sleep 1; done'
 
 pm_setup() {
+    # podman refuses a runroot longer than 50 characters: a short one in /run
+    PD_RUNROOT=$(mktemp -d /run/bhit-podman.XXXXXX) || return 1
+    on_exit "rm -rf $PD_RUNROOT"
     mkdir -p "$PD/networks" "$PD/tmp" "$PD/runtime-root"
     podman_conf "$PD" >"$PD/containers.conf"
     local ns=bhit-podman-$$
@@ -51,7 +54,7 @@ pm_setup() {
 podman_cleanup() {
     pm rm -a -f -t 0
     pm system prune -a -f >/dev/null
-    grep -F " $PD/" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do umount -l "$m"; done
+    grep -F -e " $PD/" -e " $PD_RUNROOT/" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do umount -l "$m"; done
     rm -rf "$PD"
 }
 pm_load() { pm load -q -i "$IMAGES/busybox.tar" && pm image exists "$IMG"; }
@@ -63,7 +66,7 @@ pm_run_limits() {
 }
 pm_run_t() {
     local out
-    out=$(CONTAINERS_CONF=$PD/containers.conf script -qec "nsenter --net=$PD_NETNS podman --root $PD/root --runroot $PD/runroot --tmpdir $PD/tmp --storage-driver overlay --runtime bulkhead run --rm -t --network none --cgroup-parent $PM_CG $IMG sh -c 'tty; test -t 0 && echo is-a-tty'" /dev/null </dev/null)
+    out=$(CONTAINERS_CONF=$PD/containers.conf script -qec "nsenter --net=$PD_NETNS podman --root $PD/root --runroot $PD_RUNROOT --tmpdir $PD/tmp --storage-driver overlay --runtime bulkhead run --rm -t --network none --cgroup-parent $PM_CG $IMG sh -c 'tty; test -t 0 && echo is-a-tty'" /dev/null </dev/null)
     contains tty "$out" /dev/pts/ && contains tty "$out" is-a-tty
 }
 pm_run_d() {
@@ -73,7 +76,7 @@ pm_run_d() {
 }
 pm_exec_t() {
     local out
-    out=$(CONTAINERS_CONF=$PD/containers.conf script -qec "nsenter --net=$PD_NETNS podman --root $PD/root --runroot $PD/runroot --tmpdir $PD/tmp --storage-driver overlay --runtime bulkhead exec -t p1 sh -c 'tty; test -t 0 && echo is-a-tty'" /dev/null </dev/null)
+    out=$(CONTAINERS_CONF=$PD/containers.conf script -qec "nsenter --net=$PD_NETNS podman --root $PD/root --runroot $PD_RUNROOT --tmpdir $PD/tmp --storage-driver overlay --runtime bulkhead exec -t p1 sh -c 'tty; test -t 0 && echo is-a-tty'" /dev/null </dev/null)
     contains tty "$out" /dev/pts/ && contains tty "$out" is-a-tty
 }
 pm_exec() { local out; out=$(pm exec p1 sh -c 'echo hi-from-exec' 2>&1) || { echo "$out"; return 1; }
