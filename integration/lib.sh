@@ -18,6 +18,20 @@ run_cleanups() {
     CLEANUPS=()
 }
 
+# kill_tree PID: TERM a step's subshell and its descendants, KILL after 2 s
+kill_tree() {
+    local pid=$1 pids c i
+    pids=$pid
+    for ((i = 0; i < 5; i++)); do
+        for c in $pids; do pids+=" $(pgrep -P "$c" | tr '\n' ' ')"; done
+    done
+    pids=$(tr ' ' '\n' <<<"$pids" | sort -u | tr '\n' ' ')
+    kill -TERM $pids 2>/dev/null
+    for ((i = 0; i < 20; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL $pids 2>/dev/null
+    return 0
+}
+
 ok() { PASS=$((PASS + 1)); echo "ok $CLIENT: $1"; }
 notok() { FAIL=$((FAIL + 1)); echo "not ok $CLIENT: $1: $2"; }
 skip() { SKIP=$((SKIP + 1)); echo "skip $CLIENT: $1: $2"; }
@@ -36,9 +50,15 @@ step() {
     # a background watchdog bounds the time.
     ( "$@" ) >"$out" 2>&1 &
     local pid=$!
-    ( sleep "$STEP_TIMEOUT"; kill -TERM -- "$pid" 2>/dev/null; pkill -TERM -P "$pid" 2>/dev/null; sleep 2; kill -KILL "$pid" 2>/dev/null ) >/dev/null 2>&1 &
+    STEP_PID=$pid
+    # The watchdog reaps its own sleep when told to stop (no orphans left behind).
+    ( sp=; trap 'kill $sp 2>/dev/null; wait $sp 2>/dev/null; exit 0' TERM
+      sleep "$STEP_TIMEOUT" & sp=$!; wait $sp
+      kill_tree "$pid" ) >/dev/null 2>&1 &
     local dog=$!
+    DOG_PID=$dog
     wait "$pid"; rc=$?
+    STEP_PID=
     kill "$dog" 2>/dev/null; wait "$dog" 2>/dev/null
     cat "$out" >>"$WORK/$CLIENT.log"
     if [ "$rc" = 0 ]; then
@@ -81,6 +101,20 @@ kill_pid() {
     kill -KILL "$pid" 2>/dev/null || true
 }
 
+# force_delete ROOT [ID...]: backstop after a client's own cleanup (e.g. when a
+# run was interrupted): `$RUNTIME --root ROOT delete --force` every container
+# left in ROOT (only the IDs given, when given; ROOT "" = the runtime's default).
+force_delete() {
+    local root=$1 id ids; shift
+    local rt=("$RUNTIME"); [ -n "$root" ] && rt+=(--root "$root")
+    if [ $# -gt 0 ]; then ids="$*"; else ids=$(ls "$root" 2>/dev/null); fi
+    for id in $ids; do
+        "${rt[@]}" state "$id" >/dev/null 2>&1 || continue
+        echo "force_delete: $id left in ${root:-the default root}"
+        "${rt[@]}" delete --force "$id"
+    done
+}
+
 # rmdir_cgroup PATH: remove a cgroup directory (v1 controllers and unified), deepest first
 rm_cgroup() {
     local rel=$1 c
@@ -95,7 +129,7 @@ rm_cgroup() {
 make_netns() {
     local ns=$1
     ip netns add "$ns" || return 1
-    on_exit "ip netns delete $ns"
+    on_exit "ip netns pids $ns | xargs -r kill -KILL; ip netns delete $ns"
     ip netns exec "$ns" ip link set lo up
 }
 

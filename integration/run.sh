@@ -39,7 +39,12 @@ IMAGES=${IMAGES_CACHE:-$WORK/images}
 finish() {
     local rc=$?
     trap - EXIT INT TERM
+    # a step interrupted by a signal: stop it before cleaning up under it
+    [ -n "${STEP_PID:-}" ] && kill_tree "$STEP_PID" && wait "$STEP_PID" 2>/dev/null
+    [ -n "${DOG_PID:-}" ] && kill "$DOG_PID" 2>/dev/null
     run_cleanups
+    for c in "${clients[@]}"; do rm_cgroup "/bulkhead-it-$c"; done
+    sleep 0.5   # podman's cleanup processes may still be leaving
     for c in "${clients[@]}"; do rm_cgroup "/bulkhead-it-$c"; done
     if [ -n "${KEEP_LOGS:-}" ]; then mkdir -p "$KEEP_LOGS"; cp -r "$WORK"/*.log "$KEEP_LOGS"/ 2>/dev/null; fi
     rm -rf "$WORK"; rmdir "$(dirname "$WORK")" 2>/dev/null

@@ -44,6 +44,8 @@ containerd_stop() {
         done
     done
     kill_pid "$pid"
+    local r
+    for r in "$d"/runc-root/* "$d"/runtime-root/*; do [ -d "$r" ] && force_delete "$r"; done
     # shims of tasks that could not be deleted
     local p
     for p in $(pgrep -f "containerd-shim-runc-v2 .*-address $d/containerd.sock" 2>/dev/null); do kill -KILL "$p"; done

@@ -56,6 +56,8 @@ docker_cleanup() {
     [ -n "$ids" ] && timeout 60 "$DOCKER_BIN" -H "unix://$DD/docker.sock" rm -f $ids
     dk image prune -a -f >/dev/null 2>&1
     kill_pid "$pid"
+    local r
+    for r in "$DD"/exec/runtime-*/*; do [ -d "$r" ] && force_delete "$r"; done
     # its containerd and shims, if dockerd could not stop them
     local p
     for p in $(pgrep -f -- "$DD/exec/containerd" 2>/dev/null); do kill -KILL "$p"; done

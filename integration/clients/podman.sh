@@ -44,6 +44,8 @@ pm_setup() {
     # podman refuses a runroot longer than 50 characters: a short one in /run
     PD_RUNROOT=$(mktemp -d /run/bhit-podman.XXXXXX) || return 1
     on_exit "rm -rf $PD_RUNROOT"
+    # podman's lock segment is /dev/shm/libpod_lock whatever the root: remove it if ours
+    [ -e /dev/shm/libpod_lock ] || on_exit 'pgrep -x podman >/dev/null || pgrep -x conmon >/dev/null || rm -f /dev/shm/libpod_lock'
     mkdir -p "$PD/networks" "$PD/tmp" "$PD/runtime-root"
     podman_conf "$PD" >"$PD/containers.conf"
     local ns=bhit-podman-$$
@@ -52,7 +54,18 @@ pm_setup() {
     on_exit "podman_cleanup"
 }
 podman_cleanup() {
+    local ids; ids=$( (pm ps -a -q --no-trunc; cat "$PD/ids") 2>/dev/null | sort -u)
     pm rm -a -f -t 0
+    # backstop: what podman could not remove (an interrupted run), and its conmon
+    force_delete "" $ids
+    local f p
+    for f in "$PD_RUNROOT"/overlay-containers/*/userdata/conmon.pid; do
+        [ -f "$f" ] || continue
+        p=$(cat "$f"); grep -qs conmon "/proc/$p/comm" && kill -KILL "$p"
+    done
+    # podman's cleanup processes (conmon's exit command) finish asynchronously
+    local i
+    for ((i = 0; i < 50; i++)); do pgrep -f -- "--runroot $PD_RUNROOT" >/dev/null || break; sleep 0.1; done
     pm system prune -a -f >/dev/null
     grep -F -e " $PD/" -e " $PD_RUNROOT/" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do umount -l "$m"; done
     rm -rf "$PD"
