@@ -45,7 +45,7 @@ pm_setup() {
     PD_RUNROOT=$(mktemp -d /run/bhit-podman.XXXXXX) || return 1
     on_exit "rm -rf $PD_RUNROOT"
     # podman's lock segment is /dev/shm/libpod_lock whatever the root: remove it if ours
-    [ -e /dev/shm/libpod_lock ] || on_exit 'pgrep -x podman >/dev/null || pgrep -x conmon >/dev/null || rm -f /dev/shm/libpod_lock'
+    [ -e /dev/shm/libpod_lock ] || on_exit 'ps -C podman,conmon -o stat= | grep -qv "^Z" || rm -f /dev/shm/libpod_lock'
     mkdir -p "$PD/networks" "$PD/tmp" "$PD/runtime-root"
     podman_conf "$PD" >"$PD/containers.conf"
     local ns=bhit-podman-$$
@@ -65,7 +65,7 @@ podman_cleanup() {
     done
     # podman's cleanup processes (conmon's exit command) finish asynchronously
     local i
-    for ((i = 0; i < 50; i++)); do pgrep -f -- "--runroot $PD_RUNROOT" >/dev/null || break; sleep 0.1; done
+    for ((i = 0; i < 50; i++)); do pgrep -f -- "$PD_RUNROOT" >/dev/null || break; sleep 0.1; done
     pm system prune -a -f >/dev/null
     grep -F -e " $PD/" -e " $PD_RUNROOT/" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do umount -l "$m"; done
     rm -rf "$PD"
