@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
-# make test: VM tests (when vm/tests has scripts), then cargo test (unit tests
-# and tests/), so the output ends with cargo's summary. Non-zero on any failure.
+# make test: the static release build, VM tests (pure cgroup v2), the OCI conformance
+# suite against that binary, then cargo test (unit tests and tests/), so the output ends
+# with cargo's summary. Non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 fail=0
 shopt -s nullglob
 vm_tests=(vm/tests/*.sh)
-if [ "${#vm_tests[@]}" -gt 0 ]; then
-    if scripts/build.sh; then
+if scripts/build.sh; then
+    if [ "${#vm_tests[@]}" -gt 0 ]; then
         scripts/vm-tests.sh || fail=1
     else
-        echo "test: FAIL: static release build failed; VM tests not run" >&2
-        fail=1
+        echo "test: no vm/tests/*.sh; skipping VM tests"
     fi
+    echo "test: conformance (OCI runtime spec) against the static binary"
+    target_dir=$(realpath -m "${CARGO_TARGET_DIR:-target}")
+    BULKHEAD="$target_dir/$(scripts/triple.sh)/release/bulkhead" conformance/run.sh || fail=1
 else
-    echo "test: no vm/tests/*.sh; skipping VM tests"
+    echo "test: FAIL: static release build failed; VM tests and conformance not run" >&2
+    fail=1
 fi
 echo "test: cargo test"
 log=$(mktemp)

@@ -21,8 +21,9 @@ pub struct Cli {
 
 #[derive(Args, Debug, Clone)]
 pub struct Global {
-    /// Directory holding container state
-    #[arg(long, global = true, default_value = "/run/bulkhead")]
+    /// Directory holding container state [default: /run/bulkhead; not root:
+    /// $XDG_RUNTIME_DIR/bulkhead, as runc]
+    #[arg(long, global = true, default_value_os_t = default_root(), hide_default_value = true)]
     pub root: PathBuf,
     /// Log file (all records go there; without it, warnings go to stderr)
     #[arg(long, global = true)]
@@ -280,8 +281,17 @@ pub struct UpdateArgs {
     pub mem_bw_schema: Option<String>,
 }
 
+/// runc's rule: root uses /run/<runtime>; an unprivileged user, who cannot write there, gets
+/// $XDG_RUNTIME_DIR/<runtime>.
+fn default_root() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(dir) if !nix::unistd::geteuid().is_root() && !dir.is_empty() => PathBuf::from(dir).join("bulkhead"),
+        _ => PathBuf::from("/run/bulkhead"),
+    }
+}
+
 pub fn main() -> i32 {
-    crate::commands::ensure_stdio();
+    crate::commands::reserve_fds(3);
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -293,6 +303,10 @@ pub fn main() -> i32 {
     if cli.version {
         println!("bulkhead version {}\nspec: {}", env!("CARGO_PKG_VERSION"), commands::OCI_VERSION);
         return 0;
+    }
+    if let Some(cmd) = &cli.cmd {
+        // Before the log file or anything else of ours is opened.
+        crate::commands::reserve_fds(3 + commands::preserved_fd_count(cmd));
     }
     let format = if cli.global.log_format == "json" { crate::log::Format::Json } else { crate::log::Format::Text };
     if let Err(e) = crate::log::init(cli.global.log.as_deref(), format, cli.global.debug) {

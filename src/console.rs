@@ -29,11 +29,10 @@ pub fn recv_fd(sock: RawFd) -> Result<OwnedFd> {
     let mut space = nix::cmsg_space!([RawFd; 1]);
     let msg = recvmsg::<()>(sock, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC).context("receiving the pty master")?;
     for c in msg.cmsgs().context("reading control messages")? {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            if let Some(fd) = fds.first() {
+        if let ControlMessageOwned::ScmRights(fds) = c
+            && let Some(fd) = fds.first() {
                 return Ok(unsafe { OwnedFd::from_raw_fd(*fd) });
             }
-        }
     }
     anyhow::bail!("no file descriptor received on the console socket")
 }

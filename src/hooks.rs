@@ -4,7 +4,9 @@
 
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{Hook, Hooks};
-use std::io::{Read, Write};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -64,6 +66,17 @@ pub fn run_warn(phase: Phase, hooks: Option<&Hooks>, state_json: &str) {
     }
 }
 
+/// An anonymous in-memory file: the hook's stdin (the state) and its captured output. Files,
+/// unlike pipes, never block a writer, so neither a hook that ignores its stdin nor one that
+/// prints a lot can stall us past the timeout.
+fn memfd(name: &std::ffi::CStr) -> Result<File> {
+    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error()).context("memfd_create for a hook's stdio");
+    }
+    Ok(unsafe { File::from_raw_fd(fd) })
+}
+
 fn run_one(h: &Hook, state_json: &str) -> Result<()> {
     let args = h.args().clone().unwrap_or_default();
     let mut cmd = Command::new(h.path());
@@ -76,33 +89,82 @@ fn run_one(h: &Hook, state_json: &str) -> Result<()> {
             cmd.env(k, v);
         }
     }
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut input = memfd(c"hook-state")?;
+    input.write_all(state_json.as_bytes()).context("writing the state for a hook")?;
+    input.seek(SeekFrom::Start(0))?;
+    let mut output = memfd(c"hook-output")?;
+    cmd.stdin(Stdio::from(input)).stdout(Stdio::from(output.try_clone()?)).stderr(Stdio::from(output.try_clone()?));
     let mut child = cmd.spawn().context("starting hook")?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A hook that exits without reading its stdin is fine (EPIPE is ignored).
-        let _ = stdin.write_all(state_json.as_bytes());
+    drop(cmd);
+    let timeout = h.timeout().filter(|t| *t > 0).map(|t| Duration::from_secs(t as u64));
+    if !wait_exit(&mut child, timeout)? {
+        let _ = child.kill();
+        let _ = child.wait();
+        bail!("timed out after {}s", h.timeout().unwrap_or(0));
     }
-    let deadline = h.timeout().filter(|t| *t > 0).map(|t| Instant::now() + Duration::from_secs(t as u64));
-    let status = loop {
-        if let Some(s) = child.try_wait().context("waiting for hook")? {
-            break s;
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("timed out after {}s", h.timeout().unwrap_or(0));
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
+    let status = child.wait().context("waiting for hook")?;
     if !status.success() {
-        let mut out = String::new();
-        if let Some(mut e) = child.stderr.take() {
-            let _ = e.read_to_string(&mut out);
-        }
-        if let Some(mut o) = child.stdout.take() {
-            let _ = o.read_to_string(&mut out);
-        }
+        let mut out = Vec::new();
+        output.seek(SeekFrom::Start(0))?;
+        let _ = (&mut output).take(4096).read_to_end(&mut out);
+        let out = String::from_utf8_lossy(&out);
         bail!("{status}{}", if out.trim().is_empty() { String::new() } else { format!(": {}", out.trim()) });
     }
     Ok(())
+}
+
+/// Waits for the hook to exit (true) or for the timeout to pass (false), sleeping in poll(2)
+/// on a pidfd rather than polling the process.
+fn wait_exit(child: &mut std::process::Child, timeout: Option<Duration>) -> Result<bool> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let pidfd = crate::sys::pidfd_open(child.id() as i32).ok();
+    loop {
+        if child.try_wait().context("waiting for hook")?.is_some() {
+            return Ok(true);
+        }
+        let left = match deadline {
+            Some(d) if Instant::now() >= d => return Ok(false),
+            Some(d) => (d - Instant::now()).as_millis().min(i32::MAX as u128) as i32,
+            None => -1,
+        };
+        match &pidfd {
+            Some(fd) => {
+                let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+                unsafe { libc::poll(&mut p, 1, left) };
+            }
+            None => std::thread::sleep(Duration::from_millis(2)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hook(script: &str, timeout: Option<i64>) -> Hook {
+        let mut h = Hook::default();
+        h.set_path("/bin/sh".into());
+        h.set_args(Some(vec!["sh".into(), "-c".into(), script.into()]));
+        h.set_timeout(timeout);
+        h
+    }
+
+    #[test]
+    fn big_output_and_ignored_big_stdin_do_not_block() {
+        // Over a pipe's 64 KiB each way: with pipes this hung until the timeout (or forever).
+        let big_state = "x".repeat(200_000);
+        let h = hook("head -c 200000 /dev/zero | tr '\\0' y; echo failing >&2; exit 3", Some(30));
+        let start = Instant::now();
+        let e = format!("{:#}", run_one(&h, &big_state).unwrap_err());
+        assert!(start.elapsed() < Duration::from_secs(10), "took {:?}", start.elapsed());
+        assert!(e.contains("exit status: 3"), "{e}");
+        run_one(&hook("exit 0", Some(30)), &big_state).unwrap();
+    }
+
+    #[test]
+    fn state_arrives_on_stdin_and_timeout_kills() {
+        run_one(&hook("read -r s; [ \"$s\" = '{\"id\":\"x\"}' ]", None), "{\"id\":\"x\"}\n").unwrap();
+        let e = format!("{:#}", run_one(&hook("sleep 30", Some(1)), "{}").unwrap_err());
+        assert!(e.contains("timed out after 1s"), "{e}");
+    }
 }

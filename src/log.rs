@@ -85,12 +85,11 @@ pub fn log(level: Level, msg: &str) {
         Some(f) => {
             let _ = f.write_all(line.as_bytes());
         }
-        None if level >= Level::Warn || debug => {
+        None if (level >= Level::Warn || debug)
             // Errors are printed to stderr by the CLI itself; here only the other levels.
-            if level != Level::Error {
+            && level != Level::Error => {
                 let _ = std::io::stderr().write_all(line.as_bytes());
             }
-        }
         None => {}
     }
 }

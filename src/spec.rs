@@ -14,6 +14,8 @@ pub struct Bundle {
     pub dir: PathBuf,
     pub rootfs: PathBuf,
     pub spec: Spec,
+    /// config.json exactly as read and validated (what create saves in the state dir).
+    pub config_bytes: Vec<u8>,
 }
 
 impl Bundle {
@@ -33,7 +35,7 @@ impl Bundle {
         if !meta.is_dir() {
             bail!("config.json: root.path: {} is not a directory", rootfs.display());
         }
-        Ok(Bundle { dir, rootfs, spec })
+        Ok(Bundle { dir, rootfs, spec, config_bytes: text })
     }
 }
 
@@ -81,11 +83,10 @@ pub fn validate(spec: &Spec) -> Result<()> {
             bail!("linux.namespaces[{i}].type: {:?} is listed twice", ns.typ());
         }
         seen.push(ns.typ());
-        if let Some(p) = ns.path() {
-            if !p.is_absolute() {
+        if let Some(p) = ns.path()
+            && !p.is_absolute() {
                 bail!("linux.namespaces[{i}].path: {} must be absolute", p.display());
             }
-        }
     }
     let has = |t: LinuxNamespaceType| seen.contains(&t);
     if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
@@ -114,11 +115,10 @@ pub fn validate(spec: &Spec) -> Result<()> {
                 bail!("linux.devices[{i}].path: {} is not under /dev", d.path().display());
             }
         }
-        if let Some(p) = linux.rootfs_propagation() {
-            if !p.is_empty() && crate::rootfs::options::propagation_flag(p).is_none() {
+        if let Some(p) = linux.rootfs_propagation()
+            && !p.is_empty() && crate::rootfs::options::propagation_flag(p).is_none() {
                 bail!("linux.rootfsPropagation: {p:?} is not one of shared, slave, private, unbindable (or r-prefixed)");
             }
-        }
     }
     Ok(())
 }

@@ -133,6 +133,13 @@ pub fn process_alive(pid: i32, start_time: u64) -> bool {
     }
 }
 
+/// A pidfd on the container's init, or None when it is gone. The pidfd is opened first and
+/// the start time checked after: the handle then cannot name a process that reused the pid.
+pub fn open_init(pid: i32, start_time: u64) -> Option<std::os::fd::OwnedFd> {
+    let fd = crate::sys::pidfd_open(pid).ok()?;
+    process_alive(pid, start_time).then_some(fd)
+}
+
 /// (state letter, start time) from /proc/PID/stat.
 pub fn read_stat(pid: i32) -> Option<(char, u64)> {
     if pid <= 0 {
@@ -145,6 +152,27 @@ pub fn read_stat(pid: i32) -> Option<(char, u64)> {
     let state = f.next()?.chars().next()?;
     let start = f.nth(18)?.parse().ok()?; // field 22 overall; we are at field 3
     Some((state, start))
+}
+
+/// `--pid-file`, written as runc does: a temp file created O_EXCL|O_NOFOLLOW (a planted symlink
+/// there fails the call instead of being followed), then renamed over the path (which replaces
+/// a symlink there rather than writing through it). Readers never see a partial pid.
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let tmp = dir.join(format!(".{}.tmp", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .mode(0o644)
+        .open(&tmp)
+        .with_context(|| format!("--pid-file: creating {}", tmp.display()))?;
+    if let Err(e) = f.write_all(pid.to_string().as_bytes()) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("--pid-file: writing {}", tmp.display()));
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("--pid-file: renaming to {}", path.display()))
 }
 
 /// Where all containers live (`--root`).
@@ -224,12 +252,22 @@ impl Root {
     }
 }
 
+/// Locks a container dir. While we waited, the container may have been deleted and another of
+/// the same ID created: then the lock is on the old, unlinked directory, so we try again on
+/// whatever the path names now.
 fn lock_dir(dir: &Path) -> Result<File> {
-    let f = File::open(dir).with_context(|| format!("opening {}", dir.display()))?;
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(std::io::Error::last_os_error()).with_context(|| format!("flock {}", dir.display()));
+    use std::os::unix::fs::MetadataExt;
+    loop {
+        let f = File::open(dir).with_context(|| format!("opening {}", dir.display()))?;
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(std::io::Error::last_os_error()).with_context(|| format!("flock {}", dir.display()));
+        }
+        let locked = f.metadata().with_context(|| format!("fstat {}", dir.display()))?;
+        let now = std::fs::metadata(dir).with_context(|| format!("opening {}", dir.display()))?;
+        if (locked.dev(), locked.ino()) == (now.dev(), now.ino()) {
+            return Ok(f);
+        }
     }
-    Ok(f)
 }
 
 /// One container's directory and state.

@@ -383,3 +383,31 @@ fn session_keyring_new_unless_no_new_keyring() {
         "--no-new-keyring still made one:\n{keys}"
     );
 }
+
+#[test]
+fn preserve_fds_gap_gets_no_runtime_fd() {
+    // --preserve-fds 2 with only fd 3 open: fd 4 is the caller's to give, and it gave nothing.
+    // No file of the runtime (log, lock, state dir) may take that number into the container.
+    let mut c = Ctx::new("preserve-gap");
+    c.set_args(&["sh", "-c", "readlink /proc/self/fd/4 || echo fd4-closed"]);
+    c.write_config();
+    let log = c.bundle.join("gap.log");
+    let (_r3, w3) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let mut cmd = c.rt();
+    cmd.arg("--log").arg(&log).args(["run", "--preserve-fds", "2", "--bundle"]).arg(&c.bundle).arg(&c.id);
+    let a = w3.as_raw_fd();
+    // SAFETY: only dup2/close (async-signal-safe) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(a, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::close(4);
+            Ok(())
+        });
+    }
+    let o = exec(&mut cmd, CMD_TIMEOUT);
+    o.assert_ok();
+    let out = o.stdout.trim();
+    assert!(out == "/dev/null" || out == "fd4-closed", "fd 4 in the container is {out:?}: {o}");
+}

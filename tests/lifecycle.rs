@@ -4,7 +4,6 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 use std::fs;
-use std::path::Path;
 use std::time::Duration;
 
 /// Script for pid 1: note that it started, then wait until the test creates /out/go.
@@ -200,6 +199,19 @@ fn long_sleepers(init: i32) -> Vec<i32> {
         .into_iter()
         .filter(|p| cmdline(*p) == "sleep 1000")
         .collect()
+}
+
+#[test]
+fn kill_delivers_realtime_signals() {
+    // Signal numbers above 31 have no name in most enums; `kill ID 40` must still deliver 40.
+    let mut c = Ctx::new("kill-rt");
+    c.set_args(&["sh", "-c", "trap 'echo RT40 >> /out/sigs; exit 0' 40; echo ready > /out/ready; while :; do sleep 0.05; done"]);
+    c.create();
+    c.start();
+    wait_file_contains(&c.out.join("ready"), "ready");
+    c.kill(Some("40")).assert_ok();
+    wait_file_contains(&c.out.join("sigs"), "RT40");
+    c.wait_status("stopped");
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::cgroups::Cgroup;
 use crate::cli::{CreateArgs, Global};
@@ -30,7 +30,7 @@ pub fn create(g: &Global, id: &str, opts: &CreateArgs, console: Option<OwnedFd>)
     // Labels and host features the config asks for must be honoured, not silently skipped.
     crate::security::lsm::validate(&bundle.spec)?;
     crate::security::personality::value(&bundle.spec)?;
-    let listen_fds = listen_fds();
+    let listen_fds = super::listen_fds();
     let seccomp = match bundle.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(s) => {
             let f = crate::security::seccomp::compile(s)?;
@@ -48,7 +48,8 @@ pub fn create(g: &Global, id: &str, opts: &CreateArgs, console: Option<OwnedFd>)
     let root = Root::new(&g.root);
     let mut c = root.claim(id)?;
     let result = (|| -> Result<i32> {
-        std::fs::copy(bundle.dir.join("config.json"), c.config_path()).context("saving config.json in the state dir")?;
+        // The bytes that were validated, not a second read of a file that may have changed.
+        std::fs::write(c.config_path(), &bundle.config_bytes).context("saving config.json in the state dir")?;
         let cgroups_path = bundle.spec.linux().as_ref().and_then(|l| l.cgroups_path().as_ref()).map(|p| p.to_string_lossy().into_owned());
         let cgroup = Cgroup::resolve(cgroups_path.as_deref(), id).context("linux.cgroupsPath")?;
         c.set_initial_state(State {
@@ -66,8 +67,9 @@ pub fn create(g: &Global, id: &str, opts: &CreateArgs, console: Option<OwnedFd>)
         });
         c.save()?;
         let fifo = make_fifo(&c.fifo_path())?;
-        let state_dir = nix::fcntl::open(&c.dir, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-            .with_context(|| format!("opening {}", c.dir.display()))?;
+        let err_path = c.dir.join("exec.error");
+        let start_error = nix::fcntl::open(&err_path, nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CREAT | nix::fcntl::OFlag::O_EXCL | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::from_bits_truncate(0o600))
+            .with_context(|| format!("creating {}", err_path.display()))?;
         match cgroup.create() {
             Ok(()) => {
                 for w in cgroup.apply_resources(&effective_resources(&bundle.spec)).context("linux.resources")? {
@@ -91,14 +93,14 @@ pub fn create(g: &Global, id: &str, opts: &CreateArgs, console: Option<OwnedFd>)
                 bundle: &bundle.dir,
                 rootfs: &bundle.rootfs,
                 fifo,
-                state_dir,
+                start_error,
                 console_socket: console,
                 preserve_fds: opts.preserve_fds,
                 listen_fds,
                 no_pivot: opts.no_pivot,
                 no_new_keyring: opts.no_new_keyring,
                 cgroup: &cgroup,
-                cgroup_unified: is_unified(),
+                cgroup_unified: cgroup.layout() == crate::cgroups::Layout::Unified,
                 seccomp: seccomp.as_ref(),
             },
             &|pid| {
@@ -115,17 +117,21 @@ pub fn create(g: &Global, id: &str, opts: &CreateArgs, console: Option<OwnedFd>)
         c.transition(Status::Created)?;
         c.save()?;
         if let Some(p) = &pid_file {
-            write_pid_file(p, pid)?;
+            crate::state::write_pid_file(p, pid)?;
         }
         Ok(pid)
     })();
     if result.is_err() {
         if let Some(st) = c.state.clone() {
-            if let Some(cg) = &st.cgroup {
-                if let Err(e) = cg.destroy() {
+            // An init that got as far as Ready (a later step failed) waits on the fifo: kill it.
+            if let Some(init) = crate::state::open_init(st.pid, st.init_start_time) {
+                use std::os::fd::AsRawFd;
+                let _ = crate::sys::pidfd_send_signal(init.as_raw_fd(), libc::SIGKILL);
+            }
+            if let Some(cg) = &st.cgroup
+                && let Err(e) = cg.destroy() {
                     crate::warn!("cleaning up after a failed create: {e:#}");
                 }
-            }
             // runtime.md: after a failed create-time hook the runtime "MUST ... stop the
             // container, and continue the lifecycle at step 12" (poststop). The same cleanup
             // path serves every create failure, so poststop hooks always see one.
@@ -150,14 +156,6 @@ fn effective_resources(spec: &oci_spec::runtime::Spec) -> oci_spec::runtime::Lin
     r
 }
 
-/// systemd socket activation: fds 3.. handed to us with LISTEN_FDS go on to the container.
-fn listen_fds() -> u32 {
-    std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse().ok()).unwrap_or(0)
-}
-
-fn is_unified() -> bool {
-    nix::sys::statfs::statfs("/sys/fs/cgroup").map(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC).unwrap_or(false)
-}
 
 /// exec.fifo, opened for reading without blocking: the init inherits this fd and waits on it.
 fn make_fifo(path: &Path) -> Result<OwnedFd> {
@@ -166,26 +164,3 @@ fn make_fifo(path: &Path) -> Result<OwnedFd> {
         .with_context(|| format!("opening {}", path.display()))
 }
 
-/// Written atomically (temp + rename) so a reader never sees a partial pid. As runc, the temp
-/// file is created with O_EXCL (which never follows a symlink: a planted `.<name>.tmp` makes
-/// the write fail instead of landing in the symlink's target), and rename(2) replaces a
-/// symlink at `path` rather than writing through it.
-fn write_pid_file(path: &PathBuf, pid: i32) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let dir = path.parent().unwrap_or(Path::new("/"));
-    let tmp = dir.join(format!(".{}.tmp", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .mode(0o644)
-        .open(&tmp)
-        .with_context(|| format!("--pid-file: creating {}", tmp.display()))?;
-    let written = f.write_all(pid.to_string().as_bytes()).and_then(|_| f.sync_all());
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("--pid-file: writing {}", tmp.display()));
-    }
-    std::fs::rename(&tmp, path).with_context(|| format!("--pid-file: renaming to {}", path.display()))
-}

@@ -54,17 +54,12 @@ pub fn delete(c: &mut Container, force: bool) -> Result<()> {
 /// SIGKILL the init and wait (bounded) until it is gone. A paused init dies too: SIGKILL is
 /// delivered to frozen tasks once the cgroup is destroyed or thawed.
 fn kill_and_wait(pid: i32, start_time: u64) {
-    if !crate::state::process_alive(pid, start_time) {
-        return;
-    }
-    let pidfd = crate::sys::pidfd_open(pid).ok();
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    use std::os::fd::AsRawFd;
+    let Some(fd) = crate::state::open_init(pid, start_time) else { return };
+    let _ = crate::sys::pidfd_send_signal(fd.as_raw_fd(), libc::SIGKILL);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    if let Some(fd) = pidfd {
-        use std::os::fd::AsRawFd;
-        let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-        unsafe { libc::poll(&mut p, 1, 10_000) };
-    }
+    let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    unsafe { libc::poll(&mut p, 1, 10_000) };
     // pidfd reports exit, but a zombie still shows in /proc until reaped: that counts as gone.
     while crate::state::process_alive(pid, start_time) && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(2));

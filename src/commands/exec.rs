@@ -30,7 +30,6 @@ pub fn run(g: &Global, a: &ExecArgs) -> Result<i32> {
 }
 
 fn exec(g: &Global, a: &ExecArgs) -> Result<i32> {
-    reserve_preserved_fds(a.preserve_fds);
     let id = a.id.as_str();
     let c = Root::new(&g.root).open_unlocked(id)?;
     let st = c.state().clone();
@@ -100,14 +99,15 @@ fn exec(g: &Global, a: &ExecArgs) -> Result<i32> {
         no_wait_exec: frozen && a.detach,
     })?;
     drop(theirs);
-    if let Some(p) = &pid_file {
-        if let Err(e) = write_pid_file(p, pid) {
-            if a.detach {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    if let Some(p) = &pid_file
+        && let Err(e) = crate::state::write_pid_file(p, pid) {
+            // Nobody could find or manage the process without its pid file: stop it.
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            if !a.detach {
+                let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
             }
             return Err(e);
         }
-    }
     let Some(sigfd) = sigfd else { return Ok(0) };
     let master = match ours.as_ref().map(|s| crate::console::recv_fd(s.as_raw_fd())).transpose() {
         Ok(m) => m,
@@ -124,22 +124,6 @@ fn exec(g: &Global, a: &ExecArgs) -> Result<i32> {
     let code = wait_loop(pid, &sigfd, master.as_ref());
     drop(raw);
     code
-}
-
-/// fds 3..3+N go to the process as they are: any the caller left closed is parked on
-/// /dev/null, so that none of ours (signalfd, pidfd, sockets) can take that number and leak.
-fn reserve_preserved_fds(n: u32) {
-    for fd in 3..3 + n as i32 {
-        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
-            let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
-            if null >= 0 && null != fd {
-                unsafe {
-                    libc::dup2(null, fd);
-                    libc::close(null);
-                }
-            }
-        }
-    }
 }
 
 /// `--process F`: the whole process, as containerd and podman write it.
@@ -329,14 +313,6 @@ fn cgroup_dirs(cg: &crate::cgroups::Cgroup, args: &[String]) -> Result<Vec<(Path
         }
     }
     Ok(with_kind(dirs))
-}
-
-/// Written atomically (temp + rename) so a reader never sees a partial pid.
-fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("/"));
-    let tmp = dir.join(format!(".{}.tmp", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
-    std::fs::write(&tmp, pid.to_string()).with_context(|| format!("--pid-file: writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("--pid-file: renaming to {}", path.display()))
 }
 
 #[cfg(test)]

@@ -15,10 +15,9 @@ pub fn run(g: &Global, id: &str, signal: &str, all: bool) -> Result<i32> {
         }
         return Ok(0);
     }
-    if s.status == Status::Stopped {
-        bail!("cannot kill container {id:?}: it is not running");
-    }
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(s.pid), nix::sys::signal::Signal::try_from(sig).ok())
-        .with_context(|| format!("kill({}, {sig})", s.pid))?;
+    let init = (s.status != Status::Stopped).then(|| crate::state::open_init(s.pid, s.init_start_time)).flatten();
+    let Some(init) = init else { bail!("cannot kill container {id:?}: it is not running") };
+    use std::os::fd::AsRawFd;
+    crate::sys::pidfd_send_signal(init.as_raw_fd(), sig).with_context(|| format!("pidfd_send_signal(init {}, {sig})", s.pid))?;
     Ok(0)
 }

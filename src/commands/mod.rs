@@ -1,5 +1,6 @@
 //! One file per command. Commands orchestrate: they load state and spec, call process/,
-//! rootfs/, cgroups/ and hooks, and map results to exit codes. No raw syscalls here.
+//! rootfs/, cgroups/ and hooks, and map results to exit codes. The few direct kernel calls
+//! here are about the runtime's own files and fds (the fifo, pid files, fd reservation).
 
 mod create;
 mod delete;
@@ -47,10 +48,12 @@ pub fn dispatch(g: &Global, cmd: Cmd) -> Result<i32> {
     }
 }
 
-/// If we were started with fd 0, 1 or 2 closed, the next file we open would take that number
-/// and become the container's stdio. Park /dev/null there first.
-pub fn ensure_stdio() {
-    for fd in 0..3 {
+/// fds 0..`upto` must be occupied before we open anything: 0-2 become the container's stdio
+/// and 3.. the preserved fds (`--preserve-fds`, LISTEN_FDS) handed to the container as they
+/// are. Any the caller left closed is parked on /dev/null, so none of ours (log file, lock,
+/// state dir, sockets) can take that number and reach the container (CVE-2024-21626 class).
+pub fn reserve_fds(upto: u32) {
+    for fd in 0..upto.min(1 << 20) as i32 {
         if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
             let n = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
             if n >= 0 && n != fd {
@@ -61,6 +64,25 @@ pub fn ensure_stdio() {
             }
         }
     }
+}
+
+/// How many fds a command hands on to the container beyond stdio.
+pub fn preserved_fd_count(cmd: &Cmd) -> u32 {
+    match cmd {
+        Cmd::Create { opts, .. } | Cmd::Run { opts, .. } => opts.preserve_fds.saturating_add(listen_fds()),
+        Cmd::Exec(a) => a.preserve_fds,
+        _ => 0,
+    }
+}
+
+/// systemd socket activation: LISTEN_FDS fds from 3 on, meant for us only when LISTEN_PID
+/// names this process (as sd_listen_fds checks).
+pub fn listen_fds() -> u32 {
+    let for_us = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id());
+    if !for_us {
+        return 0;
+    }
+    std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
 /// Parses a signal as runc does: a number, `SIGTERM` or `TERM` (any case).

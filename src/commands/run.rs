@@ -64,9 +64,8 @@ pub fn run(g: &Global, id: &str, opts: &CreateArgs, detach: bool, keep: bool) ->
 }
 
 fn remove(g: &Global, id: &str) {
-    if let Ok(mut c) = Root::new(&g.root).open_locked(id) {
-        if let Err(e) = super::delete::delete(&mut c, true) {
+    if let Ok(mut c) = Root::new(&g.root).open_locked(id)
+        && let Err(e) = super::delete::delete(&mut c, true) {
             crate::warn!("removing container {id}: {e:#}");
         }
-    }
 }

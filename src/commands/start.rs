@@ -44,10 +44,11 @@ pub fn start(g: &Global, id: &str) -> Result<()> {
     nix::unistd::write(&fd, b"0").with_context(|| format!("writing {}", fifo.display()))?;
     wait_exec(&fd);
     drop(fd);
-    // The init writes exec.error when a startContainer hook or the execve failed.
+    // The init writes into exec.error when a startContainer hook or the execve failed.
     let err_path = c.dir.join("exec.error");
-    if let Ok(msg) = std::fs::read_to_string(&err_path) {
-        let _ = std::fs::remove_file(&err_path);
+    let msg = std::fs::read_to_string(&err_path).unwrap_or_default();
+    let _ = std::fs::remove_file(&err_path);
+    if !msg.is_empty() {
         let _ = std::fs::remove_file(&fifo);
         c.transition(Status::Stopped)?;
         c.save()?;

@@ -160,7 +160,7 @@ pub fn spawn(cfg: &ExecConfig) -> Result<i32> {
     let fork = |into: Option<RawFd>| -> Result<i32> {
         // SAFETY: the runtime is single-threaded.
         let r = match into {
-            Some(fd) => unsafe { clone_into_cgroup(fd) },
+            Some(fd) => unsafe { crate::sys::clone3_fork(0, Some(fd)) }.context("clone3(CLONE_INTO_CGROUP)"),
             None => unsafe { crate::sys::clone_fork(0) },
         };
         match r {
@@ -240,11 +240,7 @@ fn child_setup(cfg: &ExecConfig, target: &Target, tasks: &[OwnedFd], ch: &Channe
     }
     // Into each v1 hierarchy: "0" is this thread, and we are the only one.
     for fd in tasks {
-        if unsafe { libc::write(fd.as_raw_fd(), b"0".as_ptr().cast(), 1) } != 1 {
-            let e = std::io::Error::last_os_error();
-            let path = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap_or_default();
-            return Err(e).with_context(|| format!("joining the container's cgroup: writing 0 to {}", path.display()));
-        }
+        crate::sys::join_v1_tasks(fd.as_raw_fd())?;
     }
     // Through the host's /proc, before the mount namespace changes.
     finalize::set_oom_score_adj(process)?;
@@ -276,7 +272,7 @@ fn child_setup(cfg: &ExecConfig, target: &Target, tasks: &[OwnedFd], ch: &Channe
     }
     finalize::set_rlimits(process)?;
     chdir_cwd(process.cwd())?;
-    apply_labels(process)?;
+    crate::security::lsm::apply_exec_labels(Some(process))?;
 
     let nnp = process.no_new_privileges().unwrap_or(false);
     if !nnp {
@@ -309,35 +305,6 @@ fn open_cgroup(dir: &Path, file: &str, flags: nix::fcntl::OFlag) -> Result<Owned
     })
 }
 
-/// clone3(CLONE_INTO_CGROUP) used like fork: the child starts in the cgroup2 directory `fd`.
-///
-/// # Safety
-/// As fork: the caller must be single-threaded.
-unsafe fn clone_into_cgroup(fd: RawFd) -> Result<i32> {
-    #[repr(C)]
-    #[derive(Default)]
-    struct CloneArgs {
-        flags: u64,
-        pidfd: u64,
-        child_tid: u64,
-        parent_tid: u64,
-        exit_signal: u64,
-        stack: u64,
-        stack_size: u64,
-        tls: u64,
-        set_tid: u64,
-        set_tid_size: u64,
-        cgroup: u64,
-    }
-    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
-    let mut args = CloneArgs { flags: CLONE_INTO_CGROUP, exit_signal: libc::SIGCHLD as u64, cgroup: fd as u64, ..Default::default() };
-    let r = unsafe { libc::syscall(libc::SYS_clone3, &mut args as *mut CloneArgs, std::mem::size_of::<CloneArgs>()) };
-    if r < 0 {
-        return Err(std::io::Error::last_os_error()).context("clone3(CLONE_INTO_CGROUP)");
-    }
-    Ok(r as i32)
-}
-
 fn load_seccomp(cfg: &ExecConfig) -> Result<()> {
     let Some(filter) = cfg.seccomp else { return Ok(()) };
     let notify = crate::security::seccomp::install(filter).context("linux.seccomp: loading the container's filter")?;
@@ -365,18 +332,6 @@ fn chdir_cwd(cwd: &Path) -> Result<()> {
 
 /// AppArmor profile / SELinux label for the program, set on exec as runc does. Asking for one
 /// on a host whose LSM is off is an error, as in runc.
-fn apply_labels(p: &Process) -> Result<()> {
-    if let Some(profile) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
-        let attr = if Path::new("/proc/thread-self/attr/apparmor/exec").exists() { "/proc/thread-self/attr/apparmor/exec" } else { "/proc/thread-self/attr/exec" };
-        std::fs::write(attr, format!("exec {profile}"))
-            .with_context(|| format!("apparmorProfile {profile:?}: applying the profile (writing {attr}; is AppArmor enabled on this host?)"))?;
-    }
-    if let Some(label) = p.selinux_label().as_deref().filter(|s| !s.is_empty()) {
-        std::fs::write("/proc/thread-self/attr/exec", label).with_context(|| format!("selinuxLabel {label:?}: setting the exec label"))?;
-    }
-    Ok(())
-}
-
 /// A pty from the container's devpts: the master goes over the console socket, the slave
 /// becomes the controlling terminal and stdio. (No /dev/console bind: that is the init's.)
 fn setup_tty(sock: RawFd, size: Option<(u16, u16)>) -> Result<()> {

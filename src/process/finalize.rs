@@ -97,11 +97,10 @@ pub fn set_identity(p: &Process, last_cap: u8, setgroups_allowed: bool) -> Resul
     let u = p.user();
     user::switch(u.uid(), u.gid(), u.additional_gids().as_deref().unwrap_or(&[]), setgroups_allowed)?;
     caps::apply(&sets, last_cap)?;
-    if p.no_new_privileges().unwrap_or(false) {
-        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+    if p.no_new_privileges().unwrap_or(false)
+        && unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
             return Err(std::io::Error::last_os_error()).context("process.noNewPrivileges: prctl(PR_SET_NO_NEW_PRIVS)");
         }
-    }
     Ok(())
 }
 

@@ -56,8 +56,8 @@ pub fn wait_loop(pid: i32, sigfd: &SignalFd, master: Option<&OwnedFd>) -> Result
         if n == 0 && code.is_some() {
             break;
         }
-        if fds[0].revents & libc::POLLIN != 0 {
-            if let Ok(Some(info)) = sigfd.read_signal() {
+        if fds[0].revents & libc::POLLIN != 0
+            && let Ok(Some(info)) = sigfd.read_signal() {
                 let sig = info.ssi_signo as i32;
                 if sig == libc::SIGCHLD {
                     loop {
@@ -78,7 +78,6 @@ pub fn wait_loop(pid: i32, sigfd: &SignalFd, master: Option<&OwnedFd>) -> Result
                     unsafe { libc::kill(pid, sig) };
                 }
             }
-        }
         if let Some(m) = master {
             if fds.len() > 1 && fds[1].revents != 0 {
                 let r = unsafe { libc::read(m.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };

@@ -10,8 +10,8 @@ use super::sync::{Channel, Msg};
 use super::{finalize, InitConfig};
 use crate::hooks::{self, Phase};
 
-pub fn run(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usize, OwnedFd)]) -> ! {
-    let err = match setup_and_exec(cfg, plan, ch, idmapped) {
+pub fn run(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usize, OwnedFd)], cgroup_tasks: &[OwnedFd]) -> ! {
+    let err = match setup_and_exec(cfg, plan, ch, idmapped, cgroup_tasks) {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -35,7 +35,7 @@ fn state_json(cfg: &InitConfig, pid: i32, status: &str) -> String {
     .to_string()
 }
 
-fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usize, OwnedFd)]) -> Result<std::convert::Infallible> {
+fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usize, OwnedFd)], cgroup_tasks: &[OwnedFd]) -> Result<std::convert::Infallible> {
     let spec = cfg.spec;
     let process = spec.process().as_ref().context("process: missing")?;
     let host_pid = match ch.recv()? {
@@ -45,9 +45,13 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usiz
     };
     // Already so unless a rootless parent needed our /proc files for the id maps.
     crate::security::dumpable::set_non_dumpable()?;
+    // The fast cgroup join: born in the cgroup2 dir, now each v1 hierarchy (see spawn).
+    for fd in cgroup_tasks {
+        crate::sys::join_v1_tasks(fd.as_raw_fd())?;
+    }
     // Nothing of the runtime's may live on in the container: not the state dir's lock (held
     // until exec it would block `start`), not the caller's stray fds (CVE-2024-21626).
-    let mut keep = vec![ch.as_raw_fd(), cfg.fifo.as_raw_fd(), cfg.state_dir.as_raw_fd()];
+    let mut keep = vec![ch.as_raw_fd(), cfg.fifo.as_raw_fd(), cfg.start_error.as_raw_fd()];
     keep.extend(cfg.console_socket.as_ref().map(|s| s.as_raw_fd()));
     keep.extend(crate::log::file_fd());
     keep.extend(idmapped.iter().map(|(_, fd)| fd.as_raw_fd()));
@@ -71,11 +75,10 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usiz
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(h).with_context(|| format!("hostname: sethostname({h:?})"))?;
     }
-    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
-        if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {
+    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty())
+        && unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {
             return Err(std::io::Error::last_os_error()).with_context(|| format!("domainname: setdomainname({d:?})"));
         }
-    }
 
     // Read what we need from the host's /proc and /dev before they go away.
     let last_cap = crate::security::caps::last_cap();
@@ -131,7 +134,7 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usiz
     let nnp = process.no_new_privileges().unwrap_or(false);
     // LSM labels and the personality take effect at the exec; set while we are still fully
     // privileged and before seccomp (profiles restrict personality(2)).
-    crate::security::lsm::apply_exec_labels(spec)?;
+    crate::security::lsm::apply_exec_labels(spec.process().as_ref())?;
     crate::security::personality::apply(spec)?;
     if !nnp {
         load_seccomp(cfg, ch)?;
@@ -158,20 +161,9 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usiz
         Ok(never) => match never {},
         Err(e) => e,
     };
-    report_start_failure(&cfg.state_dir, &format!("{e:#}"));
+    let msg = format!("{e:#}");
+    unsafe { libc::write(cfg.start_error.as_raw_fd(), msg.as_ptr().cast(), msg.len()) };
     Err(e)
-}
-
-/// Writes `exec.error` in the state dir through the handle opened before pivot_root.
-fn report_start_failure(state_dir: &OwnedFd, msg: &str) {
-    let name = c"exec.error";
-    let fd = unsafe { libc::openat(state_dir.as_raw_fd(), name.as_ptr(), libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0o600) };
-    if fd >= 0 {
-        unsafe {
-            libc::write(fd, msg.as_ptr().cast(), msg.len());
-            libc::close(fd);
-        }
-    }
 }
 
 fn wait_joined(ch: &Channel) -> Result<()> {

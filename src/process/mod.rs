@@ -1,13 +1,21 @@
 //! Creating the container's init process: the parent side of the create path.
 //!
-//!   parent: clone(new namespaces) ──► init waits for Go
-//!           write id maps, send Go(pid), join cgroup, send Joined
+//!   parent: clone3(new namespaces, CLONE_INTO_CGROUP) ──► init waits for Go
+//!           write id maps, send Go(pid)       init: writes 0 to each v1 `tasks` file
+//!           [fallback: write cgroup.procs], send Joined
 //!                                      init: (waits for Joined before its cgroup namespace)
 //!                                      init: mounts ──► HooksRequest (if any prestart/createRuntime)
 //!           run those hooks, HooksDone ◄─┘
 //!                                      init: createContainer hooks, pivot_root, console,
 //!                                            masked paths, sysctl, identity ──► Ready
 //!           return pid                 init: blocks on exec.fifo until `start`, then execs
+//!
+//! Cgroups: writing another process's pid to cgroup.procs takes the kernel's global
+//! threadgroup lock for writing, an RCU grace period (~10 ms here, most of a create). So the
+//! init is born in its cgroup2 directory and moves itself (a single thread writing "0") into
+//! each v1 hierarchy, which the kernel does without that lock. With a new user namespace,
+//! rootless, a joiner, or no clone3, the parent writes cgroup.procs instead, overlapped with
+//! the init's mounts.
 //!
 //! When a namespace is joined by path (or a time namespace is asked for), a short-lived
 //! "joiner" child does the setns/unshare and clones the init, so the runtime process and the
@@ -22,7 +30,7 @@ pub mod sync;
 
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::Spec;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
 use crate::cgroups::Cgroup;
@@ -36,9 +44,10 @@ pub struct InitConfig<'a> {
     pub rootfs: &'a Path,
     /// exec.fifo opened O_RDONLY|O_NONBLOCK: the init waits on it for `start`.
     pub fifo: OwnedFd,
-    /// The container's state dir (O_PATH): where the init reports a failure after `start`
-    /// (a startContainer hook, the execve) as `exec.error`, for `start` to read.
-    pub state_dir: OwnedFd,
+    /// `exec.error` in the state dir, open for writing: where the init reports a failure after
+    /// `start` (a startContainer hook, the execve), for `start` to read. Made by the runtime,
+    /// so an init in a user namespace needs no right to create files there.
+    pub start_error: OwnedFd,
     pub console_socket: Option<OwnedFd>,
     pub preserve_fds: u32,
     pub listen_fds: u32,
@@ -48,6 +57,25 @@ pub struct InitConfig<'a> {
     pub cgroup_unified: bool,
     /// linux.seccomp, compiled before the clone so the init only has to load it.
     pub seccomp: Option<&'a crate::security::seccomp::CompiledFilter>,
+}
+
+/// Open `tasks` files of the v1 hierarchies and the cgroup2 directory, for the fast join.
+/// Empty when any is missing (the slow path then reports it).
+fn fast_join_handles(cg: &Cgroup) -> (Vec<OwnedFd>, Option<OwnedFd>) {
+    use nix::fcntl::{open, OFlag};
+    let mut tasks = Vec::new();
+    let mut v2 = None;
+    for h in cg.hierarchies() {
+        let r = if h.v2 {
+            open(&h.dir, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()).map(|fd| v2 = Some(fd))
+        } else {
+            open(&h.dir.join("tasks"), OFlag::O_WRONLY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()).map(|fd| tasks.push(fd))
+        };
+        if r.is_err() {
+            return (Vec::new(), None);
+        }
+    }
+    (tasks, v2)
 }
 
 /// Runs the create path and returns the init's pid once it waits for `start`.
@@ -71,6 +99,7 @@ pub fn spawn(cfg: InitConfig, hooks: &dyn Fn(i32) -> Result<()>) -> Result<i32> 
         crate::security::dumpable::set_non_dumpable()?;
     }
 
+    let mut joined_by_init = false;
     let pid = if plan.needs_joiner() {
         // SAFETY: the runtime is single-threaded here.
         let joiner = unsafe { crate::sys::clone_fork(0)? };
@@ -85,7 +114,7 @@ pub fn spawn(cfg: InitConfig, hooks: &dyn Fn(i32) -> Result<()>) -> Result<i32> 
                 drop(proc_self);
                 let pid = unsafe { crate::sys::clone_fork(plan.clone_flags.bits() as u64)? };
                 if pid == 0 {
-                    init::run(&cfg, &plan, &child, &idmapped);
+                    init::run(&cfg, &plan, &child, &idmapped, &[]);
                 }
                 Ok(pid)
             })();
@@ -104,12 +133,26 @@ pub fn spawn(cfg: InitConfig, hooks: &dyn Fn(i32) -> Result<()>) -> Result<i32> 
             other => bail!("joining namespaces: unexpected {other:?} from the joiner process"),
         }
     } else {
+        // Fast cgroup join (as exec does, see process/exec.rs): born in the cgroup2 directory
+        // (CLONE_INTO_CGROUP), then the init moves itself into each v1 hierarchy.
+        let (tasks, v2) = if plan.new_user || crate::security::rootless::is_rootless() { (Vec::new(), None) } else { fast_join_handles(cfg.cgroup) };
+        let flags = plan.clone_flags.bits() as u64;
         // SAFETY: the runtime is single-threaded here.
-        let pid = unsafe { crate::sys::clone_fork(plan.clone_flags.bits() as u64) }.context("creating the container's namespaces")?;
+        let forked = match (v2.as_ref(), tasks.is_empty()) {
+            (Some(fd), _) => unsafe { crate::sys::clone3_fork(flags, Some(fd.as_raw_fd())) }.map(|p| (p, true)),
+            (None, false) if cfg.cgroup.v2_dir().is_none() => unsafe { crate::sys::clone3_fork(flags, None) }.map(|p| (p, true)),
+            _ => Err(std::io::Error::from_raw_os_error(libc::ENOSYS)),
+        };
+        let (pid, fast) = match forked {
+            Ok(r) => r,
+            // No clone3 (or the cgroup refused CLONE_INTO_CGROUP): the parent writes cgroup.procs.
+            Err(_) => (unsafe { crate::sys::clone_fork(flags) }.context("creating the container's namespaces")?, false),
+        };
         if pid == 0 {
             drop(parent);
-            init::run(&cfg, &plan, &child, &idmapped);
+            init::run(&cfg, &plan, &child, &idmapped, if fast { &tasks } else { &[] });
         }
+        joined_by_init = fast;
         drop(child);
         pid
     };
@@ -127,10 +170,12 @@ pub fn spawn(cfg: InitConfig, hooks: &dyn Fn(i32) -> Result<()>) -> Result<i32> 
         if plan.new_user {
             namespaces::write_id_maps(pid, cfg.spec)?;
         }
-        // The init starts its mounts while we move it into its cgroups: the first write to a
-        // cgroup.procs waits for an RCU grace period (milliseconds), which this overlaps.
+        // In the fallback the init starts its mounts while we move it into its cgroups: the
+        // cgroup.procs writes' RCU wait overlaps them (see the module doc).
         send(&Msg::Go(pid))?;
-        if crate::security::rootless::is_rootless() && !cfg.cgroup.exists() {
+        if joined_by_init {
+            // Already there: born in the cgroup2 dir, the init wrote itself into v1's.
+        } else if crate::security::rootless::is_rootless() && !cfg.cgroup.exists() {
             crate::debug!("rootless: no cgroup {}; the init stays in the caller's cgroup", cfg.cgroup.path());
         } else {
             cfg.cgroup.add_pid(pid).context("adding the init to its cgroup")?;

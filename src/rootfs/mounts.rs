@@ -154,15 +154,18 @@ pub fn mount_entry_idmapped(root: &InRoot, m: &Mount, ctx: &MountContext, fd: &s
 }
 
 fn bind_prepared(root: &InRoot, src: &Path, dest: &Path, opts: &MountOptions, in_userns: bool, idmapped: Option<&std::os::fd::OwnedFd>) -> Result<()> {
-    let meta = std::fs::metadata(src).with_context(|| format!("bind source {}", src.display()))?;
-    let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
+    // One O_PATH handle for every look at the source and for the mount itself: opening it
+    // for real could block (a FIFO) or act (a device), and a second lookup by path could
+    // meet a different file.
+    let src_fd = crate::sys::openat2(libc::AT_FDCWD, src, libc::O_PATH, 0, 0).with_context(|| format!("bind source {}", src.display()))?;
+    let meta = nix::sys::stat::fstat(&src_fd).with_context(|| format!("bind source {}", src.display()))?;
+    let kind = if meta.st_mode & libc::S_IFMT == libc::S_IFDIR { Kind::Dir } else { Kind::File };
     let target = root.resolve_create(dest, kind, false)?;
-    let src_is_proc = std::fs::File::open(src).map(|f| on_procfs(&f)).unwrap_or(false);
-    check_proc_dest(dest, &target, src_is_proc)?;
+    check_proc_dest(dest, &target, on_procfs(&src_fd))?;
     let rec = opts.flags & MsFlags::MS_REC;
     match idmapped {
         Some(fd) => super::idmap::attach(fd, &target).with_context(|| format!("attaching the idmapped mount of {} on {}", src.display(), root.display(dest)))?,
-        None => mount(Some(src), &fd_path(&target), None::<&str>, MsFlags::MS_BIND | rec, None::<&str>)
+        None => mount(Some(&fd_path(&src_fd)), &fd_path(&target), None::<&str>, MsFlags::MS_BIND | rec, None::<&str>)
             .with_context(|| format!("bind-mounting {} on {}", src.display(), root.display(dest)))?,
     }
     let extra = remount_flags(opts);

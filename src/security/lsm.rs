@@ -14,8 +14,9 @@ use std::path::Path;
 
 use crate::rootfs::paths::InRoot;
 
-const SELINUX_MAGIC: libc::__fsword_t = 0xf97c_ff8c;
-const RDTGROUP_SUPER_MAGIC: libc::__fsword_t = 0x0765_5821;
+// Compared as i64: the statfs f_type width differs between glibc (__fsword_t) and musl.
+const SELINUX_MAGIC: i64 = 0xf97c_ff8c;
+const RDTGROUP_SUPER_MAGIC: i64 = 0x0765_5821;
 
 /// AppArmor is enabled (runc's test: securityfs entry plus the module parameter).
 pub fn apparmor_enabled() -> bool {
@@ -63,8 +64,11 @@ pub fn validate(spec: &Spec) -> Result<()> {
 
 /// In the init, before the exec: the AppArmor profile and SELinux label the program gets
 /// when it is exec'd. Written through verified /proc handles (CVE-2025-52881).
-pub fn apply_exec_labels(spec: &Spec) -> Result<()> {
-    let process = spec.process().as_ref();
+pub fn apply_exec_labels(process: Option<&oci_spec::runtime::Process>) -> Result<()> {
+    let wanted = |s: Option<&String>| s.is_some_and(|s| !s.is_empty());
+    if !process.is_some_and(|p| wanted(p.apparmor_profile().as_ref()) || wanted(p.selinux_label().as_ref())) {
+        return Ok(());
+    }
     let root = InRoot::open(Path::new("/"))?;
     if let Some(p) = process.and_then(|p| p.apparmor_profile().as_deref()).filter(|p| !p.is_empty()) {
         // Newer kernels have the AppArmor-specific attr dir (stacking); older ones only exec.

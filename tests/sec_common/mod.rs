@@ -233,11 +233,15 @@ pub fn host_mounts() -> std::collections::BTreeSet<String> {
 /// New host mount points since `before`. Other test suites running at the same time mount
 /// things under /tmp (their own temp dirs) and /run: only those under this test's own temp
 /// dir count there; anything new elsewhere on the host counts.
+/// New host mounts the attacks could have made: under this test's temp dir (the planted
+/// symlinks' targets) or on the host's system trees. Other new mounts are somebody else's
+/// (a daemon or another test running on the machine at the same time) and are ignored.
 pub fn new_host_mounts(before: &std::collections::BTreeSet<String>, ctx: &Ctx) -> Vec<String> {
     let own = ctx.tmp.path().to_string_lossy().into_owned();
+    let system = ["/proc", "/sys", "/dev", "/etc", "/usr", "/bin", "/sbin", "/lib", "/root", "/boot"];
     host_mounts()
         .difference(before)
-        .filter(|m| m.starts_with(&own) || !(m.starts_with("/tmp/") || m.starts_with("/run/") || m.starts_with("/var/tmp/")))
+        .filter(|m| m.starts_with(&own) || m.as_str() == "/" || system.iter().any(|s| m.as_str() == *s || m.starts_with(&format!("{s}/"))))
         .cloned()
         .collect()
 }
