@@ -10,7 +10,7 @@ BULKHEAD ?= $(TARGET_DIR)/$(TRIPLE)/release/bulkhead
 
 export CARGO_TARGET_DIR := $(TARGET_DIR)
 
-.PHONY: all deps build demo test bench vm-test clean conformance
+.PHONY: all deps build demo test bench vm-test clean conformance integration integration-runc
 
 all: build
 
@@ -45,6 +45,15 @@ bench: deps
 # runs it against another runtime.
 conformance: deps
 	@conformance/run.sh
+
+# End-to-end: containerd (ctr + CRI), podman and dockerd driving bulkhead (integration/README.md).
+# CLIENTS=containerd|cri|podman|docker|all (default all).
+integration: deps build
+	RUNTIME="$(BULKHEAD)" integration/run.sh $(or $(CLIENTS),all)
+
+# The same steps against runc, the reference.
+integration-runc: deps
+	RUNTIME="$$(command -v runc)" integration/run.sh $(or $(CLIENTS),all)
 
 clean:
 	cargo clean

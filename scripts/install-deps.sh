@@ -12,8 +12,12 @@ cd "$(dirname "$0")/.."
 # rootfs; runc/crun: reference runtimes for bench; time: /usr/bin/time; file: static
 # check; cpio/qemu-system-x86/xz-utils/zstd: VM initramfs, boot and module unpacking;
 # uidmap: newuidmap/newgidmap for the rootless user-namespace tests; iproute2, nftables,
-# util-linux: bulkhead-bundle network tests (ip netns, nft list, nsenter, script).
-APT_PKGS=(gcc libc6-dev busybox-static runc crun time file python3 xz-utils zstd cpio qemu-system-x86 uidmap iproute2 nftables util-linux)
+# util-linux: bulkhead-bundle network tests (ip netns, nft list, nsenter, script);
+# containerd/podman/docker.io/umoci/skopeo/python3-grpc*/curl: integration/ (real clients),
+# with the network backends and init binaries podman and docker recommend (the flows use them).
+APT_PKGS=(gcc libc6-dev busybox-static runc crun time file python3 xz-utils zstd cpio qemu-system-x86 uidmap iproute2 nftables util-linux
+          containerd podman docker.io umoci skopeo python3-grpcio python3-grpc-tools curl
+          containernetworking-plugins netavark aardvark-dns iptables slirp4netns tini catatonit)
 KERNEL_DIR=build/kernel
 export DEBIAN_FRONTEND=noninteractive
 
@@ -39,7 +43,18 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
     apt_update
     log "installing ${missing[*]}"
-    as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # Installing containerd and docker.io would start their system services; the tests run
+    # their own instances and must not touch the host's, so service starts are refused
+    # (policy-rc.d exit 101) for the duration of the install.
+    policy=/usr/sbin/policy-rc.d
+    made_policy=0
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null && as_root chmod 755 "$policy" && made_policy=1
+    fi
+    rc=0
+    as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || rc=$?
+    if [ "$made_policy" = 1 ]; then as_root rm -f "$policy"; fi
+    [ "$rc" = 0 ] || exit "$rc"
 else
     log "apt packages present"
 fi

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make test: the static release build, VM tests (pure cgroup v2), the OCI conformance
-# suite against that binary, then cargo test (unit tests and tests/), so the output ends
+# suite and the client integration flows against that binary, then cargo test (unit tests and tests/), so the output ends
 # with cargo's summary. Non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -16,6 +16,8 @@ if scripts/build.sh; then
     echo "test: conformance (OCI runtime spec) against the static binary"
     target_dir=$(realpath -m "${CARGO_TARGET_DIR:-target}")
     BULKHEAD="$target_dir/$(scripts/triple.sh)/release/bulkhead" conformance/run.sh || fail=1
+    echo "test: integration (containerd ctr + CRI, podman, dockerd) against the static binary"
+    RUNTIME="$target_dir/$(scripts/triple.sh)/release/bulkhead" integration/run.sh all || fail=1
 else
     echo "test: FAIL: static release build failed; VM tests and conformance not run" >&2
     fail=1
