@@ -37,9 +37,15 @@ pub fn recv_fd(sock: RawFd) -> Result<OwnedFd> {
     anyhow::bail!("no file descriptor received on the console socket")
 }
 
-/// In the init, after pivot_root: make the pty, hand out the master, take the slave as
-/// controlling terminal and stdio, and bind it over /dev/console.
+/// In the init, after pivot_root: the pty of `attach_pty`, also bound over /dev/console.
 pub fn setup_in_container(console_sock: RawFd, size: Option<(u16, u16)>) -> Result<()> {
+    attach_pty(console_sock, size, true)
+}
+
+/// Makes a pty from the container's devpts, hands the master out over `console_sock`, and
+/// takes the slave as controlling terminal and stdio. The init (`bind_console`) also mounts
+/// it over /dev/console; an exec'd process leaves /dev/console to the init.
+pub fn attach_pty(console_sock: RawFd, size: Option<(u16, u16)>, bind_console: bool) -> Result<()> {
     use nix::fcntl::OFlag;
     let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).context("opening /dev/ptmx in the container")?;
     nix::pty::grantpt(&master).context("grantpt")?;
@@ -51,18 +57,9 @@ pub fn setup_in_container(console_sock: RawFd, size: Option<(u16, u16)>) -> Resu
     }
     let slave = nix::fcntl::open(slave_name.as_str(), OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
         .with_context(|| format!("opening pty slave {slave_name}"))?;
-    // /dev/console is the pty, as the runtime spec asks for terminal containers.
-    // Never through a symlink (CVE-2025-52565): a planted /dev/console -> /proc/... would put
-    // the pty over a procfs file. Only a regular file or a character device is a valid target.
-    let root = crate::rootfs::paths::InRoot::open(Path::new("/"))?;
-    let console = root.resolve_create(Path::new("/dev/console"), crate::rootfs::paths::Kind::File, true).context("/dev/console")?;
-    crate::security::procfs::check_fd_paths(&root)?;
-    let st = nix::sys::stat::fstat(&console).context("fstat /dev/console")?;
-    if !matches!(st.st_mode & libc::S_IFMT, libc::S_IFREG | libc::S_IFCHR) {
-        anyhow::bail!("/dev/console in the container is neither a regular file nor a character device; refusing to mount the pty on it");
+    if bind_console {
+        bind_dev_console(&slave_name)?;
     }
-    nix::mount::mount(Some(slave_name.as_str()), &crate::rootfs::paths::fd_path(&console), None::<&str>, nix::mount::MsFlags::MS_BIND, None::<&str>)
-        .context("bind-mounting the pty over /dev/console")?;
     send_fd(console_sock, master.as_raw_fd(), &slave_name)?;
     drop(master);
     nix::unistd::setsid().context("setsid")?;
@@ -74,5 +71,21 @@ pub fn setup_in_container(console_sock: RawFd, size: Option<(u16, u16)>) -> Resu
             return Err(std::io::Error::last_os_error()).context("dup2 of the pty slave onto stdio");
         }
     }
+    Ok(())
+}
+
+/// /dev/console is the pty, as the runtime spec asks for terminal containers. Never through a
+/// symlink (CVE-2025-52565): a planted /dev/console -> /proc/... would put the pty over a
+/// procfs file. Only a regular file or a character device is a valid target.
+fn bind_dev_console(slave_name: &str) -> Result<()> {
+    let root = crate::rootfs::paths::InRoot::open(Path::new("/"))?;
+    let console = root.resolve_create(Path::new("/dev/console"), crate::rootfs::paths::Kind::File, true).context("/dev/console")?;
+    crate::security::procfs::check_fd_paths(&root)?;
+    let st = nix::sys::stat::fstat(&console).context("fstat /dev/console")?;
+    if !matches!(st.st_mode & libc::S_IFMT, libc::S_IFREG | libc::S_IFCHR) {
+        anyhow::bail!("/dev/console in the container is neither a regular file nor a character device; refusing to mount the pty on it");
+    }
+    nix::mount::mount(Some(slave_name), &crate::rootfs::paths::fd_path(&console), None::<&str>, nix::mount::MsFlags::MS_BIND, None::<&str>)
+        .context("bind-mounting the pty over /dev/console")?;
     Ok(())
 }

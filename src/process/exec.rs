@@ -268,7 +268,7 @@ fn child_setup(cfg: &ExecConfig, target: &Target, tasks: &[OwnedFd], ch: &Channe
     if process.terminal().unwrap_or(false) {
         let sock = cfg.console_socket.context("process.terminal is true but there is no console socket")?;
         let size = process.console_size().as_ref().map(|b| (b.height() as u16, b.width() as u16));
-        setup_tty(sock, size)?;
+        crate::console::attach_pty(sock, size, false)?;
     }
     finalize::set_rlimits(process)?;
     chdir_cwd(process.cwd())?;
@@ -330,32 +330,3 @@ fn chdir_cwd(cwd: &Path) -> Result<()> {
     Ok(())
 }
 
-/// AppArmor profile / SELinux label for the program, set on exec as runc does. Asking for one
-/// on a host whose LSM is off is an error, as in runc.
-/// A pty from the container's devpts: the master goes over the console socket, the slave
-/// becomes the controlling terminal and stdio. (No /dev/console bind: that is the init's.)
-fn setup_tty(sock: RawFd, size: Option<(u16, u16)>) -> Result<()> {
-    use nix::fcntl::OFlag;
-    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).context("opening /dev/ptmx in the container")?;
-    nix::pty::grantpt(&master).context("grantpt")?;
-    nix::pty::unlockpt(&master).context("unlockpt")?;
-    let slave_name = nix::pty::ptsname_r(&master).context("ptsname")?;
-    if let Some((h, w)) = size {
-        let ws = libc::winsize { ws_row: h, ws_col: w, ws_xpixel: 0, ws_ypixel: 0 };
-        unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
-    }
-    let slave = nix::fcntl::open(slave_name.as_str(), OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-        .with_context(|| format!("opening pty slave {slave_name}"))?;
-    crate::console::send_fd(sock, master.as_raw_fd(), &slave_name)?;
-    drop(master);
-    nix::unistd::setsid().context("setsid")?;
-    if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } != 0 {
-        return Err(std::io::Error::last_os_error()).context("ioctl(TIOCSCTTY)");
-    }
-    for fd in 0..3 {
-        if unsafe { libc::dup2(slave.as_raw_fd(), fd) } < 0 {
-            return Err(std::io::Error::last_os_error()).context("dup2 of the pty slave onto stdio");
-        }
-    }
-    Ok(())
-}
