@@ -378,3 +378,29 @@ fn invalid_ids_are_rejected() {
     // "../escape" naively joined to --root would be a sibling of it
     assert!(!c.dir.join("escape").exists());
 }
+
+#[test]
+fn foreground_run_forwards_job_control_and_other_signals() {
+    // `run` in the foreground passes on what it receives (as runc): SIGUSR1, and the
+    // job-control SIGTSTP that would otherwise stop the runtime instead of reaching the container.
+    let mut c = Ctx::new("run-fwd");
+    c.set_args(&["sh", "-c", "trap 'echo USR1 >> /out/sigs' USR1; trap 'echo TSTP >> /out/sigs; exit 5' TSTP; echo ready > /out/ready; while :; do sleep 0.05; done"]);
+    c.write_config();
+    let mut cmd = c.rt();
+    cmd.args(["run", "--bundle"]).arg(&c.bundle).arg(&c.id).stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    c.track_id(&c.id.clone());
+    wait_file_contains(&c.out.join("ready"), "ready");
+    let pid = child.id() as i32;
+    unsafe { libc::kill(pid, libc::SIGUSR1) };
+    wait_file_contains(&c.out.join("sigs"), "USR1");
+    unsafe { libc::kill(pid, libc::SIGTSTP) };
+    let Some(status) = wait_deadline(&mut child, Duration::from_secs(20)) else {
+        // Without forwarding, SIGTSTP stops the runtime itself: do not leave it stopped.
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("run did not exit after SIGTSTP: the signal was not forwarded to the container");
+    };
+    assert_eq!(status.code(), Some(5), "the container's exit status");
+    assert!(fs::read_to_string(c.out.join("sigs")).unwrap().contains("TSTP"));
+}

@@ -9,10 +9,12 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use std::os::fd::{AsRawFd, OwnedFd};
 
 /// Blocks every signal we forward (before the child exists, so none is lost; the child
-/// restores an empty mask before exec) and returns a signalfd reading them.
+/// restores an empty mask before exec) and returns a signalfd reading them. As runc, that is
+/// everything a process can catch, job-control signals (SIGTSTP, SIGTTIN, SIGTTOU) and
+/// realtime ones included: the container decides what they do, not the runtime.
 pub fn block_signals() -> Result<SignalFd> {
     let mut mask = SigSet::all();
-    for s in [Signal::SIGKILL, Signal::SIGSTOP, Signal::SIGSEGV, Signal::SIGBUS, Signal::SIGILL, Signal::SIGFPE, Signal::SIGTTIN, Signal::SIGTTOU, Signal::SIGTSTP] {
+    for s in [Signal::SIGKILL, Signal::SIGSTOP, Signal::SIGSEGV, Signal::SIGBUS, Signal::SIGILL, Signal::SIGFPE] {
         mask.remove(s);
     }
     mask.thread_block().context("blocking signals")?;
