@@ -51,6 +51,9 @@ impl Status {
                 | (Creating, Stopped)
                 | (Created, Running)
                 | (Created, Stopped)
+                // runc pauses a created container too; resuming returns it to created.
+                | (Created, Paused)
+                | (Paused, Created)
                 | (Running, Paused)
                 | (Running, Stopped)
                 | (Paused, Running)
@@ -371,7 +374,8 @@ mod tests {
         assert!(Paused.can_become(Running));
         assert!(Running.can_become(Stopped));
         assert!(!Stopped.can_become(Running));
-        assert!(!Created.can_become(Paused));
+        assert!(Created.can_become(Paused) && Paused.can_become(Created));
+        assert!(!Stopped.can_become(Paused));
         assert!(!Running.can_become(Created));
         assert!(!Running.can_become(Running));
     }

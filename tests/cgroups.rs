@@ -228,15 +228,20 @@ fn pause_and_resume_freeze_every_process() {
 }
 
 #[test]
-fn pause_refuses_created_and_stopped() {
+fn pause_of_created_returns_to_created_and_stopped_is_refused() {
     if !host_ok() {
         return;
     }
     let c = Ctr::new("pausecreated", &["true"], |_| {});
     let b = c.bundle.path().to_str().unwrap().to_string();
     c.ok(&["create", "--bundle", &b, &c.id]);
-    assert!(!c.bh(&["pause", &c.id]).status.success());
-    assert!(!c.bh(&["resume", &c.id]).status.success());
+    // As runc: a created container can be paused, and resuming returns it to created.
+    assert!(!c.bh(&["resume", &c.id]).status.success(), "resume of a container that is not paused");
+    c.ok(&["pause", &c.id]);
+    assert_eq!(c.status(), "paused");
+    assert!(!c.bh(&["start", &c.id]).status.success(), "start of a paused container");
+    c.ok(&["resume", &c.id]);
+    assert_eq!(c.status(), "created");
     c.ok(&["start", &c.id]);
     wait_for(10, "stopped", || c.status() == "stopped");
     let o = c.bh(&["pause", &c.id]);

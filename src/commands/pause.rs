@@ -9,9 +9,10 @@ use crate::state::{Root, Status};
 pub fn run(g: &Global, id: &str) -> Result<i32> {
     let mut c = Root::new(&g.root).open_locked(id)?;
     match c.state().status {
-        Status::Running => {}
+        // A created container can be paused too (as runc): its init waits, frozen.
+        Status::Running | Status::Created => {}
         Status::Paused => bail!("cannot pause container {id:?}: it is already paused"),
-        s => bail!("cannot pause container {id:?}: it is {s}, not running"),
+        s => bail!("cannot pause container {id:?}: it is {s}"),
     }
     let Some(cg) = c.state().cgroup.clone() else {
         bail!("cannot pause container {id:?}: it has no cgroup");

@@ -15,7 +15,9 @@ pub fn run(g: &Global, id: &str) -> Result<i32> {
         bail!("cannot resume container {id:?}: it has no cgroup");
     };
     cg.thaw().with_context(|| format!("resuming container {id:?}"))?;
-    c.transition(Status::Running)?;
+    // Back to what it was: a container paused before `start` still has its exec.fifo.
+    let next = if c.fifo_path().exists() { Status::Created } else { Status::Running };
+    c.transition(next)?;
     c.save()?;
     Ok(0)
 }
