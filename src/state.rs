@@ -88,6 +88,9 @@ pub struct State {
     pub init_start_time: u64,
     #[serde(default)]
     pub cgroup: Option<Cgroup>,
+    /// The config has poststart or poststop hooks: only then do `start` and `delete` read it.
+    #[serde(default)]
+    pub post_hooks: bool,
 }
 
 impl State {
@@ -413,6 +416,7 @@ mod tests {
             annotations: HashMap::new(),
             init_start_time: 1,
             cgroup: None,
+            post_hooks: false,
         };
         assert_eq!(s.oci_json()["pid"], 42);
         s.status = Status::Stopped;

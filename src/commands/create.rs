@@ -21,7 +21,12 @@ pub fn run(g: &Global, id: &str, opts: &CreateArgs) -> Result<i32> {
 /// pty master (from --console-socket, or run's own). On error nothing is left behind.
 pub fn create(g: &Global, id: &str, opts: &CreateArgs, console: Option<OwnedFd>) -> Result<i32> {
     state::validate_id(id)?;
-    let bundle = Bundle::load(&opts.bundle)?;
+    create_from(g, id, opts, Bundle::load(&opts.bundle)?, console)
+}
+
+/// `create` with the bundle already loaded (run reads it first to learn about the terminal).
+pub fn create_from(g: &Global, id: &str, opts: &CreateArgs, bundle: Bundle, console: Option<OwnedFd>) -> Result<i32> {
+    state::validate_id(id)?;
     let pid_file = opts.pid_file.as_ref().map(std::path::absolute).transpose().context("--pid-file")?;
     let terminal = bundle.spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
     if terminal && console.is_none() {
@@ -64,6 +69,8 @@ pub fn create(g: &Global, id: &str, opts: &CreateArgs, console: Option<OwnedFd>)
             annotations: bundle.spec.annotations().clone().unwrap_or_default(),
             init_start_time: 0,
             cgroup: Some(cgroup.clone()),
+            post_hooks: !hooks::Phase::Poststart.of(bundle.spec.hooks().as_ref()).is_empty()
+                || !hooks::Phase::Poststop.of(bundle.spec.hooks().as_ref()).is_empty(),
         });
         c.save()?;
         let fifo = make_fifo(&c.fifo_path())?;

@@ -43,7 +43,7 @@ pub fn delete(c: &mut Container, force: bool) -> Result<()> {
     if let Some(cg) = &s.cgroup {
         cg.destroy()?;
     }
-    if let Ok(spec) = c.spec() {
+    if let Some(spec) = s.post_hooks.then(|| c.spec().ok()).flatten() {
         let mut st = s.clone();
         st.status = Status::Stopped;
         hooks::run_warn(Phase::Poststop, spec.hooks().as_ref(), &st.oci_json().to_string());

@@ -26,7 +26,9 @@ pub fn run(g: &Global, id: &str, opts: &CreateArgs, detach: bool, keep: bool) ->
     // restores an empty mask before exec.
     let sigfd = block_signals()?;
 
-    let terminal = crate::spec::Bundle::load(&opts.bundle)?.spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+    crate::state::validate_id(id)?;
+    let bundle = crate::spec::Bundle::load(&opts.bundle)?;
+    let terminal = bundle.spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
     let (ours, theirs) = if terminal && opts.console_socket.is_none() {
         let (a, b) = nix::sys::socket::socketpair(
             nix::sys::socket::AddressFamily::Unix,
@@ -39,7 +41,7 @@ pub fn run(g: &Global, id: &str, opts: &CreateArgs, detach: bool, keep: bool) ->
     } else {
         (None, opts.console_socket.as_deref().map(crate::console::connect).transpose()?)
     };
-    let pid = super::create::create(g, id, opts, theirs)?;
+    let pid = super::create::create_from(g, id, opts, bundle, theirs)?;
     let master = match ours.as_ref().map(|s| crate::console::recv_fd(s.as_raw_fd())).transpose() {
         Ok(m) => m,
         Err(e) => {

@@ -57,7 +57,9 @@ pub fn start(g: &Global, id: &str) -> Result<()> {
     std::fs::remove_file(&fifo).with_context(|| format!("removing {}", fifo.display()))?;
     c.transition(Status::Running)?;
     c.save()?;
-    let spec = c.spec()?;
-    hooks::run_warn(Phase::Poststart, spec.hooks().as_ref(), &c.state().oci_json().to_string());
+    if c.state().post_hooks {
+        let spec = c.spec()?;
+        hooks::run_warn(Phase::Poststart, spec.hooks().as_ref(), &c.state().oci_json().to_string());
+    }
     Ok(())
 }
