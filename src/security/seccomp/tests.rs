@@ -1,5 +1,9 @@
 //! Unit tests: a tiny classic-BPF interpreter runs the compiled programs.
 
+use super::asm::{
+    BPF_ALU_AND_K, BPF_JMP_JA, BPF_JMP_JEQ_K, BPF_JMP_JGE_K, BPF_JMP_JGT_K, BPF_JMP_JSET_K,
+    BPF_LD_W_ABS, BPF_RET_K,
+};
 use super::*;
 use serde_json::{Value, json};
 
