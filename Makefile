@@ -10,17 +10,21 @@ BULKHEAD ?= $(TARGET_DIR)/$(TRIPLE)/release/bulkhead
 
 export CARGO_TARGET_DIR := $(TARGET_DIR)
 
-.PHONY: all deps build demo test bench vm-test clean conformance integration integration-runc
+.PHONY: all deps deps-demo build demo test bench vm-test clean conformance integration integration-runc
 
 all: build
 
 deps:
 	@scripts/install-deps.sh
 
+# Only what `make demo` needs (no test clients, no VM kernel).
+deps-demo:
+	@scripts/install-deps.sh --demo
+
 build:
 	@scripts/build.sh
 
-demo: deps build
+demo: deps-demo build
 	scripts/mkbundle.sh build/demo "$(BULKHEAD)" sh -c 'echo Hello from bulkhead; uname -a'
 	"$(BULKHEAD)" --root "$(CURDIR)/build/demo-root" run --bundle build/demo demo-$$$$
 

@@ -5,8 +5,11 @@
 #   - the kernel for vm/ (linux-image-*-cloud-amd64), fetched with apt-get download
 #     into build/ and unpacked with dpkg-deb -x into build/kernel (never installed)
 #   - the rust musl target (falls back to gnu + crt-static, see scripts/triple.sh)
+# With --demo: only what building and running a first container needs (make demo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+demo_only=0
+[ "${1:-}" = --demo ] && demo_only=1
 
 # gcc/libc6-dev: rust's linker and crt-static fallback; busybox-static: demo/bench/VM
 # rootfs; runc/crun: reference runtimes for bench; time: /usr/bin/time; file: static
@@ -18,6 +21,7 @@ cd "$(dirname "$0")/.."
 APT_PKGS=(gcc libc6-dev busybox-static runc crun time file python3 xz-utils zstd cpio qemu-system-x86 uidmap iproute2 nftables util-linux
           containerd podman docker.io umoci skopeo python3-grpcio python3-grpc-tools curl
           containernetworking-plugins netavark aardvark-dns iptables slirp4netns tini catatonit)
+[ "$demo_only" = 1 ] && APT_PKGS=(gcc libc6-dev busybox-static python3 file)
 KERNEL_DIR=build/kernel
 export DEBIAN_FRONTEND=noninteractive
 
@@ -60,7 +64,9 @@ else
 fi
 
 # 2. Kernel for the cgroup v2 test VM: the current linux-image-*-cloud-amd64
-if ls "$KERNEL_DIR"/boot/vmlinuz-* >/dev/null 2>&1; then
+if [ "$demo_only" = 1 ]; then
+    :
+elif ls "$KERNEL_DIR"/boot/vmlinuz-* >/dev/null 2>&1; then
     log "kernel present: $(basename "$(ls -d "$KERNEL_DIR"/boot/vmlinuz-* | head -n1)")"
 else
     pick_kernel() {
