@@ -33,8 +33,9 @@ impl Phase {
         }
     }
 
-    pub fn of(self, hooks: Option<&Hooks>) -> Vec<Hook> {
-        let Some(h) = hooks else { return Vec::new() };
+    /// The hooks of this phase (borrowed: the init checks this on every start).
+    pub fn of(self, hooks: Option<&Hooks>) -> &[Hook] {
+        let Some(h) = hooks else { return &[] };
         match self {
             Phase::Prestart => h.prestart(),
             Phase::CreateRuntime => h.create_runtime(),
@@ -43,8 +44,8 @@ impl Phase {
             Phase::Poststart => h.poststart(),
             Phase::Poststop => h.poststop(),
         }
-        .clone()
-        .unwrap_or_default()
+        .as_deref()
+        .unwrap_or(&[])
     }
 }
 

@@ -271,7 +271,7 @@ fn child_setup(cfg: &ExecConfig, target: &Target, tasks: &[OwnedFd], ch: &Channe
         crate::console::attach_pty(sock, size, false)?;
     }
     finalize::set_rlimits(process)?;
-    chdir_cwd(process.cwd())?;
+    finalize::chdir_cwd(process.cwd(), false)?;
     crate::security::lsm::apply_exec_labels(Some(process))?;
 
     let nnp = process.no_new_privileges().unwrap_or(false);
@@ -314,19 +314,4 @@ fn load_seccomp(cfg: &ExecConfig) -> Result<()> {
     Ok(())
 }
 
-/// cwd resolved inside the container's root, never through magic links (CVE-2024-21626).
-/// Unlike the init's, a missing cwd is an error, as in runc.
-fn chdir_cwd(cwd: &Path) -> Result<()> {
-    let root = crate::rootfs::paths::InRoot::open(Path::new("/"))?;
-    let dir = root.resolve(cwd, false).map_err(|e| {
-        let why = if e.raw_os_error() == Some(libc::ENOENT) { "no such directory in the container".to_string() } else { e.to_string() };
-        anyhow::anyhow!("cwd {}: {why}", cwd.display())
-    })?;
-    let st = nix::sys::stat::fstat(&dir).with_context(|| format!("cwd {}", cwd.display()))?;
-    if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
-        bail!("cwd {}: not a directory", cwd.display());
-    }
-    nix::unistd::fchdir(&dir).with_context(|| format!("cwd {}: chdir", cwd.display()))?;
-    Ok(())
-}
 

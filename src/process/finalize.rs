@@ -104,6 +104,28 @@ pub fn set_identity(p: &Process, last_cap: u8, setgroups_allowed: bool) -> Resul
     Ok(())
 }
 
+/// process.cwd, resolved inside the (already pivoted) root without following magic links, so
+/// a cwd such as /proc/self/fd/N cannot reach a directory outside the container
+/// (CVE-2024-21626), then entered with fchdir on the O_PATH handle (no /proc needed). The
+/// init creates a missing cwd, as runc does; exec refuses it, as runc does.
+pub fn chdir_cwd(cwd: &Path, create_missing: bool) -> Result<()> {
+    use crate::rootfs::paths::{InRoot, Kind};
+    let root = InRoot::open(Path::new("/"))?;
+    let dir = if create_missing {
+        root.resolve_create(cwd, Kind::Dir, false).with_context(|| format!("process.cwd {}", cwd.display()))?
+    } else {
+        root.resolve(cwd, false).map_err(|e| {
+            let why = if e.raw_os_error() == Some(libc::ENOENT) { "no such directory in the container".to_string() } else { e.to_string() };
+            anyhow::anyhow!("process.cwd {}: {why}", cwd.display())
+        })?
+    };
+    let st = nix::sys::stat::fstat(&dir).with_context(|| format!("process.cwd {}", cwd.display()))?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+        bail!("process.cwd {}: not a directory", cwd.display());
+    }
+    nix::unistd::fchdir(&dir).with_context(|| format!("process.cwd: chdir {}", cwd.display()))
+}
+
 /// Restores default signal handling (we may have ignored or blocked signals), hides every fd
 /// beyond stdio and the preserved ones, and replaces this process with the program.
 pub fn exec(path: &Path, args: &[String], env: &[String], preserve_fds: u32, umask: u32) -> Result<std::convert::Infallible> {

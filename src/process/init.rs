@@ -3,7 +3,6 @@
 
 use anyhow::{bail, Context, Result};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::Path;
 
 use super::namespaces::Plan;
 use super::sync::{Channel, Msg};
@@ -111,7 +110,10 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usiz
             _ => unsafe { libc::_exit(1) },
         }
     }
-    hooks::run(Phase::CreateContainer, hooks, &state_json(cfg, host_pid, "creating"))?;
+    // The state JSON is built only for hooks that exist: this runs on every container start.
+    if !Phase::CreateContainer.of(hooks).is_empty() {
+        hooks::run(Phase::CreateContainer, hooks, &state_json(cfg, host_pid, "creating"))?;
+    }
 
     crate::rootfs::pivot(cfg.rootfs, cfg.no_pivot)?;
     if process.terminal().unwrap_or(false) {
@@ -127,7 +129,7 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usiz
         }
     }
     finalize::set_rlimits(process)?;
-    chdir_inside(process.cwd())?;
+    finalize::chdir_cwd(process.cwd(), true)?;
     let setgroups_allowed = !plan.user || std::fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() != "deny").unwrap_or(true);
     // As runc: without no_new_privs, loading a filter needs CAP_SYS_ADMIN, so it goes in
     // before the capabilities are dropped; with it, as late as possible.
@@ -152,7 +154,9 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usiz
 
     wait_for_start(&cfg.fifo)?;
     let after_start = (|| {
-        hooks::run(Phase::StartContainer, hooks, &state_json(cfg, host_pid, "created"))?;
+        if !Phase::StartContainer.of(hooks).is_empty() {
+            hooks::run(Phase::StartContainer, hooks, &state_json(cfg, host_pid, "created"))?;
+        }
         let umask = process.user().umask().unwrap_or(0o022);
         finalize::exec(&program, &args, &env, cfg.preserve_fds + cfg.listen_fds, umask)
     })();
@@ -187,20 +191,6 @@ fn load_seccomp(cfg: &InitConfig, ch: &Channel) -> Result<()> {
             _ => unsafe { libc::_exit(1) },
         }
     }
-    Ok(())
-}
-
-/// process.cwd, opened inside the root without following magic links: a cwd such as
-/// /proc/self/fd/N cannot reach a directory outside the container (CVE-2024-21626).
-fn chdir_inside(cwd: &Path) -> Result<()> {
-    let root = crate::rootfs::paths::InRoot::open(Path::new("/"))?;
-    let dir = root.resolve_create(cwd, crate::rootfs::paths::Kind::Dir, false).with_context(|| format!("process.cwd {}", cwd.display()))?;
-    let st = nix::sys::stat::fstat(&dir).with_context(|| format!("process.cwd {}", cwd.display()))?;
-    if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
-        bail!("process.cwd {}: not a directory", cwd.display());
-    }
-    // fchdir accepts O_PATH handles, so this needs no /proc inside the container.
-    nix::unistd::fchdir(&dir).with_context(|| format!("process.cwd: chdir {}", cwd.display()))?;
     Ok(())
 }
 
