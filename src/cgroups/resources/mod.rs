@@ -269,6 +269,27 @@ fn pids(cx: &mut Ctx, r: &LinuxResources) -> Result<()> {
     cx.write(f, "pids", "pids.max", &pids_max(p.limit()))
 }
 
+/// hugepageLimits: `hugetlb.<size>.<suffix>` (v1 `limit_in_bytes`, v2 `max`, where -1 is
+/// spelled "max"), and the reservation file `hugetlb.<size>.rsvd.<suffix>` where the kernel
+/// has it. A page size the kernel lacks is an error naming it.
+fn hugetlb(cx: &mut Ctx, r: &LinuxResources, suffix: &str, v2: bool) -> Result<()> {
+    let f = "linux.resources.hugepageLimits";
+    for l in r.hugepage_limits().iter().flatten() {
+        cx.need(f, "hugetlb")?;
+        let file = format!("hugetlb.{}.{suffix}", l.page_size());
+        if !cx.f.exists("hugetlb", &file) {
+            bail!("{f}: hugepage size {:?} is not supported ({} does not exist)", l.page_size(), cx.f.path("hugetlb", &file).display());
+        }
+        let v = if v2 && l.limit() < 0 { "max".to_string() } else { l.limit().to_string() };
+        cx.write(f, "hugetlb", &file, &v)?;
+        let rsvd = format!("hugetlb.{}.rsvd.{suffix}", l.page_size());
+        if cx.f.exists("hugetlb", &rsvd) {
+            cx.write(f, "hugetlb", &rsvd, &v)?;
+        }
+    }
+    Ok(())
+}
+
 fn rdma(cx: &mut Ctx, r: &LinuxResources) -> Result<()> {
     let Some(map) = r.rdma() else { return Ok(()) };
     let mut devs: Vec<_> = map.iter().collect();

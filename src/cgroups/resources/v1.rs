@@ -5,6 +5,7 @@ use anyhow::{Result, anyhow, bail};
 use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxResources};
 
 use super::{
+    hugetlb,
     Ctx, blkio_any, check_memory_usage, cpu_burst, cpuset, is_einval, pids, rdma, throttles,
 };
 
@@ -27,26 +28,7 @@ pub(crate) fn apply_v1(cx: &mut Ctx, r: &LinuxResources) -> Result<()> {
     if let Some(b) = r.block_io() {
         blkio_v1(cx, b)?;
     }
-    if let Some(h) = r.hugepage_limits() {
-        for l in h {
-            let f = "linux.resources.hugepageLimits";
-            cx.need(f, "hugetlb")?;
-            let file = format!("hugetlb.{}.limit_in_bytes", l.page_size());
-            if !cx.f.exists("hugetlb", &file) {
-                bail!(
-                    "{f}: hugepage size {:?} is not supported ({} does not exist)",
-                    l.page_size(),
-                    cx.f.path("hugetlb", &file).display()
-                );
-            }
-            let v = l.limit().to_string();
-            cx.write(f, "hugetlb", &file, &v)?;
-            let rsvd = format!("hugetlb.{}.rsvd.limit_in_bytes", l.page_size());
-            if cx.f.exists("hugetlb", &rsvd) {
-                cx.write(f, "hugetlb", &rsvd, &v)?;
-            }
-        }
-    }
+    hugetlb(cx, r, "limit_in_bytes", false)?;
     if let Some(n) = r.network() {
         if let Some(id) = n.class_id() {
             cx.need("linux.resources.network.classID", "net_cls")?;

@@ -1,10 +1,11 @@
 //! cgroup v2: `linux.resources` to the files of the container's unified-hierarchy cgroup,
 //! in runc's (libcontainer/cgroups/fs2) order.
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxResources};
 
 use super::{
+    hugetlb,
     Ctx, blkio_any, blkio_weight_to_io_weight, check_memory_usage, cpu_burst, cpuset, io_max_line,
     is_enoent, memory_swap_to_v2, num_to_str, pids, rdma, shares_to_weight, throttles,
 };
@@ -23,30 +24,7 @@ pub(crate) fn apply_v2(cx: &mut Ctx, r: &LinuxResources) -> Result<()> {
         cpu_v2(cx, c)?;
     }
     cpuset(cx, r.cpu().as_ref())?;
-    if let Some(h) = r.hugepage_limits() {
-        for l in h {
-            let f = "linux.resources.hugepageLimits";
-            cx.need(f, "hugetlb")?;
-            let file = format!("hugetlb.{}.max", l.page_size());
-            if !cx.f.exists("hugetlb", &file) {
-                bail!(
-                    "{f}: hugepage size {:?} is not supported ({} does not exist)",
-                    l.page_size(),
-                    cx.f.path("hugetlb", &file).display()
-                );
-            }
-            let v = if l.limit() < 0 {
-                "max".to_string()
-            } else {
-                l.limit().to_string()
-            };
-            cx.write(f, "hugetlb", &file, &v)?;
-            let rsvd = format!("hugetlb.{}.rsvd.max", l.page_size());
-            if cx.f.exists("hugetlb", &rsvd) {
-                cx.write(f, "hugetlb", &rsvd, &v)?;
-            }
-        }
-    }
+    hugetlb(cx, r, "max", true)?;
     rdma(cx, r)?;
     if let Some(n) = r.network()
         && (n.class_id().is_some() || n.priorities().as_ref().is_some_and(|p| !p.is_empty()))
