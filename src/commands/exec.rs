@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::{ExecArgs, Global};
 use crate::process::exec::ExecConfig;
-use crate::process::foreground::{block_signals, copy_winsize, wait_loop, RawTerminal};
+use crate::process::foreground::{attach, block_signals};
 use crate::state::{Root, Status};
 
 pub fn run(g: &Global, a: &ExecArgs) -> Result<i32> {
@@ -117,13 +117,7 @@ fn exec(g: &Global, a: &ExecArgs) -> Result<i32> {
             return Err(e);
         }
     };
-    if let Some(m) = &master {
-        copy_winsize(0, m.as_raw_fd());
-    }
-    let raw = master.as_ref().and_then(|_| RawTerminal::enter());
-    let code = wait_loop(pid, &sigfd, master.as_ref());
-    drop(raw);
-    code
+    attach(pid, &sigfd, master.as_ref())
 }
 
 /// `--process F`: the whole process, as containerd and podman write it.

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use std::os::fd::AsRawFd;
 
 use crate::cli::{CreateArgs, Global};
-use crate::process::foreground::{block_signals, copy_winsize, wait_loop, RawTerminal};
+use crate::process::foreground::{attach, block_signals};
 use crate::state::Root;
 
 pub fn run(g: &Global, id: &str, opts: &CreateArgs, detach: bool, keep: bool) -> Result<i32> {
@@ -53,12 +53,7 @@ pub fn run(g: &Global, id: &str, opts: &CreateArgs, detach: bool, keep: bool) ->
         remove(g, id);
         return Err(e);
     }
-    if let Some(m) = &master {
-        copy_winsize(0, m.as_raw_fd());
-    }
-    let raw = master.as_ref().and_then(|_| RawTerminal::enter());
-    let code = wait_loop(pid, &sigfd, master.as_ref());
-    drop(raw);
+    let code = attach(pid, &sigfd, master.as_ref());
     if !keep {
         remove(g, id);
     }

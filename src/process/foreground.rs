@@ -29,8 +29,21 @@ pub fn exit_code(ws: WaitStatus) -> Option<i32> {
     }
 }
 
+/// The foreground end of `run` and `exec`: the pty (if any) gets the caller's window size and
+/// the caller's terminal goes raw for the relay; then `wait_loop`. The terminal is restored
+/// whatever happens.
+pub fn attach(pid: i32, sigfd: &SignalFd, master: Option<&OwnedFd>) -> Result<i32> {
+    if let Some(m) = master {
+        copy_winsize(0, m.as_raw_fd());
+    }
+    let raw = master.and_then(|_| RawTerminal::enter());
+    let code = wait_loop(pid, sigfd, master);
+    drop(raw);
+    code
+}
+
 /// Forwards signals to the init and reaps children until the init exits; relays the pty.
-pub fn wait_loop(pid: i32, sigfd: &SignalFd, master: Option<&OwnedFd>) -> Result<i32> {
+fn wait_loop(pid: i32, sigfd: &SignalFd, master: Option<&OwnedFd>) -> Result<i32> {
     let mut code = None;
     let mut stdin_open = master.is_some();
     let mut master_open = master.is_some();
@@ -112,7 +125,7 @@ fn write_all(fd: i32, mut data: &[u8]) {
     }
 }
 
-pub fn copy_winsize(from: i32, to: i32) {
+fn copy_winsize(from: i32, to: i32) {
     let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
     if unsafe { libc::ioctl(from, libc::TIOCGWINSZ, &mut ws) } == 0 {
         unsafe { libc::ioctl(to, libc::TIOCSWINSZ, &ws) };
@@ -120,10 +133,10 @@ pub fn copy_winsize(from: i32, to: i32) {
 }
 
 /// Puts our stdin terminal in raw mode for the relay; restores it on drop.
-pub struct RawTerminal(nix::sys::termios::Termios);
+struct RawTerminal(nix::sys::termios::Termios);
 
 impl RawTerminal {
-    pub fn enter() -> Option<RawTerminal> {
+    fn enter() -> Option<RawTerminal> {
         use nix::sys::termios::*;
         let stdin = std::io::stdin();
         let orig = tcgetattr(&stdin).ok()?;
