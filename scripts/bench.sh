@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# make bench: start-up time and peak RSS of bulkhead vs runc vs crun.
-#   BULKHEAD=path ITERATIONS=30 scripts/bench.sh
+# make bench: start-up time, parallel throughput and peak RSS of bulkhead vs runc vs crun,
+# and the floor (the config's namespaces unshared, fork, exec) measured in the same run.
+#   BULKHEAD=path ITERATIONS=30 WORKERS=1,2,4,8,16 PAR_SECONDS=3 scripts/bench.sh
 # One busybox rootfs in build/bench/rootfs; each runtime gets its own bundle
 # (config from `runc spec`, process /bin/true, unique cgroupsPath per run) and
-# its own --root under build/bench/<runtime>/. Measurement: scripts/bench.py.
+# its own --root under build/bench/<runtime>/. Measurement: scripts/bench.py;
+# every sample is kept in build/bench/results.json (BENCH_OUT=path to put it elsewhere).
+# BENCH_DIR=dir moves the whole bench directory.
 # bulkhead is optional: if its binary is missing or fails, it is reported as
 # "bulkhead: failed" and the others still run. Containers left behind are
 # deleted (--force) on exit, also when interrupted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "bench: must run as root" >&2; exit 1; }
-dir=$PWD/build/bench
+dir=${BENCH_DIR:-$PWD/build/bench}
 ITERATIONS=${ITERATIONS:-${N:-30}}
 BULKHEAD=${BULKHEAD:-${CARGO_TARGET_DIR:-target}/$(scripts/triple.sh)/release/bulkhead}
 RUNC=${RUNC:-$(command -v runc || echo /usr/sbin/runc)}
@@ -63,8 +66,15 @@ json.dump(cfg, open(p, "w"), indent=2)
 PY
 
 echo "bench: $ITERATIONS iterations; runtimes: ${runtimes[*]}"
-echo "bench: crun runs in a private mount namespace with /sys/fs/cgroup/unified unmounted (one for the whole batch)"
+# crun refuses a hybrid host (cgroup2 mounted at /sys/fs/cgroup/unified): there it runs in a
+# private mount namespace without that mount; on a pure v1 or v2 host as it is.
+ns_runtimes=
+if mountpoint -q /sys/fs/cgroup/unified 2>/dev/null; then
+    ns_runtimes=crun
+    echo "bench: crun runs in private mount namespaces with /sys/fs/cgroup/unified unmounted (made before timing)"
+fi
 args=()
 for spec in "${runtimes[@]}"; do args+=(--runtime "$spec"); done
 python3 scripts/bench.py --dir "$dir" --template "$dir/config.template.json" \
-    -n "$ITERATIONS" --optional bulkhead --ns-runtimes crun "${args[@]}"
+    -n "$ITERATIONS" --optional bulkhead --ns-runtimes "$ns_runtimes" \
+    --workers "${WORKERS-1,2,4,8,16}" --par-seconds "${PAR_SECONDS:-3}" ${BENCH_OUT:+--out "$BENCH_OUT"} "${args[@]}"
