@@ -627,6 +627,12 @@ impl Cgroup {
 
 /// Enable every available controller of `dir` in its cgroup.subtree_control (runc's
 /// CreateCgroupPath): all at once, else one by one, ignoring errors.
+///
+/// Never in a non-root cgroup that holds processes of its own (the caller's leaf, a systemd
+/// service): the kernel refuses domain controllers there (EBUSY) but accepts the threaded
+/// ones (cpu, pids, cpuset), and that turns the populated cgroup into a thread root whose new
+/// children are "domain invalid", so moving the init into one fails with EOPNOTSUPP (runc
+/// then switches the child to threaded mode; leaving the caller's cgroup as it was is better).
 fn enable_controllers(dir: &Path) {
     let Ok(avail) = fs::read_to_string(dir.join("cgroup.controllers")) else {
         return;
@@ -640,12 +646,21 @@ fn enable_controllers(dir: &Path) {
     if want.is_empty() {
         return;
     }
+    // Only the root has no cgroup.type; it is exempt from the no-internal-process rule.
+    if dir.join("cgroup.type").exists() && has_own_procs(dir) {
+        return;
+    }
     let p = dir.join("cgroup.subtree_control");
     if write_raw(&p, &want.join(" ")).is_err() {
         for w in want {
             let _ = write_raw(&p, &w);
         }
     }
+}
+
+/// Whether `dir` itself (not its descendants) holds a process; unreadable counts as yes.
+fn has_own_procs(dir: &Path) -> bool {
+    fs::read_to_string(dir.join("cgroup.procs")).map_or(true, |s| !s.trim().is_empty())
 }
 
 /// v1 cpuset: a new cgroup starts with empty cpus/mems; copy the parent's.
@@ -882,5 +897,38 @@ mod tests {
         cg.create().unwrap(); // idempotent
         cg.destroy().unwrap();
         assert!(!root.join("a/b").exists() && root.join("a").exists());
+    }
+    #[test]
+    fn v2_create_leaves_a_populated_parent_alone() {
+        // The caller's own leaf cgroup holds processes: enabling (threaded) controllers there
+        // would make its new children "domain invalid" (EOPNOTSUPP when the init joins).
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        fs::write(root.join("cgroup.controllers"), "cpu memory pids\n").unwrap();
+        fs::write(root.join("cgroup.subtree_control"), "cpu memory pids\n").unwrap();
+        let leaf = root.join("caller");
+        fs::create_dir(&leaf).unwrap();
+        for (f, v) in [
+            ("cgroup.type", "domain\n"),
+            ("cgroup.procs", "4242\n"),
+            ("cgroup.controllers", "cpu memory pids\n"),
+            ("cgroup.subtree_control", ""),
+        ] {
+            fs::write(leaf.join(f), v).unwrap();
+        }
+        let mi = format!("1 0 0:1 / {} rw - cgroup2 cgroup2 rw\n", root.display());
+        let cg = Cgroup::resolve_from(&mi, "0::/caller\n", None, "c1").unwrap();
+        cg.create().unwrap();
+        assert!(leaf.join("c1").is_dir());
+        assert_eq!(fs::read_to_string(leaf.join("cgroup.subtree_control")).unwrap(), "");
+        cg.destroy().unwrap();
+        // once the leaf is empty, its controllers are enabled as before
+        fs::write(leaf.join("cgroup.procs"), "").unwrap();
+        cg.create().unwrap();
+        assert_eq!(
+            fs::read_to_string(leaf.join("cgroup.subtree_control")).unwrap(),
+            "+cpu +memory +pids"
+        );
+        cg.destroy().unwrap();
     }
 }
