@@ -1,11 +1,9 @@
-//! The command line: runc's global flags and commands (clap), dispatch to `commands/`, and the
-//! uniform error contract: one line `bulkhead: <what failed>: <why>` on stderr, the same as a
-//! JSON/text record in `--log`, and exit status 1.
+//! The command line: runc's global flags and commands as clap types, nothing else. `main` and
+//! the dispatch to each command live in `commands/mod.rs`, which points down to this file.
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
-use crate::commands;
 
 #[derive(Parser, Debug)]
 #[command(name = "bulkhead", about = "An OCI container runtime (runc-compatible)", disable_version_flag = true)]
@@ -287,43 +285,5 @@ fn default_root() -> PathBuf {
     match std::env::var_os("XDG_RUNTIME_DIR") {
         Some(dir) if !nix::unistd::geteuid().is_root() && !dir.is_empty() => PathBuf::from(dir).join("bulkhead"),
         _ => PathBuf::from("/run/bulkhead"),
-    }
-}
-
-pub fn main() -> i32 {
-    crate::commands::reserve_fds(3);
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
-        Err(e) => {
-            let code = if e.use_stderr() { 1 } else { 0 };
-            let _ = e.print();
-            return code;
-        }
-    };
-    if cli.version {
-        println!("bulkhead version {}\nspec: {}", env!("CARGO_PKG_VERSION"), commands::OCI_VERSION);
-        return 0;
-    }
-    if let Some(cmd) = &cli.cmd {
-        // Before the log file or anything else of ours is opened.
-        crate::commands::reserve_fds(3 + commands::preserved_fd_count(cmd));
-    }
-    let format = if cli.global.log_format == "json" { crate::log::Format::Json } else { crate::log::Format::Text };
-    if let Err(e) = crate::log::init(cli.global.log.as_deref(), format, cli.global.debug) {
-        eprintln!("bulkhead: {e:#}");
-        return 1;
-    }
-    let Some(cmd) = cli.cmd else {
-        eprintln!("bulkhead: no command given (try --help)");
-        return 1;
-    };
-    match commands::dispatch(&cli.global, cmd) {
-        Ok(code) => code,
-        Err(e) => {
-            let msg = format!("{e:#}");
-            crate::log::log(crate::log::Level::Error, &msg);
-            eprintln!("bulkhead: {msg}");
-            1
-        }
     }
 }

@@ -78,14 +78,14 @@ pub fn attach_pty(console_sock: RawFd, size: Option<(u16, u16)>, bind_console: b
 /// symlink (CVE-2025-52565): a planted /dev/console -> /proc/... would put the pty over a
 /// procfs file. Only a regular file or a character device is a valid target.
 fn bind_dev_console(slave_name: &str) -> Result<()> {
-    let root = crate::rootfs::paths::InRoot::open(Path::new("/"))?;
-    let console = root.resolve_create(Path::new("/dev/console"), crate::rootfs::paths::Kind::File, true).context("/dev/console")?;
+    let root = crate::inroot::InRoot::open(Path::new("/"))?;
+    let console = root.resolve_create(Path::new("/dev/console"), crate::inroot::Kind::File, true).context("/dev/console")?;
     crate::security::procfs::check_fd_paths(&root)?;
     let st = nix::sys::stat::fstat(&console).context("fstat /dev/console")?;
     if !matches!(st.st_mode & libc::S_IFMT, libc::S_IFREG | libc::S_IFCHR) {
         anyhow::bail!("/dev/console in the container is neither a regular file nor a character device; refusing to mount the pty on it");
     }
-    nix::mount::mount(Some(slave_name), &crate::rootfs::paths::fd_path(&console), None::<&str>, nix::mount::MsFlags::MS_BIND, None::<&str>)
+    nix::mount::mount(Some(slave_name), &crate::inroot::fd_path(&console), None::<&str>, nix::mount::MsFlags::MS_BIND, None::<&str>)
         .context("bind-mounting the pty over /dev/console")?;
     Ok(())
 }

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod commands;
 pub mod console;
 pub mod hooks;
+pub mod inroot;
 #[macro_use]
 pub mod log;
 pub mod process;

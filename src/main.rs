@@ -1,3 +1,3 @@
 fn main() {
-    std::process::exit(bulkhead::cli::main());
+    std::process::exit(bulkhead::commands::main());
 }

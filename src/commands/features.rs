@@ -17,7 +17,7 @@ pub fn features() -> serde_json::Value {
     ];
     json!({
         "ociVersionMin": "1.0.0",
-        "ociVersionMax": super::OCI_VERSION,
+        "ociVersionMax": crate::spec::OCI_VERSION,
         "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": opts,
         "linux": {

@@ -1,6 +1,10 @@
-//! One file per command. Commands orchestrate: they load state and spec, call process/,
-//! rootfs/, cgroups/ and hooks, and map results to exit codes. The few direct kernel calls
-//! here are about the runtime's own files and fds (the fifo, pid files, fd reservation).
+//! `main`, the dispatch and one file per command. Commands orchestrate: they load state and
+//! spec, call process/, rootfs/, cgroups/ and hooks, and map results to exit codes. The few
+//! direct kernel calls here are about the runtime's own files and fds (the fifo, pid files, fd
+//! reservation).
+//!
+//! The uniform error contract: one line `bulkhead: <what failed>: <why>` on stderr, the same as
+//! a JSON/text record in `--log`, and exit status 1.
 
 mod create;
 mod delete;
@@ -14,16 +18,54 @@ mod ps;
 mod events;
 mod update;
 mod run;
-pub mod spec;
+mod spec;
 mod start;
 mod state;
 
 use anyhow::Result;
+use clap::Parser;
 
-use crate::cli::{Cmd, Global};
+use crate::cli::{Cli, Cmd, Global};
 
-/// The runtime spec version we implement (reported in state and features).
-pub const OCI_VERSION: &str = "1.1.0";
+/// The `bulkhead` binary: parse the command line, open the log, run the command, and turn an
+/// error into the one-line contract above.
+pub fn main() -> i32 {
+    reserve_fds(3);
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    if cli.version {
+        println!("bulkhead version {}\nspec: {}", env!("CARGO_PKG_VERSION"), crate::spec::OCI_VERSION);
+        return 0;
+    }
+    if let Some(cmd) = &cli.cmd {
+        // Before the log file or anything else of ours is opened.
+        reserve_fds(3 + preserved_fd_count(cmd));
+    }
+    let format = if cli.global.log_format == "json" { crate::log::Format::Json } else { crate::log::Format::Text };
+    if let Err(e) = crate::log::init(cli.global.log.as_deref(), format, cli.global.debug) {
+        eprintln!("bulkhead: {e:#}");
+        return 1;
+    }
+    let Some(cmd) = cli.cmd else {
+        eprintln!("bulkhead: no command given (try --help)");
+        return 1;
+    };
+    match dispatch(&cli.global, cmd) {
+        Ok(code) => code,
+        Err(e) => {
+            let msg = format!("{e:#}");
+            crate::log::log(crate::log::Level::Error, &msg);
+            eprintln!("bulkhead: {msg}");
+            1
+        }
+    }
+}
 
 pub fn dispatch(g: &Global, cmd: Cmd) -> Result<i32> {
     if g.systemd_cgroup && matches!(cmd, Cmd::Create { .. } | Cmd::Run { .. }) {

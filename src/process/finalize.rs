@@ -109,7 +109,7 @@ pub fn set_identity(p: &Process, last_cap: u8, setgroups_allowed: bool) -> Resul
 /// (CVE-2024-21626), then entered with fchdir on the O_PATH handle (no /proc needed). The
 /// init creates a missing cwd, as runc does; exec refuses it, as runc does.
 pub fn chdir_cwd(cwd: &Path, create_missing: bool) -> Result<()> {
-    use crate::rootfs::paths::{InRoot, Kind};
+    use crate::inroot::{InRoot, Kind};
     let root = InRoot::open(Path::new("/"))?;
     let dir = if create_missing {
         root.resolve_create(cwd, Kind::Dir, false).with_context(|| format!("process.cwd {}", cwd.display()))?

@@ -216,7 +216,7 @@ pub fn spawn(cfg: InitConfig, hooks: &dyn Fn(i32) -> Result<()>) -> Result<i32> 
 /// process.oomScoreAdj of the init, written from the host side before it runs anything.
 fn set_oom_score_adj(pid: i32, spec: &Spec) -> Result<()> {
     let Some(v) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) else { return Ok(()) };
-    let root = crate::rootfs::paths::InRoot::open(Path::new("/"))?;
+    let root = crate::inroot::InRoot::open(Path::new("/"))?;
     crate::security::procfs::write_verified(&root, Path::new(&format!("/proc/{pid}/oom_score_adj")), &v.to_string())
         .with_context(|| format!("process.oomScoreAdj: writing {v} (lowering it below the current value needs CAP_SYS_RESOURCE)"))
 }

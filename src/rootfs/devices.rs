@@ -7,7 +7,7 @@ use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use super::paths::{fd_path, InRoot, Kind};
+use crate::inroot::{fd_path, InRoot, Kind};
 
 pub struct Device {
     pub path: PathBuf,

@@ -8,7 +8,6 @@ pub mod devices;
 pub mod idmap;
 pub mod mounts;
 pub mod options;
-pub mod paths;
 
 use anyhow::{bail, Context, Result};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
@@ -17,7 +16,7 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use mounts::MountContext;
-use paths::{fd_path, InRoot};
+use crate::inroot::{fd_path, InRoot};
 
 pub struct RootfsConfig<'a> {
     pub spec: &'a Spec,
@@ -33,7 +32,7 @@ pub struct RootfsConfig<'a> {
 
 fn root_propagation(spec: &Spec) -> Option<MsFlags> {
     let p = spec.linux().as_ref()?.rootfs_propagation().as_deref()?;
-    options::propagation_flag(p)
+    crate::spec::propagation_flag(p)
 }
 
 /// Everything before pivot_root.

@@ -6,7 +6,7 @@ use oci_spec::runtime::Mount;
 use std::path::{Path, PathBuf};
 
 use super::options::{self, MountOptions};
-use super::paths::{fd_path, InRoot, Kind};
+use crate::inroot::{fd_path, InRoot, Kind};
 
 /// What a mount needs to know beyond the entry itself.
 pub struct MountContext<'a> {

@@ -4,6 +4,8 @@
 
 use nix::mount::MsFlags;
 
+use crate::spec::propagation_flag;
+
 #[derive(Debug, PartialEq, Eq)]
 pub struct MountOptions {
     /// Flags for the mount call itself (and for the read-only/nosuid... remount of a bind).
@@ -29,21 +31,6 @@ impl MountOptions {
     pub fn is_bind(&self) -> bool {
         self.flags.contains(MsFlags::MS_BIND)
     }
-}
-
-/// `rootfsPropagation` and the propagation mount options.
-pub fn propagation_flag(name: &str) -> Option<MsFlags> {
-    Some(match name {
-        "private" => MsFlags::MS_PRIVATE,
-        "rprivate" => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
-        "shared" => MsFlags::MS_SHARED,
-        "rshared" => MsFlags::MS_SHARED | MsFlags::MS_REC,
-        "slave" => MsFlags::MS_SLAVE,
-        "rslave" => MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        "unbindable" => MsFlags::MS_UNBINDABLE,
-        "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
-        _ => return None,
-    })
 }
 
 /// (clear?, flag) for each flag option.

@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 use oci_spec::runtime::Spec;
 use std::path::Path;
 
-use crate::rootfs::paths::InRoot;
+use crate::inroot::InRoot;
 
 // statfs's f_type is i64 on glibc and u64 on musl: compare as u64, with a cast that is a
 // no-op on musl (hence the allow, or clippy --fix on glibc removes it and breaks musl).

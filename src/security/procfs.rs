@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
-use crate::rootfs::paths::InRoot;
+use crate::inroot::InRoot;
 
 /// Mount id of the filesystem object behind `fd` (statx STATX_MNT_ID, Linux 5.8).
 pub fn mnt_id(fd: &OwnedFd) -> std::io::Result<u64> {
@@ -62,7 +62,7 @@ pub fn check_fd_paths(root: &InRoot) -> Result<()> {
     open_verified(root, Path::new("/proc/self/fd"), libc::O_PATH | libc::O_DIRECTORY).context("/proc/self/fd (needed to mount onto verified handles)")?;
     let probe = root.resolve(Path::new("/"), false).context("opening /")?;
     let a = nix::sys::stat::fstat(&probe).context("fstat /")?;
-    let b = nix::sys::stat::stat(&crate::rootfs::paths::fd_path(&probe)).context("stat /proc/self/fd/N")?;
+    let b = nix::sys::stat::stat(&crate::inroot::fd_path(&probe)).context("stat /proc/self/fd/N")?;
     if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino) {
         bail!("/proc/self/fd/N does not lead to our own file descriptors; refusing to mount through it");
     }
