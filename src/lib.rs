@@ -16,3 +16,4 @@ pub mod security;
 pub mod spec;
 pub mod state;
 pub mod sys;
+pub mod trace;

@@ -404,3 +404,38 @@ fn foreground_run_forwards_job_control_and_other_signals() {
     assert_eq!(status.code(), Some(5), "the container's exit status");
     assert!(fs::read_to_string(c.out.join("sigs")).unwrap().contains("TSTP"));
 }
+
+/// BULKHEAD_TRACE=1 writes one line of per-phase microseconds per process to the --log file;
+/// unset, nothing of it appears.
+#[test]
+fn trace_writes_create_phases_to_the_log() {
+    if is_runc() {
+        return;
+    }
+    let mut c = Ctx::new("trace");
+    c.set_args(&["true"]);
+    c.write_config();
+    let log = c.dir.join("trace.log");
+    let run = |trace: bool| {
+        let mut cmd = c.rt();
+        cmd.arg("--log").arg(&log).args(["run", "--bundle", c.bundle_str(), &c.id]);
+        if trace {
+            cmd.env("BULKHEAD_TRACE", "1");
+        } else {
+            cmd.env_remove("BULKHEAD_TRACE");
+        }
+        exec(&mut cmd, Duration::from_secs(30)).assert_ok();
+    };
+    run(false);
+    let text = fs::read_to_string(&log).unwrap_or_default();
+    assert!(!text.contains("bulkhead trace"), "trace without BULKHEAD_TRACE:\n{text}");
+    run(true);
+    let text = fs::read_to_string(&log).unwrap();
+    for who in ["create", "init", "start", "delete"] {
+        assert!(text.contains(&format!("bulkhead trace {who}:")), "no {who} trace line:\n{text}");
+    }
+    for phase in ["spec=", "claim=", "cgroups=", "clone=", "mounts=", "pivot=", "finish=", "caps=", "fifo=", "state-created=", "total="] {
+        assert!(text.contains(phase), "no {phase} in the trace:\n{text}");
+    }
+    c.assert_nothing_left(&c.id.clone());
+}

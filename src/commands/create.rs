@@ -26,6 +26,7 @@ pub fn create(g: &Global, id: &str, opts: &CreateArgs, console: Option<OwnedFd>)
 
 /// `create` with the bundle already loaded (run reads it first to learn about the terminal).
 pub fn create_from(g: &Global, id: &str, opts: &CreateArgs, bundle: Bundle, console: Option<OwnedFd>) -> Result<i32> {
+    crate::trace::mark("spec");
     state::validate_id(id)?;
     let pid_file = opts.pid_file.as_ref().map(std::path::absolute).transpose().context("--pid-file")?;
     let terminal = bundle.spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
@@ -49,14 +50,18 @@ pub fn create_from(g: &Global, id: &str, opts: &CreateArgs, bundle: Bundle, cons
         }
         None => None,
     };
+    crate::trace::mark("seccomp-compile");
 
     let root = Root::new(&g.root);
     let mut c = root.claim(id)?;
+    crate::trace::mark("claim");
     let result = (|| -> Result<i32> {
         // The bytes that were validated, not a second read of a file that may have changed.
         std::fs::write(c.config_path(), &bundle.config_bytes).context("saving config.json in the state dir")?;
+        crate::trace::mark("config-copy");
         let cgroups_path = bundle.spec.linux().as_ref().and_then(|l| l.cgroups_path().as_ref()).map(|p| p.to_string_lossy().into_owned());
         let cgroup = Cgroup::resolve(cgroups_path.as_deref(), id).context("linux.cgroupsPath")?;
+        crate::trace::mark("cgroup-resolve");
         c.set_initial_state(State {
             oci_version: bundle.spec.version().clone(),
             id: id.to_string(),
@@ -73,10 +78,12 @@ pub fn create_from(g: &Global, id: &str, opts: &CreateArgs, bundle: Bundle, cons
                 || !hooks::Phase::Poststop.of(bundle.spec.hooks().as_ref()).is_empty(),
         });
         c.save()?;
+        crate::trace::mark("state-creating");
         let fifo = make_fifo(&c.fifo_path())?;
         let err_path = c.dir.join("exec.error");
         let start_error = nix::fcntl::open(&err_path, nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CREAT | nix::fcntl::OFlag::O_EXCL | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::from_bits_truncate(0o600))
             .with_context(|| format!("creating {}", err_path.display()))?;
+        crate::trace::mark("fifo");
         match cgroup.create() {
             Ok(()) => {
                 for w in cgroup.apply_resources(&effective_resources(&bundle.spec)).context("linux.resources")? {
@@ -91,6 +98,7 @@ pub fn create_from(g: &Global, id: &str, opts: &CreateArgs, bundle: Bundle, cons
             }
             Err(e) => return Err(e).context("linux.cgroupsPath"),
         }
+        crate::trace::mark("cgroups");
         let hooks = bundle.spec.hooks().as_ref();
         let base_state = c.state().clone();
         let pid = process::spawn(
@@ -123,9 +131,12 @@ pub fn create_from(g: &Global, id: &str, opts: &CreateArgs, bundle: Bundle, cons
         st.init_start_time = state::read_stat(pid).map(|s| s.1).unwrap_or(0);
         c.transition(Status::Created)?;
         c.save()?;
+        crate::trace::mark("state-created");
         if let Some(p) = &pid_file {
             crate::state::write_pid_file(p, pid)?;
+            crate::trace::mark("pid-file");
         }
+        crate::trace::flush("create");
         Ok(pid)
     })();
     if result.is_err() {

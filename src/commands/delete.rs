@@ -40,15 +40,20 @@ pub fn delete(c: &mut Container, force: bool) -> Result<()> {
         }
         st => bail!("cannot delete container {:?}: it is {st} (stop it first, or use --force)", s.id),
     }
+    crate::trace::mark("lock-kill");
     if let Some(cg) = &s.cgroup {
         cg.destroy()?;
+        crate::trace::mark("cgroups");
     }
     if let Some(spec) = s.post_hooks.then(|| c.spec().ok()).flatten() {
         let mut st = s.clone();
         st.status = Status::Stopped;
         hooks::run_warn(Phase::Poststop, spec.hooks().as_ref(), &st.oci_json().to_string());
     }
-    c.remove_dir()
+    let r = c.remove_dir();
+    crate::trace::mark("state-remove");
+    crate::trace::flush("delete");
+    r
 }
 
 /// SIGKILL the init and wait (bounded) until it is gone. A paused init dies too: SIGKILL is

@@ -30,6 +30,7 @@ use crate::cli::{Cli, Cmd, Global};
 /// The `bulkhead` binary: parse the command line, open the log, run the command, and turn an
 /// error into the one-line contract above.
 pub fn main() -> i32 {
+    crate::trace::begin();
     reserve_fds(3);
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -52,6 +53,7 @@ pub fn main() -> i32 {
         eprintln!("bulkhead: {e:#}");
         return 1;
     }
+    crate::trace::mark("args");
     let Some(cmd) = cli.cmd else {
         eprintln!("bulkhead: no command given (try --help)");
         return 1;

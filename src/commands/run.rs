@@ -54,6 +54,7 @@ pub fn run(g: &Global, id: &str, opts: &CreateArgs, detach: bool, keep: bool) ->
         return Err(e);
     }
     let code = attach(pid, &sigfd, master.as_ref());
+    crate::trace::mark("wait");
     if !keep {
         remove(g, id);
     }

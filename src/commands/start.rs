@@ -29,6 +29,7 @@ fn wait_exec(fd: &std::os::fd::OwnedFd) {
 
 pub fn start(g: &Global, id: &str) -> Result<()> {
     let mut c = Root::new(&g.root).open_locked(id)?;
+    crate::trace::mark("lock-state");
     match c.state().status {
         Status::Created => {}
         Status::Stopped => bail!("cannot start container {id:?}: it has stopped"),
@@ -44,6 +45,7 @@ pub fn start(g: &Global, id: &str) -> Result<()> {
     nix::unistd::write(&fd, b"0").with_context(|| format!("writing {}", fifo.display()))?;
     wait_exec(&fd);
     drop(fd);
+    crate::trace::mark("fifo");
     // The init writes into exec.error when a startContainer hook or the execve failed.
     let err_path = c.dir.join("exec.error");
     let msg = std::fs::read_to_string(&err_path).unwrap_or_default();
@@ -57,9 +59,12 @@ pub fn start(g: &Global, id: &str) -> Result<()> {
     std::fs::remove_file(&fifo).with_context(|| format!("removing {}", fifo.display()))?;
     c.transition(Status::Running)?;
     c.save()?;
+    crate::trace::mark("state-running");
     if c.state().post_hooks {
         let spec = c.spec()?;
         hooks::run_warn(Phase::Poststart, spec.hooks().as_ref(), &c.state().oci_json().to_string());
+        crate::trace::mark("poststart");
     }
+    crate::trace::flush("start");
     Ok(())
 }

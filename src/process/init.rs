@@ -10,6 +10,7 @@ use super::{finalize, InitConfig};
 use crate::hooks::{self, Phase};
 
 pub fn run(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usize, OwnedFd)], cgroup_tasks: &[OwnedFd]) -> ! {
+    crate::trace::begin();
     let err = match setup_and_exec(cfg, plan, ch, idmapped, cgroup_tasks) {
         Ok(never) => match never {},
         Err(e) => e,
@@ -42,12 +43,14 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usiz
         // The parent gave up (its own error is what the user sees).
         _ => unsafe { libc::_exit(1) },
     };
+    crate::trace::mark("go");
     // Already so unless a rootless parent needed our /proc files for the id maps.
     crate::security::dumpable::set_non_dumpable()?;
     // The fast cgroup join: born in the cgroup2 dir, now each v1 hierarchy (see spawn).
     for fd in cgroup_tasks {
         crate::sys::join_v1_tasks(fd.as_raw_fd())?;
     }
+    crate::trace::mark("cgroup-join");
     // Nothing of the runtime's may live on in the container: not the state dir's lock (held
     // until exec it would block `start`), not the caller's stray fds (CVE-2024-21626).
     let mut keep = vec![ch.as_raw_fd(), cfg.fifo.as_raw_fd(), cfg.start_error.as_raw_fd()];
@@ -79,6 +82,7 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usiz
             return Err(std::io::Error::last_os_error()).with_context(|| format!("domainname: setdomainname({d:?})"));
         }
 
+    crate::trace::mark("fds-hostname");
     // Read what we need from the host's /proc and /dev before they go away.
     let last_cap = crate::security::caps::last_cap();
 
@@ -94,6 +98,7 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usiz
         cgroup_unified: cfg.cgroup_unified,
         idmapped,
     })?;
+    crate::trace::mark("mounts");
 
     if !joined {
         wait_joined(ch)?;
@@ -102,6 +107,7 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usiz
         }
     }
 
+    crate::trace::mark("joined");
     let hooks = spec.hooks().as_ref();
     if !Phase::Prestart.of(hooks).is_empty() || !Phase::CreateRuntime.of(hooks).is_empty() {
         ch.send(&Msg::HooksRequest)?;
@@ -115,13 +121,16 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usiz
         hooks::run(Phase::CreateContainer, hooks, &state_json(cfg, host_pid, "creating"))?;
     }
 
+    crate::trace::mark("hooks");
     crate::rootfs::pivot(cfg.rootfs, cfg.no_pivot)?;
+    crate::trace::mark("pivot");
     if process.terminal().unwrap_or(false) {
         let sock = cfg.console_socket.as_ref().context("process.terminal is true but no --console-socket was given")?;
         let size = process.console_size().as_ref().map(|b| (b.height() as u16, b.width() as u16));
         crate::console::setup_in_container(sock.as_raw_fd(), size)?;
     }
     crate::rootfs::finish(spec)?;
+    crate::trace::mark("finish");
     if !cfg.no_new_keyring {
         // EACCES/ENOSYS where keyrings are unavailable (some LSMs, old kernels): not fatal.
         if let Err(e) = crate::sys::join_session_keyring(&format!("_ses.{}", cfg.id)) {
@@ -130,6 +139,7 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usiz
     }
     finalize::set_rlimits(process)?;
     finalize::chdir_cwd(process.cwd(), true)?;
+    crate::trace::mark("keyring-rlimits-cwd");
     let setgroups_allowed = !plan.user || std::fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() != "deny").unwrap_or(true);
     // As runc: without no_new_privs, loading a filter needs CAP_SYS_ADMIN, so it goes in
     // before the capabilities are dropped; with it, as late as possible.
@@ -138,26 +148,34 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usiz
     // privileged and before seccomp (profiles restrict personality(2)).
     crate::security::lsm::apply_exec_labels(spec.process().as_ref())?;
     crate::security::personality::apply(spec)?;
+    crate::trace::mark("lsm-personality");
     if !nnp {
         load_seccomp(cfg, ch)?;
+        crate::trace::mark("seccomp");
     }
     finalize::set_identity(process, last_cap, setgroups_allowed)?;
+    crate::trace::mark("caps");
     if nnp {
         load_seccomp(cfg, ch)?;
+        crate::trace::mark("seccomp");
     }
 
     let env = finalize::environment(process, cfg.listen_fds);
     let args = process.args().clone().unwrap_or_default();
     // Resolve the program now, so a missing binary fails `create` rather than `start`.
     let program = finalize::lookup(&args[0], &env)?;
+    crate::trace::mark("lookup");
+    crate::trace::flush("init");
     ch.send(&Msg::Ready)?;
 
     wait_for_start(&cfg.fifo)?;
+    crate::trace::mark("fifo");
     let after_start = (|| {
         if !Phase::StartContainer.of(hooks).is_empty() {
             hooks::run(Phase::StartContainer, hooks, &state_json(cfg, host_pid, "created"))?;
         }
         let umask = process.user().umask().unwrap_or(0o022);
+        crate::trace::flush("init-start");
         finalize::exec(&program, &args, &env, cfg.preserve_fds + cfg.listen_fds, umask)
     })();
     // Only reached on failure: `start` is waiting for our fifo to close and then looks here.

@@ -156,6 +156,7 @@ pub fn spawn(cfg: InitConfig, hooks: &dyn Fn(i32) -> Result<()>) -> Result<i32> 
         drop(child);
         pid
     };
+    crate::trace::mark("clone");
     drop(cfg.fifo);
 
     // If the init is gone, a send fails with EPIPE; what it said before dying (its Error) is
@@ -204,7 +205,9 @@ pub fn spawn(cfg: InitConfig, hooks: &dyn Fn(i32) -> Result<()>) -> Result<i32> 
             }
         }
     };
-    if let Err(e) = handshake() {
+    let r = handshake();
+    crate::trace::mark("init");
+    if let Err(e) = r {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
         // Reap it when it is our child; otherwise its new parent will.
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), Some(nix::sys::wait::WaitPidFlag::__WALL));
