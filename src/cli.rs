@@ -279,11 +279,8 @@ pub struct UpdateArgs {
     pub mem_bw_schema: Option<String>,
 }
 
-/// runc's rule: root uses /run/<runtime>; an unprivileged user, who cannot write there, gets
-/// $XDG_RUNTIME_DIR/<runtime>.
+/// runc's rule (security::rootless::default_state_root): /run/bulkhead for root, and
+/// $XDG_RUNTIME_DIR/bulkhead for a non-root uid or uid 0 of a user namespace (podman rootless).
 fn default_root() -> PathBuf {
-    match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(dir) if !nix::unistd::geteuid().is_root() && !dir.is_empty() => PathBuf::from(dir).join("bulkhead"),
-        _ => PathBuf::from("/run/bulkhead"),
-    }
+    crate::security::rootless::default_state_root_here().0
 }

@@ -19,6 +19,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::cgroups::Cgroup;
+use crate::security::rootless::with_hint;
 
 /// The OCI lifecycle, plus `paused` (a frozen running container) as runc reports it.
 #[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
@@ -221,12 +222,12 @@ impl Root {
             .recursive(true)
             .mode(0o700)
             .create(&self.dir)
-            .with_context(|| format!("creating state root {}", self.dir.display()))?;
+            .map_err(|e| with_hint(e, &self.dir, format!("creating state root {}", self.dir.display())))?;
         let dir = self.container_dir(id);
         match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => bail!("container {id:?} already exists"),
-            Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
+            Err(e) => return Err(with_hint(e, &self.dir, format!("creating {}", dir.display()))),
         }
         let lock = lock_dir(&dir)?;
         Ok(Container { dir, lock: Some(lock), state: None })

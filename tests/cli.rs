@@ -79,6 +79,38 @@ fn spec_writes_default_config() {
     assert_eq!(read_config(d3.path()), cfg);
 }
 
+/// runc's state-root rule (shouldHonorXDGRuntimeDir): uid 0 of a non-initial user namespace
+/// (how podman rootless runs the runtime) keeps its state in $XDG_RUNTIME_DIR/<runtime>,
+/// made 0700 + sticky, unless USER=root; the real root never does; --root always wins.
+#[test]
+fn state_root_follows_xdg_runtime_dir_in_a_user_namespace() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().unwrap();
+    let (xdg, other) = (d.path().join("xdg"), d.path().join("other"));
+    fs::create_dir(&xdg).unwrap();
+    let list = |userns: bool, user: &str, global: &[&str]| {
+        let mut c = if userns {
+            let mut c = std::process::Command::new("unshare");
+            c.args(["--user", "--map-root-user"]).arg(runtime());
+            c
+        } else {
+            rt_raw()
+        };
+        c.args(global).arg("list").env("XDG_RUNTIME_DIR", &xdg).env("USER", user);
+        exec(&mut c, CMD_TIMEOUT)
+    };
+    let made = xdg.join(if is_runc() { "runc" } else { "bulkhead" });
+    list(false, "root", &[]).assert_ok();
+    assert!(!made.exists(), "the real root uses /run, not $XDG_RUNTIME_DIR");
+    list(true, "root", &[]).assert_ok();
+    assert!(!made.exists(), "USER=root in a user namespace uses /run");
+    list(true, "someone", &["--root", other.to_str().unwrap()]).assert_ok();
+    assert!(!made.exists(), "--root wins");
+    list(true, "someone", &[]).assert_ok();
+    let mode = fs::metadata(&made).unwrap_or_else(|e| panic!("uid 0 of a user namespace: no {}: {e}", made.display())).permissions().mode();
+    assert_eq!(mode & 0o7777, 0o1700, "{mode:o}");
+}
+
 #[test]
 fn spec_rootless_shape() {
     let d = tempfile::tempdir().unwrap();

@@ -700,6 +700,52 @@ fn rootless_spec_runs_as_unprivileged_user() {
     assert!(o.stderr.contains("rootless") || o.stderr.is_empty(), "{o:?}");
 }
 
+/// A rootless user with neither XDG_RUNTIME_DIR nor --root: the error names the state path
+/// that is not writable and what to do about it, not a bare EACCES.
+#[test]
+fn rootless_state_root_error_says_what_to_do() {
+    if skip() {
+        return;
+    }
+    let Some(u) = TestUser::new() else {
+        eprintln!("skipped: useradd failed");
+        return;
+    };
+    let ctx = Ctx::new("rlroot");
+    let bin = rootless_bundle(&ctx, &u);
+    let id = ctx.new_id();
+    let o = u.run(&bin, &["run", "--bundle", ctx.bundle.to_str().unwrap(), &id], &ctx.bundle);
+    assert!(!o.ok(), "{o:?}");
+    for want in ["/run/bulkhead", "not writable by uid", "set XDG_RUNTIME_DIR", "--root"] {
+        assert!(o.stderr.contains(want), "{want:?} not in {:?}", o.stderr);
+    }
+}
+
+/// Rootless without a delegated cgroup: `kill --all` still reaches the container through its
+/// init (as runc), instead of succeeding without signalling anything.
+#[test]
+fn rootless_kill_all_without_cgroup_signals_the_init() {
+    if skip() {
+        return;
+    }
+    let Some(u) = TestUser::new() else {
+        eprintln!("skipped: useradd failed");
+        return;
+    };
+    let ctx = Ctx::new("rlkill");
+    let bin = rootless_bundle(&ctx, &u);
+    let mut cfg = ctx.config();
+    cfg["process"]["terminal"] = json!(false);
+    let id = ctx.new_id();
+    ctx.set(&mut cfg, &id, &["sleep", "1000"]);
+    let (root, bundle) = (ctx.root.to_str().unwrap(), ctx.bundle.to_str().unwrap());
+    let o = u.run(&bin, &["--root", root, "run", "-d", "--bundle", bundle, &id], &ctx.bundle);
+    assert!(o.ok(), "{o:?}");
+    let o = u.run(&bin, &["--root", root, "kill", "--all", &id, "KILL"], &ctx.bundle);
+    assert!(o.ok(), "{o:?}");
+    assert!(ctx.wait_stopped(&id, Duration::from_secs(10)), "kill --all KILL left the container running");
+}
+
 /// Several ranges as an unprivileged user go through newuidmap/newgidmap (/etc/subuid).
 #[test]
 fn rootless_several_ranges_via_newuidmap() {

@@ -91,7 +91,7 @@ pub fn create_from(g: &Global, id: &str, opts: &CreateArgs, bundle: Bundle, cons
                 }
             }
             // Rootless without a delegated cgroup: run in the caller's cgroup, as runc does.
-            Err(e) if crate::security::rootless::is_rootless() => {
+            Err(e) if crate::security::rootless::is_rootless_cgroups() => {
                 crate::warn!("rootless: {e:#}; running without a cgroup of its own (linux.resources not applied)");
                 c.state_mut().cgroup = None;
                 c.save()?;

@@ -12,11 +12,19 @@ pub fn run(g: &Global, id: &str, signal: &str, all: bool) -> Result<i32> {
     if all {
         if let Some(cg) = &s.cgroup {
             cg.kill_all(sig).with_context(|| format!("signalling every process in cgroup {}", cg.path()))?;
+            return Ok(0);
         }
-        return Ok(0);
+        // Rootless without a cgroup of its own (the create skipped it): as runc, the init
+        // only; the others die with it when the container has its own pid namespace.
+        crate::warn!("kill --all: container {id:?} has no cgroup (rootless, not delegated): signalling its init only");
     }
     let init = (s.status != Status::Stopped).then(|| crate::state::open_init(s.pid, s.init_start_time)).flatten();
-    let Some(init) = init else { bail!("cannot kill container {id:?}: it is not running") };
+    let Some(init) = init else {
+        if all {
+            return Ok(0); // nothing left to signal, as before for a cgroup-less --all
+        }
+        bail!("cannot kill container {id:?}: it is not running")
+    };
     use std::os::fd::AsRawFd;
     crate::sys::pidfd_send_signal(init.as_raw_fd(), sig).with_context(|| format!("pidfd_send_signal(init {}, {sig})", s.pid))?;
     Ok(0)

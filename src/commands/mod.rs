@@ -58,7 +58,7 @@ pub fn main() -> i32 {
         eprintln!("bulkhead: no command given (try --help)");
         return 1;
     };
-    match dispatch(&cli.global, cmd) {
+    match rootless_setup(&cli.global).and_then(|()| dispatch(&cli.global, cmd)) {
         Ok(code) => code,
         Err(e) => {
             let msg = format!("{e:#}");
@@ -67,6 +67,12 @@ pub fn main() -> i32 {
             1
         }
     }
+}
+
+/// The global `--rootless` (runc's true/false/auto), and the XDG state root made as runc makes it.
+fn rootless_setup(g: &Global) -> Result<()> {
+    crate::security::rootless::set_flag(crate::security::rootless::parse_bool_or_auto(g.rootless.as_deref())?);
+    crate::security::rootless::prepare_xdg_root(&g.root)
 }
 
 pub fn dispatch(g: &Global, cmd: Cmd) -> Result<i32> {

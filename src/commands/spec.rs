@@ -8,7 +8,8 @@ pub fn run(bundle: &Path, rootless: bool) -> Result<i32> {
     if path.exists() {
         bail!("{} exists: remove it first", path.display());
     }
-    let text = serde_json::to_string_pretty(&crate::spec::default_spec(rootless, nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw()))?;
+    // The effective ids, as runc's specconv.ToRootless maps them.
+    let text = serde_json::to_string_pretty(&crate::spec::default_spec(rootless, nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw()))?;
     std::fs::write(&path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
     Ok(0)
 }

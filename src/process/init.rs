@@ -92,7 +92,7 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usiz
         spec,
         rootfs: cfg.rootfs,
         bundle: cfg.bundle,
-        in_userns: plan.user,
+        in_userns: plan.mounts_in_userns,
         cgroup_ns: plan.new_cgroup,
         cgroup_sources: &cgroup_sources,
         cgroup_unified: cfg.cgroup_unified,

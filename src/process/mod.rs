@@ -81,7 +81,8 @@ fn fast_join_handles(cg: &Cgroup) -> (Vec<OwnedFd>, Option<OwnedFd>) {
 /// Runs the create path and returns the init's pid once it waits for `start`.
 /// `hooks` runs prestart + createRuntime hooks in the runtime's namespaces, given the pid.
 pub fn spawn(cfg: InitConfig, hooks: &dyn Fn(i32) -> Result<()>) -> Result<i32> {
-    let plan = namespaces::Plan::from_spec(cfg.spec);
+    let mut plan = namespaces::Plan::from_spec(cfg.spec);
+    plan.mounts_in_userns = crate::security::rootless::mounts_in_userns(crate::security::rootless::facts(), plan.user);
     if !plan.mount {
         bail!("linux.namespaces: a mount namespace is required (add {{\"type\": \"mount\"}})");
     }
@@ -95,7 +96,7 @@ pub fn spawn(cfg: InitConfig, hooks: &dyn Fn(i32) -> Result<()>) -> Result<i32> 
     // gid_map, which a non-dumpable process's /proc files forbid; that init makes itself
     // non-dumpable as soon as the maps are written (init::run, after Go). Until then it sits
     // in a user namespace owned by the caller, who may ptrace it anyway.
-    if !plan.new_user || nix::unistd::geteuid().is_root() {
+    if !plan.new_user || !crate::security::rootless::is_rootless_euid() {
         crate::security::dumpable::set_non_dumpable()?;
     }
 
@@ -135,7 +136,7 @@ pub fn spawn(cfg: InitConfig, hooks: &dyn Fn(i32) -> Result<()>) -> Result<i32> 
     } else {
         // Fast cgroup join (as exec does, see process/exec.rs): born in the cgroup2 directory
         // (CLONE_INTO_CGROUP), then the init moves itself into each v1 hierarchy.
-        let (tasks, v2) = if plan.new_user || crate::security::rootless::is_rootless() { (Vec::new(), None) } else { fast_join_handles(cfg.cgroup) };
+        let (tasks, v2) = if plan.new_user || crate::security::rootless::is_rootless_cgroups() { (Vec::new(), None) } else { fast_join_handles(cfg.cgroup) };
         let flags = plan.clone_flags.bits() as u64;
         // SAFETY: the runtime is single-threaded here.
         let forked = match (v2.as_ref(), tasks.is_empty()) {
@@ -176,7 +177,7 @@ pub fn spawn(cfg: InitConfig, hooks: &dyn Fn(i32) -> Result<()>) -> Result<i32> 
         send(&Msg::Go(pid))?;
         if joined_by_init {
             // Already there: born in the cgroup2 dir, the init wrote itself into v1's.
-        } else if crate::security::rootless::is_rootless() && !cfg.cgroup.exists() {
+        } else if crate::security::rootless::is_rootless_cgroups() && !cfg.cgroup.exists() {
             crate::debug!("rootless: no cgroup {}; the init stays in the caller's cgroup", cfg.cgroup.path());
         } else {
             cfg.cgroup.add_pid(pid).context("adding the init to its cgroup")?;

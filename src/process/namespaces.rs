@@ -32,11 +32,15 @@ pub struct Plan {
     pub new_time: bool,
     pub user: bool,
     pub mount: bool,
+    /// The container's mounts are made in a user namespace: its own, or the one the runtime
+    /// runs in (podman rootless). Devices are then bound, not mknod'ed, and locked mount flags
+    /// kept. Decided by the parent (security::rootless::mounts_in_userns).
+    pub mounts_in_userns: bool,
 }
 
 impl Plan {
     pub fn from_spec(spec: &Spec) -> Plan {
-        let mut p = Plan { clone_flags: CloneFlags::empty(), joins: Vec::new(), new_user: false, new_cgroup: false, new_time: false, user: false, mount: false };
+        let mut p = Plan { clone_flags: CloneFlags::empty(), joins: Vec::new(), new_user: false, new_cgroup: false, new_time: false, user: false, mount: false, mounts_in_userns: false };
         let nss = spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default();
         for ns in &nss {
             let t = ns.typ();
@@ -138,7 +142,7 @@ pub fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {
     let linux = spec.linux().as_ref();
     let uids = linux.and_then(|l| l.uid_mappings().clone()).unwrap_or_default();
     let gids = linux.and_then(|l| l.gid_mappings().clone()).unwrap_or_default();
-    if nix::unistd::geteuid().is_root() {
+    if !crate::security::rootless::is_rootless_euid() {
         return write_maps_directly(pid, &uids, &gids);
     }
     let own = |maps: &[oci_spec::runtime::LinuxIdMapping], id: u32| maps.len() == 1 && maps[0].host_id() == id && maps[0].size() == 1;
@@ -156,9 +160,24 @@ fn map_text(maps: &[oci_spec::runtime::LinuxIdMapping]) -> String {
 
 fn write_maps_directly(pid: i32, uids: &[oci_spec::runtime::LinuxIdMapping], gids: &[oci_spec::runtime::LinuxIdMapping]) -> Result<()> {
     let (uid, gid) = (map_text(uids), map_text(gids));
-    std::fs::write(format!("/proc/{pid}/uid_map"), &uid).with_context(|| format!("linux.uidMappings: writing {uid:?} to /proc/{pid}/uid_map"))?;
-    std::fs::write(format!("/proc/{pid}/gid_map"), &gid).with_context(|| format!("linux.gidMappings: writing {gid:?} to /proc/{pid}/gid_map"))?;
-    Ok(())
+    write_map(pid, "uid_map", &uid).context("linux.uidMappings")?;
+    write_map(pid, "gid_map", &gid).context("linux.gidMappings")
+}
+
+/// One map write. Inside a user namespace (podman rootless) every host id of the map must be
+/// mapped in the runtime's own namespace too: the error then shows that map.
+fn write_map(pid: i32, file: &str, text: &str) -> Result<()> {
+    let path = format!("/proc/{pid}/{file}");
+    std::fs::write(&path, text).map_err(|e| {
+        let what = format!("writing {text:?} to {path}");
+        match std::fs::read_to_string(format!("/proc/self/{file}")) {
+            Ok(own) if e.raw_os_error() == Some(libc::EPERM) && crate::security::rootless::uid_map_is_userns(&own) => {
+                let own = own.split_whitespace().collect::<Vec<_>>().join(" ");
+                anyhow::Error::new(e).context(format!("{what} (the runtime runs in a user namespace whose {file} is \"{own}\": map only host ids inside it)"))
+            }
+            _ => anyhow::Error::new(e).context(what),
+        }
+    })
 }
 
 fn helper(prog: &str, field: &str, pid: i32, maps: &[oci_spec::runtime::LinuxIdMapping]) -> Result<()> {
@@ -169,7 +188,13 @@ fn helper(prog: &str, field: &str, pid: i32, maps: &[oci_spec::runtime::LinuxIdM
     }
     let out = cmd.output().with_context(|| format!("{field}: running {prog} (rootless mappings beyond your own id need it: install the uidmap package)"))?;
     if !out.status.success() {
-        anyhow::bail!("{field}: {prog} {pid} {}: {}", map_text(maps).replace('\n', " "), String::from_utf8_lossy(&out.stderr).trim());
+        let (user, file) = (nix::unistd::User::from_uid(nix::unistd::geteuid()).ok().flatten().map(|u| u.name), if prog == "newuidmap" { "/etc/subuid" } else { "/etc/subgid" });
+        anyhow::bail!(
+            "{field}: {prog} {pid} {}: {} ({file} must give {} a range holding these host ids)",
+            map_text(maps).trim_end().replace('\n', ", "),
+            String::from_utf8_lossy(&out.stderr).trim(),
+            user.unwrap_or_else(|| format!("uid {}", nix::unistd::geteuid()))
+        );
     }
     Ok(())
 }
