@@ -31,7 +31,7 @@ if ! [ -x "$RUNTIME" ]; then echo "integration: runtime $RUNTIME not found (carg
 
 clients=("$@")
 [ ${#clients[@]} = 0 ] && clients=(all)
-[ "${clients[*]}" = all ] && clients=(containerd cri podman docker)
+[ "${clients[*]}" = all ] && clients=(containerd cri podman podman-rootless docker)
 
 mkdir -p "${IT_WORK_BASE:-$ROOT/build/it}"
 WORK=$(mktemp -d "${IT_WORK_BASE:-$ROOT/build/it}/run.XXXXXX")

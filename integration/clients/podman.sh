@@ -117,15 +117,19 @@ pm_port() {
     done
     contains "GET http://127.0.0.1:18080/ in the test's netns" "$out" "hello from bulkhead-it httpd"
 }
-pm_pod() {
-    pm load -q -i "$IMAGES/pause.tar" >/dev/null &&
-        pm pod create --name bhpod --network none --share pid,ipc,uts --cgroup-parent "$PM_CG" \
-            --infra-image localhost/bulkhead-it/pause:latest --infra-command "sleep 2147483647" >/dev/null &&
-        pm run -d --pod bhpod --name inpod "$IMG" sh -c "$PM_LOOP" >/dev/null || return 1
+pm_pod() { pm load -q -i "$IMAGES/pause.tar" >/dev/null && pod_check pm --cgroup-parent "$PM_CG"; }
+# pod_check PODMAN [POD-CREATE-ARGS...]: a pod whose infra is the local pause image, a
+# container in it sees the infra's sleep (shared pid ns), then the pod is removed.
+# PODMAN: pm (rootful) or rpm (rootless).
+pod_check() {
+    local p=$1; shift
+    "$p" pod create --name bhpod --network none --share pid,ipc,uts "$@" \
+        --infra-image localhost/bulkhead-it/pause:latest --infra-command "sleep 2147483647" >/dev/null &&
+        "$p" run -d --pod bhpod --name inpod "$IMG" sh -c "$PM_LOOP" >/dev/null || return 1
     local out
-    out=$(pm exec inpod ps -o comm 2>&1) || { echo "$out"; return 1; }
+    out=$("$p" exec inpod ps -o comm 2>&1) || { echo "$out"; return 1; }
     contains "the infra's sleep seen from a container of the pod (shared pid ns)" "$out" sleep || return 1
-    pm pod stop -t 2 bhpod >/dev/null && pm pod rm -f bhpod >/dev/null
+    "$p" pod stop -t 2 bhpod >/dev/null && "$p" pod rm -f bhpod >/dev/null
 }
 pm_userns() {
     local out

@@ -1,0 +1,222 @@
+# podman 4.3 rootless, as people run it: an ordinary user the script creates (useradd) with
+# a subuid/subgid range, its own XDG_RUNTIME_DIR, home, storage (vfs) and containers.conf
+# naming the runtime (basename of $RUNTIME = [$RUNTIME], listed in runtime_supports_json).
+# podman re-executes itself in a user namespace and runs the runtime there as uid 0 of
+# that namespace, with XDG_RUNTIME_DIR set: the runtime must keep its state under
+# $XDG_RUNTIME_DIR/<name> and skip the cgroups it may not create (runc's rules).
+# Every command runs in a network namespace of our own (nsenter --net as root, then
+# setpriv to the user), so slirp4netns' published port listens only there.
+# Removed at the end: the user's containers, podman's pause process, the user, its
+# subuid/subgid lines, its home and runtime dir, the netns. Sourced by run.sh.
+
+RL_USER=bhit-rl$$
+RL_PORT=18081
+
+rl_conf() {
+    local name=$1 path=$2
+    cat <<CONF
+[containers]
+# Root here lacks CAP_SYS_RESOURCE: stay within the hard limits (see podman.sh).
+default_ulimits = ["nofile=$(ulimit -Hn):$(ulimit -Hn)", "nproc=$(lim=$(ulimit -Hu); [ "$lim" = unlimited ] || [ "$lim" -gt 32768 ] && lim=32768; echo $lim:$lim)"]
+
+[engine]
+runtime = "$name"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+runtime_supports_json = ["crun", "runc", "kata", "runsc", "youki", "krun", "bulkhead"]
+
+[engine.runtimes]
+$name = ["$path"]
+CONF
+}
+
+# rl CMD...: CMD as the test user, in the test's netns and a private mount namespace
+# (for the /dev/net/tun below), with the user's environment only
+rl() { nsenter --net="$RL_NETNS" unshare --mount --propagation slave "$RL_BASE/as-user" "$@"; }
+# The user's part of rl: this host's /dev/net/tun is 0600 (Debian's default is 0666) and
+# slirp4netns opens it as the user: a 0666 node of our own is bound over it, in rl's
+# mount namespace only.
+rl_as_user() {
+    cat <<SH
+#!/bin/sh
+mount --bind "$RL_BASE/tun" /dev/net/tun || exit 1
+exec setpriv --reuid "$RL_UID" --regid "$RL_GID" --init-groups --reset-env \\
+    env HOME="$RL_HOME" USER="$RL_USER" LOGNAME="$RL_USER" PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \\
+    XDG_RUNTIME_DIR="$RL_XDG" CONTAINERS_CONF="$RL_HOME/containers.conf" "\$@"
+SH
+}
+rpm() { rl podman "$@"; }
+# rpm_tty CMD...: podman with a terminal on stdin/stdout (script(1) makes the pty)
+rpm_tty() { rl script -qec "podman $*" /dev/null </dev/null; }
+
+rl_setup() {
+    local base
+    base=$(mktemp -d /tmp/bhit-rootless.XXXXXX) || return 1
+    chmod 755 "$base"
+    RL_BASE=$base RL_HOME=$base/home RL_XDG=$base/run
+    on_exit "rl_teardown"
+    useradd -M -d "$RL_HOME" -s /bin/sh "$RL_USER" || return 1
+    RL_UID=$(id -u "$RL_USER") RL_GID=$(id -g "$RL_USER")
+    # useradd may have given a range already (SUB_UID_COUNT in login.defs); else add one
+    grep -q "^$RL_USER:" /etc/subuid || usermod --add-subuids 1300000-1365535 "$RL_USER" || return 1
+    grep -q "^$RL_USER:" /etc/subgid || usermod --add-subgids 1300000-1365535 "$RL_USER" || return 1
+    mkdir -p "$RL_HOME/bin" "$RL_XDG" "$RL_HOME/private"
+    chmod 700 "$RL_HOME" "$RL_XDG" "$RL_HOME/private"
+    echo "only the user can read this" >"$RL_HOME/private/secret"
+    # the runtime and the images, where the user can reach them
+    RL_RT=$RL_HOME/bin/$(basename "$RUNTIME")
+    cp "$RUNTIME" "$RL_RT"
+    cp "$IMAGES/busybox.tar" "$IMAGES/pause.tar" "$RL_HOME/"
+    rl_conf "$(basename "$RUNTIME")" "$RL_RT" >"$RL_HOME/containers.conf"
+    mkdir -p "$RL_HOME/.config/containers"
+    printf '[storage]\ndriver = "vfs"\n' >"$RL_HOME/.config/containers/storage.conf"
+    chown -R "$RL_UID:$RL_GID" "$RL_HOME" "$RL_XDG"
+    mknod -m 666 "$RL_BASE/tun" c 10 200 || return 1
+    rl_as_user >"$RL_BASE/as-user" && chmod 755 "$RL_BASE/as-user"
+    local ns=bhit-rl-$$
+    make_netns "$ns" || return 1
+    RL_NETNS=/run/netns/$ns
+    # the state root the runtime must use (runc's rule for uid 0 of a user namespace)
+    RL_STATE=$RL_XDG/$(basename "$RUNTIME")
+}
+rl_teardown() {
+    [ -n "${RL_UID:-}" ] || return 0
+    rpm rm -a -f -t 0 >/dev/null 2>&1
+    rpm pod rm -a -f >/dev/null 2>&1
+    rpm system reset -f >/dev/null 2>&1
+    # what is left of the user's processes (podman's pause process, conmon, slirp4netns)
+    local i
+    for ((i = 0; i < 3; i++)); do
+        pgrep -u "$RL_UID" >/dev/null || break
+        pgrep -u "$RL_UID" | xargs -r kill -KILL; sleep 0.3
+    done
+    grep -F " $RL_BASE/" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do umount -l "$m"; done
+    userdel "$RL_USER"
+    # userdel leaves the subordinate ranges on some shadow versions
+    sed -i "/^$RL_USER:/d" /etc/subuid /etc/subgid
+    rm -rf "$RL_BASE"
+}
+rl_load() { rpm load -q -i "$RL_HOME/busybox.tar" >/dev/null && rpm load -q -i "$RL_HOME/pause.tar" >/dev/null && rpm image exists "$IMG"; }
+rl_run() {
+    local out rc=0
+    out=$(rpm run --rm --network none "$IMG" sh -c 'echo uid=$(id -u); echo out-run; exit 7' 2>&1) || rc=$?
+    expect "exit code ($out)" "$rc" 7 && contains stdout "$out" uid=0 && contains stdout "$out" out-run
+}
+rl_run_it() {
+    local out
+    out=$(rpm_tty run --rm -it --network none "$IMG" sh -c "'tty; test -t 0 && echo is-a-tty'")
+    contains tty "$out" /dev/pts/ && contains tty "$out" is-a-tty
+}
+rl_run_d() {
+    rpm run -d --name r1 --network none "$IMG" sh -c "$PM_LOOP" >/dev/null &&
+        expect "state, runtime" "$(rpm inspect -f '{{.State.Status}} {{.OCIRuntime}}' r1)" "running $(basename "$RUNTIME")" || return 1
+    # runc's rule for uid 0 of a user namespace: the state is under $XDG_RUNTIME_DIR
+    local id; id=$(rpm inspect -f '{{.Id}}' r1)
+    [ -f "$RL_STATE/$id/state.json" ] || { echo "no state in $RL_STATE/$id: $(ls "$RL_STATE" 2>&1)"; return 1; }
+}
+rl_exec() { local out; out=$(rpm exec r1 sh -c 'echo hi-from-exec; id -u' 2>&1) || { echo "$out"; return 1; }
+    expect stdout "$(echo $out)" "hi-from-exec 0"; }
+rl_exec_rc() { local rc=0; rpm exec r1 sh -c 'exit 5' || rc=$?; expect "exit code" "$rc" 5; }
+rl_exec_it() {
+    local out
+    out=$(rpm_tty exec -it r1 sh -c "'tty; test -t 0 && echo is-a-tty'")
+    contains tty "$out" /dev/pts/ && contains tty "$out" is-a-tty
+}
+rl_logs() { local out; out=$(rpm logs r1 2>&1) && contains logs "$out" started; }
+rl_stop() { rpm stop -t 10 r1 >/dev/null && expect "state, exit code" "$(rpm inspect -f '{{.State.Status}} {{.State.ExitCode}}' r1)" "exited 143"; }
+rl_start() { rpm start r1 >/dev/null && expect state "$(rpm inspect -f '{{.State.Status}}' r1)" running && rpm exec r1 true &&
+    expect "'started' lines in the logs (two runs)" "$(rpm logs r1 | grep -c started)" 2; }
+rl_restart() {
+    local pid1 pid2
+    pid1=$(rpm inspect -f '{{.State.Pid}}' r1)
+    rpm restart -t 10 r1 >/dev/null && pid2=$(rpm inspect -f '{{.State.Pid}}' r1) || return 1
+    expect state "$(rpm inspect -f '{{.State.Status}}' r1)" running && [ "$pid1" != "$pid2" ] || { echo "pid $pid1 -> $pid2"; return 1; }
+}
+rl_state_is() { [ "$(rpm inspect -f '{{.State.Status}}' "$1")" = "$2" ]; }
+rl_kill() {
+    rpm kill -s TERM r1 >/dev/null && retry 25 rl_state_is r1 exited &&
+        expect "exit code" "$(rpm inspect -f '{{.State.ExitCode}}' r1)" 143
+}
+# cgroup v1 (or hybrid): a rootless user owns no freezer; podman refuses before asking the
+# runtime (runc gives the same result). cgroup v2: pause must work.
+rl_pause() {
+    rpm start r1 >/dev/null || return 1
+    local out rc=0
+    out=$(rpm pause r1 2>&1) || rc=$?
+    if [ "$(stat -f -c %T /sys/fs/cgroup)" = cgroup2fs ]; then
+        expect "pause ($out)" "$rc" 0 && expect state "$(rpm inspect -f '{{.State.Status}}' r1)" paused &&
+            rpm unpause r1 >/dev/null && expect state "$(rpm inspect -f '{{.State.Status}}' r1)" running
+    else
+        contains "pause on cgroup v1, rootless (refused, as with runc)" "$out" "with cgroup V1" &&
+            expect "state after the refused pause" "$(rpm inspect -f '{{.State.Status}}' r1)" running
+    fi
+}
+rl_limits() {
+    local out
+    out=$(rpm run --rm --network none --memory 32m --pids-limit 50 "$IMG" sh -c 'echo limited-run' 2>&1) || { echo "$out"; return 1; }
+    contains stdout "$out" limited-run || return 1
+    if [ "$(stat -f -c %T /sys/fs/cgroup)" != cgroup2fs ]; then
+        contains "podman's warning on cgroup v1" "$out" "ignored on cgroups V1 rootless"
+    fi
+}
+rl_keep_id() {
+    local out
+    out=$(rpm run --rm --network none --userns=keep-id "$IMG" sh -c 'id -u; id -g' 2>&1) || { echo "$out"; return 1; }
+    expect "uid gid in the container" "$(echo $out)" "$RL_UID $RL_GID"
+}
+rl_volume() {
+    local out
+    out=$(rpm run --rm --network none -v "$RL_HOME/private:/data" "$IMG" sh -c 'cat /data/secret; echo written > /data/new' 2>&1) || { echo "$out"; return 1; }
+    contains "read a 0700 directory of the user" "$out" "only the user can read this" &&
+        expect "owner of a file written to the volume" "$(stat -c %U "$RL_HOME/private/new")" "$RL_USER"
+}
+rl_port() {
+    rpm run -d --name web --network slirp4netns -p 127.0.0.1:$RL_PORT:80 "$IMG" httpd -f -p 80 -h /www >/dev/null || return 1
+    local out i
+    for ((i = 0; i < 25; i++)); do
+        out=$(nsenter --net="$RL_NETNS" curl -sS -m 2 "http://127.0.0.1:$RL_PORT/" 2>&1) && break
+        sleep 0.2
+    done
+    contains "GET http://127.0.0.1:$RL_PORT/ in the test's netns" "$out" "hello from bulkhead-it httpd"
+}
+rl_rm() { rpm rm -f -t 2 r1 web >/dev/null && expect "containers left" "$(rpm ps -a -q)" ""; }
+rl_root_empty() { expect "containers left in the runtime's state root $RL_STATE" "$(ls -A "$RL_STATE" 2>&1)" ""; }
+rl_reset() {
+    rpm system migrate >/dev/null && rpm system reset -f >/dev/null || return 1
+    local left
+    # podman keeps its blob-info cache (.local/share/containers/cache) through a reset, and
+    # may log the reset itself to libpod/tmp/events (events_logger = "file")
+    left=$(find "$RL_HOME/.local/share/containers/storage" "$RL_XDG/containers" "$RL_XDG/libpod" "$RL_STATE" -mindepth 1 \
+        ! -path "$RL_XDG/libpod/tmp" ! -path "$RL_XDG/libpod/tmp/events*" 2>/dev/null | head -n 5)
+    expect "left after podman system reset" "$left" ""
+}
+
+client_podman-rootless() {
+    if ! command -v newuidmap >/dev/null || ! command -v slirp4netns >/dev/null; then
+        skip "setup (user, subuid, XDG_RUNTIME_DIR, netns)" "newuidmap (uidmap) or slirp4netns not installed"
+        return
+    fi
+    if rl_setup >"$WORK/step.out" 2>&1; then ok "setup (user, subuid, XDG_RUNTIME_DIR, netns)"; else
+        notok "setup (user, subuid, XDG_RUNTIME_DIR, netns)" "$(tail -n1 "$WORK/step.out")"; return; fi
+    step "load (docker-archive)" rl_load
+    step "run (uid 0 in the container), exit code" rl_run
+    step "run -it" rl_run_it
+    step "run -d, state under \$XDG_RUNTIME_DIR" rl_run_d
+    step "exec" rl_exec
+    step "exec exit code" rl_exec_rc
+    step "exec -it" rl_exec_it
+    step "logs" rl_logs
+    step "stop" rl_stop
+    step "start again" rl_start
+    step "restart" rl_restart
+    step "kill -s TERM" rl_kill
+    step "pause/unpause (refused on cgroup v1)" rl_pause
+    step "run --memory --pids-limit (ignored on cgroup v1)" rl_limits
+    step "pod (infra container, shared pid/ipc/uts)" pod_check rpm
+    step "run --userns=keep-id" rl_keep_id
+    step "run -v (a 0700 directory of the user)" rl_volume
+    step "run --network slirp4netns -p, GET the published port" rl_port
+    step "rm" rl_rm
+    step "nothing left in the runtime's state root" rl_root_empty
+    step "system migrate + reset, nothing left" rl_reset
+}
