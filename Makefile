@@ -50,8 +50,8 @@ bench: deps
 conformance: deps
 	@conformance/run.sh
 
-# End-to-end: containerd (ctr + CRI), podman and dockerd driving bulkhead (integration/README.md).
-# CLIENTS=containerd|cri|podman|docker|all (default all).
+# End-to-end: containerd (ctr + CRI), podman, podman rootless and dockerd driving bulkhead (integration/README.md).
+# CLIENTS=containerd|cri|podman|podman-rootless|docker|all (default all).
 integration: deps build
 	RUNTIME="$(BULKHEAD)" integration/run.sh $(or $(CLIENTS),all)
 

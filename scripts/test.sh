@@ -16,7 +16,7 @@ if scripts/build.sh; then
     echo "test: conformance (OCI runtime spec) against the static binary"
     target_dir=$(realpath -m "${CARGO_TARGET_DIR:-target}")
     BULKHEAD="$target_dir/$(scripts/triple.sh)/release/bulkhead" conformance/run.sh || fail=1
-    echo "test: integration (containerd ctr + CRI, podman, dockerd) against the static binary"
+    echo "test: integration (containerd ctr + CRI, podman, podman rootless, dockerd) against the static binary"
     RUNTIME="$target_dir/$(scripts/triple.sh)/release/bulkhead" integration/run.sh all || fail=1
 else
     echo "test: FAIL: static release build failed; VM tests and conformance not run" >&2

@@ -73,12 +73,17 @@ rl_setup() {
     chown -R "$RL_UID:$RL_GID" "$RL_HOME" "$RL_XDG"
     mknod -m 666 "$RL_BASE/tun" c 10 200 || return 1
     rl_as_user >"$RL_BASE/as-user" && chmod 755 "$RL_BASE/as-user"
-    local ns=bhit-rl-$$
-    make_netns "$ns" || return 1
-    RL_NETNS=/run/netns/$ns
+    # The netns is held by a process of ours, not a /run/netns name: a name there can be
+    # removed by anything else on the machine that cleans up netns names.
+    unshare --net sh -c 'ip link set lo up && exec sleep 2147483647' >/dev/null 2>&1 &
+    RL_NS_PID=$!
+    on_exit "kill $RL_NS_PID"
+    RL_NETNS=/proc/$RL_NS_PID/ns/net
+    retry 25 rl_lo_up || { echo "the netns held by $RL_NS_PID has no lo up"; return 1; }
     # the state root the runtime must use (runc's rule for uid 0 of a user namespace)
     RL_STATE=$RL_XDG/$(basename "$RUNTIME")
 }
+rl_lo_up() { nsenter --net="$RL_NETNS" ip -o link show lo 2>/dev/null | grep -q ',UP'; }
 rl_teardown() {
     [ -n "${RL_UID:-}" ] || return 0
     rpm rm -a -f -t 0 >/dev/null 2>&1
