@@ -21,15 +21,6 @@ fn getxattr(p: &Path, name: &str) -> Option<Vec<u8>> {
     (r >= 0).then(|| buf[..r as usize].to_vec())
 }
 
-fn entries(p: &Path) -> Vec<String> {
-    let mut v: Vec<String> = match std::fs::read_dir(p) {
-        Ok(d) => d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect(),
-        Err(_) => vec![],
-    };
-    v.sort();
-    v
-}
-
 /// Nothing of a bundle is left: no mount, no state, no netns file, no bundle dir.
 fn assert_gone(w: &World, bundle: &Path) {
     assert!(mounts_under(w.dir.path()).is_empty(), "mounts left: {:?}", mounts_under(w.dir.path()));
@@ -359,36 +350,6 @@ fn malformed_images_fail_cleanly() {
     }
 }
 
-fn ip_of(w: &World, name: &str) -> String {
-    let m: Value = serde_json::from_slice(&std::fs::read(w.store.join("bundles").join(name).join("meta.json")).unwrap()).unwrap();
-    m["attachment"]["ip"].as_str().expect("bridged bundle has an address").to_string()
-}
-
-fn ns_out(w: &World, ns: &str, args: &[&str]) -> String {
-    ok(&mut w.in_ns(ns, args))
-}
-
-/// The test's "host" namespace holds nothing of ours: only lo and `keep` links, no nft rules,
-/// no address in `subnet_prefix`.
-fn assert_host_clean(w: &World, host: &str, keep: &[&str], subnet_prefix: &str) {
-    let links = ok(Command::new("ip").args(["-n", host, "-o", "link"]));
-    let names: Vec<String> = links
-        .lines()
-        .filter_map(|l| l.split(": ").nth(1))
-        .map(|n| n.split('@').next().unwrap().to_string())
-        .collect();
-    let extra: Vec<_> = names.iter().filter(|n| n.as_str() != "lo" && !keep.contains(&n.as_str())).collect();
-    assert!(extra.is_empty(), "interfaces left: {extra:?}");
-    let rules = ns_out(w, host, &["nft", "list", "ruleset"]);
-    assert!(rules.trim().is_empty(), "nft rules left:\n{rules}");
-    let addrs = ok(Command::new("ip").args(["-n", host, "-4", "addr"]));
-    assert!(!addrs.contains(subnet_prefix), "addresses left:\n{addrs}");
-    assert_eq!(entries(&w.store.join("netns")), Vec::<String>::new());
-    assert_eq!(entries(&w.store.join("bundles")), Vec::<String>::new());
-    assert!(!entries(&w.store.join("ipam")).iter().any(|e| e.ends_with(".json")), "IPAM entries left");
-    assert!(mounts_under(w.dir.path()).is_empty(), "mounts left: {:?}", mounts_under(w.dir.path()));
-}
-
 use std::process::Command;
 
 #[test]
@@ -514,7 +475,11 @@ fn failed_bridge_create_rolls_back() {
         (vec!["--network", "none", "-p", "80:80"], "-p needs --network bridge"),
         (vec!["--network", "container:nosuch"], "no bundle named nosuch"),
         (vec!["--network", "bogus"], "expected bridge, none, host or container:NAME"),
-        (vec!["-p", "80"], "expected HOSTPORT:CTRPORT"),
+        (vec!["-p", "80"], "expected [IP:]HOSTPORT"),
+        (vec!["-p", "8000-8002:80-81"], "ranges differ in length"),
+        (vec!["-p", "1.2.3:80:80"], "is not an IP address"),
+        (vec!["-p", "80:80", "-p", "80:81"], "publish the same host port"),
+        (vec!["--subnet", "fd00::/8"], "IPv6 prefix must be"),
         (vec!["--subnet", "10.0.0.0/40"], "prefix must be"),
         (vec!["-v", "relative:/x"], "volume"),
     ] {

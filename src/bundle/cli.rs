@@ -27,10 +27,15 @@ pub struct CreateArgs {
     /// Bridge to attach to (created on first use)
     #[arg(long, default_value = "bulkhead0")]
     pub bridge: String,
-    /// The bridge's subnet
-    #[arg(long, default_value = "10.88.0.0/16")]
-    pub subnet: String,
-    /// Publish a port: HOSTPORT:CTRPORT[/tcp|udp]
+    /// The bridge's subnets: an IPv4 one (default 10.88.0.0/16) and an IPv6 prefix for
+    /// dual-stack (repeat the flag or separate with commas)
+    #[arg(long)]
+    pub subnet: Vec<String>,
+    /// Dual-stack with a unique-local IPv6 /64 derived from the bridge name, unless --subnet
+    /// names an IPv6 prefix
+    #[arg(long)]
+    pub ipv6: bool,
+    /// Publish a port: [IP:]HOSTPORT[-END]:CTRPORT[-END][/tcp|udp] (an IPv6 IP in brackets)
     #[arg(short = 'p', long = "publish")]
     pub publish: Vec<String>,
     /// Environment K=V
@@ -70,7 +75,10 @@ pub enum Cmd {
         #[arg(short, long)]
         quiet: bool,
     },
-    /// Remove layers no bundle uses
+    /// Remove layers no bundle uses, and what a create that died half way left
     Gc,
+    /// (internal) hold and forward the published ports of bundle NAME
+    #[command(hide = true)]
+    Proxy { name: String },
 }
 

@@ -1,16 +1,50 @@
-//! `create`: check every flag, then make the bundle step by step, recording each part in
-//! meta.json before it is made so that a failure rolls back through `remove::teardown`.
+//! `create`: check every flag (nothing is touched before that), then make the bundle step by
+//! step, recording each part in meta.json before it is made, so that a failure rolls back
+//! through `remove::teardown`, and a create that dies half way (meta.json not `complete`) is
+//! found and undone by `gc` (which waits for running creates: they hold gc.lock shared).
 
 use super::cli::CreateArgs;
+use super::etc;
 use super::overlay::mount_overlay;
 use super::remove::teardown;
 use super::store::{absolute, init_dirs, load_meta, save_meta, valid_name, Marker, Meta, MARKER};
 use super::{config, image, layer, network, progress};
 use anyhow::{anyhow, bail, Context, Result};
 use std::fs;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+/// The flags, checked.
+struct Plan {
+    name: String,
+    bundle: PathBuf,
+    created_dir: bool,
+    ports: Vec<network::Port>,
+    subnets: (network::Subnet, Option<network::Subnet>),
+    binds: Vec<(PathBuf, String, bool)>,
+    memory: Option<i64>,
+    img: image::Image,
+}
+
 pub fn create(store: &Path, a: &CreateArgs) -> Result<()> {
+    let plan = check(a)?;
+    init_dirs(store)?;
+    let _gc = layer::lock(&store.join("gc.lock"), false)?;
+    let mut meta = claim(store, a, &plan)?;
+    let res = build(store, a, &plan, &mut meta);
+    // Keep whatever was recorded, also on failure, for the rollback.
+    let _ = save_meta(store, &meta);
+    if let Err(e) = res {
+        if let Err(e2) = teardown(store, &meta) {
+            return Err(e.context(format!("and rolling back failed too: {e2:#}")));
+        }
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// Everything that can be checked without touching anything.
+fn check(a: &CreateArgs) -> Result<Plan> {
     let bundle = absolute(&a.bundle)?;
     let name = match &a.name {
         Some(n) => n.clone(),
@@ -20,22 +54,28 @@ pub fn create(store: &Path, a: &CreateArgs) -> Result<()> {
             .ok_or_else(|| anyhow!("cannot name a bundle after {}: use --name", bundle.display()))?,
     };
     valid_name(&name)?;
-    // Everything that can be checked without touching anything.
-    let ports: Vec<network::Port> = a.publish.iter().map(|p| p.parse()).collect::<Result<_>>()?;
+    let mut ports = Vec::new();
+    for p in &a.publish {
+        for port in network::parse_publish(p)? {
+            if let Some(q) = ports.iter().find(|q: &&network::Port| q.host == port.host && q.proto == port.proto) {
+                bail!("-p {port} and -p {q} publish the same host port");
+            }
+            ports.push(port);
+        }
+    }
     let binds = a.volume.iter().map(|v| config::parse_bind(v)).collect::<Result<Vec<_>>>()?;
     let memory = a.memory.as_deref().map(config::parse_memory).transpose()?;
-    let subnet: network::Subnet = a.subnet.parse()?;
-    let network = a.network.clone();
-    match network.as_str() {
+    let subnets = network::subnets(&a.subnet, a.ipv6, &a.bridge)?;
+    match a.network.as_str() {
         "bridge" => {}
-        "none" | "host" => {
-            if !ports.is_empty() {
-                bail!("-p needs --network bridge");
-            }
-        }
+        "none" | "host" if !ports.is_empty() => bail!("-p needs --network bridge"),
+        "none" | "host" => {}
         n if n.starts_with("container:") => {
             if !ports.is_empty() {
                 bail!("-p needs --network bridge (publish on the container {})", &n[10..]);
+            }
+            if a.hostname.is_some() {
+                bail!("--hostname conflicts with --network {n}: the bundle shares {}'s hostname", &n[10..]);
             }
         }
         n => bail!("--network {n:?}: expected bridge, none, host or container:NAME"),
@@ -54,130 +94,133 @@ pub fn create(store: &Path, a: &CreateArgs) -> Result<()> {
         Err(e) => return Err(e).with_context(|| format!("bundle directory {}", bundle.display())),
     };
     let img = image::open(&a.image)?;
+    Ok(Plan { name, bundle, created_dir, ports, subnets, binds, memory, img })
+}
 
-    init_dirs(store)?;
-    let _gc = layer::lock(&store.join("gc.lock"), false)?;
-    let bdir = store.join("bundles").join(&name);
+/// The bundle's name in the store (its directory) and its first meta.json, before anything
+/// else is made.
+fn claim(store: &Path, a: &CreateArgs, plan: &Plan) -> Result<Meta> {
+    let name = &plan.name;
+    let bdir = store.join("bundles").join(name);
     match fs::create_dir(&bdir) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => bail!("a bundle named {name} exists"),
         Err(e) => return Err(e).with_context(|| format!("creating {}", bdir.display())),
     }
-    let mut meta = Meta {
+    let meta = Meta {
         name: name.clone(),
-        bundle: bundle.clone(),
+        bundle: plan.bundle.clone(),
         image: a.image.clone(),
-        created_dir,
+        created_dir: plan.created_dir,
+        complete: false,
         layers: vec![],
-        network: network.clone(),
-        bridge: (network == "bridge").then(|| a.bridge.clone()),
+        network: a.network.clone(),
+        bridge: (a.network == "bridge").then(|| a.bridge.clone()),
         netns: None,
         attachment: None,
     };
-    let res = save_meta(store, &meta).and_then(|()| {
-        let r = build(store, a, &img, &mut meta, ports, binds, memory, subnet);
-        // Keep whatever was recorded, also on failure, for the rollback.
-        let _ = save_meta(store, &meta);
-        r
-    });
-    if let Err(e) = res {
-        if let Err(e2) = teardown(store, &meta) {
-            return Err(e.context(format!("and rolling back failed too: {e2:#}")));
-        }
+    if let Err(e) = save_meta(store, &meta) {
+        let _ = layer::remove_all(&bdir);
         return Err(e);
     }
-    Ok(())
+    Ok(meta)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn build(
-    store: &Path,
-    a: &CreateArgs,
-    img: &image::Image,
-    meta: &mut Meta,
-    ports: Vec<network::Port>,
-    binds: Vec<(PathBuf, String, bool)>,
-    memory: Option<i64>,
-    subnet: network::Subnet,
-) -> Result<()> {
-    let name = meta.name.clone();
-    let bdir = store.join("bundles").join(&name);
-    fs::create_dir_all(&meta.bundle).with_context(|| format!("creating {}", meta.bundle.display()))?;
-    fs::write(
-        meta.bundle.join(MARKER),
-        serde_json::to_vec_pretty(&Marker { name: name.clone(), store: store.to_path_buf() })?,
-    )?;
+/// The create steps, in order.
+fn build(store: &Path, a: &CreateArgs, plan: &Plan, meta: &mut Meta) -> Result<()> {
+    write_marker(store, meta)?;
+    unpack(store, &plan.img, meta)?;
+    let (netns, addrs) = network(store, a, plan, meta)?;
+    let hostname = init_layer(store, a, meta, &addrs)?;
+    let rootfs = mount_rootfs(store, meta)?;
+    write_config(store, a, plan, meta, &rootfs, hostname, netns)?;
+    meta.complete = true;
+    save_meta(store, meta)
+}
 
-    // Layers.
+fn write_marker(store: &Path, meta: &Meta) -> Result<()> {
+    fs::create_dir_all(&meta.bundle).with_context(|| format!("creating {}", meta.bundle.display()))?;
+    let marker = Marker { name: meta.name.clone(), store: store.to_path_buf() };
+    fs::write(meta.bundle.join(MARKER), serde_json::to_vec_pretty(&marker)?).context("writing the bundle marker")
+}
+
+fn unpack(store: &Path, img: &image::Image, meta: &mut Meta) -> Result<()> {
     let total: u64 = img.layers.iter().map(|l| l.blob.size()).sum();
     let progress = progress::Progress::new(total);
     meta.layers = unpack_layers(store, &img.layers, &progress)?;
     progress.finish();
-    save_meta(store, meta)?;
+    save_meta(store, meta)
+}
 
-    // Network namespace first: /etc/hosts needs the address.
-    let hostname = a.hostname.clone().unwrap_or_else(|| name.chars().take(63).collect());
-    let netns_path = store.join("netns").join(&name);
-    let mut ip = None;
-    let netns: Option<PathBuf> = match meta.network.as_str() {
-        "host" => None,
-        n if n.starts_with("container:") => {
-            let other = &n[10..];
-            let om = load_meta(store, other)?.ok_or_else(|| anyhow!("--network {n}: no bundle named {other}"))?;
-            Some(om.netns.ok_or_else(|| anyhow!("--network {n}: {other} uses the host's network"))?)
-        }
-        _ => {
-            meta.netns = Some(netns_path.clone());
-            save_meta(store, meta)?;
-            network::create_netns(&netns_path)?;
-            if meta.network == "bridge" {
-                let att = network::attach(store, &name, &netns_path, &a.bridge, subnet, &ports);
-                let att = att.with_context(|| format!("attaching to bridge {}", a.bridge))?;
-                ip = Some(att.ip);
-                meta.attachment = Some(att);
-                save_meta(store, meta)?;
-            }
-            Some(netns_path.clone())
-        }
-    };
-
-    // Init layer.
-    let init = bdir.join("init");
-    fs::create_dir_all(init.join("etc"))?;
-    let mut hosts = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
-    if let Some(ip) = ip {
-        hosts += &format!("{ip}\t{hostname}\n");
-    } else {
-        hosts += &format!("127.0.1.1\t{hostname}\n");
+/// The network namespace the bundle joins (None: the host's) and its addresses.
+fn network(store: &Path, a: &CreateArgs, plan: &Plan, meta: &mut Meta) -> Result<(Option<PathBuf>, Vec<IpAddr>)> {
+    let name = meta.name.clone();
+    if meta.network == "host" {
+        return Ok((None, vec![]));
     }
-    fs::write(init.join("etc/hosts"), hosts)?;
-    fs::write(init.join("etc/hostname"), format!("{hostname}\n"))?;
-    let host_resolv = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let resolv = if meta.network == "host" {
-        host_resolv
-    } else {
-        // Loopback resolvers of the host are unreachable from another namespace.
-        host_resolv
-            .lines()
-            .filter(|l| !(l.trim_start().starts_with("nameserver") && (l.contains(" 127.") || l.contains(" ::1"))))
-            .map(|l| format!("{l}\n"))
-            .collect()
+    if let Some(other) = meta.network.strip_prefix("container:") {
+        let n = &meta.network;
+        let om = load_meta(store, other)?.ok_or_else(|| anyhow!("--network {n}: no bundle named {other}"))?;
+        let ns = om.netns.ok_or_else(|| anyhow!("--network {n}: {other} uses the host's network"))?;
+        return Ok((Some(ns), vec![]));
+    }
+    let netns_path = store.join("netns").join(&name);
+    meta.netns = Some(netns_path.clone());
+    save_meta(store, meta)?;
+    network::create_netns(&netns_path)?;
+    let mut addrs = vec![];
+    if meta.network == "bridge" {
+        let att = network::attach(store, &name, &netns_path, &a.bridge, plan.subnets, &plan.ports);
+        let att = att.with_context(|| format!("attaching to bridge {}", a.bridge))?;
+        addrs.extend([Some(att.ip), att.ip6].into_iter().flatten());
+        let publish = !att.ports.is_empty();
+        meta.attachment = Some(att);
+        save_meta(store, meta)?;
+        if publish {
+            network::proxy::start(store, &name)?;
+        }
+    }
+    Ok((Some(netns_path), addrs))
+}
+
+/// /etc/hosts, /etc/resolv.conf, /etc/hostname in the init layer; returns the hostname.
+fn init_layer(store: &Path, a: &CreateArgs, meta: &Meta, addrs: &[IpAddr]) -> Result<String> {
+    let init = store.join("bundles").join(&meta.name).join("init");
+    let other = meta.network.strip_prefix("container:").map(|o| store.join("bundles").join(o).join("init"));
+    let (mode, hostname) = match (&other, meta.network.as_str()) {
+        (Some(o), _) => (etc::Mode::Container(o), etc::hostname_of(o)?),
+        (None, "host") => (etc::Mode::Host, a.hostname.clone().unwrap_or_else(etc::host_hostname)),
+        _ => (etc::Mode::Own { addrs }, a.hostname.clone().unwrap_or_else(|| meta.name.chars().take(63).collect())),
     };
-    fs::write(init.join("etc/resolv.conf"), resolv)?;
+    etc::write(&init, &mode, &hostname)?;
+    Ok(hostname)
+}
 
-    // Overlay rootfs.
-    let upper = bdir.join("upper");
-    let work = bdir.join("work");
-    fs::create_dir_all(&upper)?;
-    fs::create_dir_all(&work)?;
+fn mount_rootfs(store: &Path, meta: &Meta) -> Result<PathBuf> {
+    let bdir = store.join("bundles").join(&meta.name);
+    let (upper, work) = (bdir.join("upper"), bdir.join("work"));
     let rootfs = meta.bundle.join("rootfs");
-    fs::create_dir_all(&rootfs)?;
-    mount_overlay(store, &name, &meta.layers, &upper, &work, &rootfs)?;
+    for d in [&upper, &work, &rootfs] {
+        fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+    }
+    mount_overlay(store, &meta.name, &meta.layers, &upper, &work, &rootfs)?;
+    Ok(rootfs)
+}
 
-    // Anonymous volumes of the image.
+/// config.json, with a directory per anonymous volume of the image.
+fn write_config(
+    store: &Path,
+    a: &CreateArgs,
+    plan: &Plan,
+    meta: &Meta,
+    rootfs: &Path,
+    hostname: String,
+    netns: Option<PathBuf>,
+) -> Result<()> {
+    let bdir = store.join("bundles").join(&meta.name);
     let mut volumes = Vec::new();
-    for (i, v) in config::image_volumes(&img.config).iter().enumerate() {
-        if binds.iter().any(|(_, d, _)| d == v) {
+    for (i, v) in config::image_volumes(&plan.img.config).iter().enumerate() {
+        if plan.binds.iter().any(|(_, d, _)| d == v) {
             continue;
         }
         let d = bdir.join("volumes").join(i.to_string());
@@ -187,16 +230,15 @@ fn build(
     let opts = config::Options {
         cmd: a.cmd.clone(),
         env: a.env.clone(),
-        binds,
+        binds: plan.binds.clone(),
         volumes,
-        memory,
+        memory: plan.memory,
         cpus: a.cpus,
         hostname,
         netns,
     };
-    let spec = config::build(&img.config, &rootfs, &opts)?;
-    fs::write(meta.bundle.join("config.json"), serde_json::to_string_pretty(&spec)? + "\n")?;
-    Ok(())
+    let spec = config::build(&plan.img.config, rootfs, &opts)?;
+    fs::write(meta.bundle.join("config.json"), serde_json::to_string_pretty(&spec)? + "\n").context("writing config.json")
 }
 
 /// Makes sure every layer is in the store, a few at a time; returns their keys in order.

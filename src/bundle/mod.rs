@@ -8,7 +8,7 @@
 //! layers/<hex>/          one unpacked layer (hex of the digest it was verified against)
 //! l/<12 hex>             short link to a layer (overlay lowerdir, relative to the store)
 //! locks/<hex>.lock       per-layer unpack lock;  gc.lock: shared by create, exclusive by gc
-//! bundles/<name>/        meta.json, init/, upper/, work/, volumes/
+//! bundles/<name>/        meta.json, proxy.pid, init/, upper/, work/, volumes/
 //! netns/<name>           the bundle's network namespace (bind mount)
 //! ipam/<bridge>.json     address allocations (+ .lock)
 //! ```
@@ -18,14 +18,14 @@
 //! Files: `cli.rs` (flags), `create.rs` (the create conductor), `store.rs` (bundle records,
 //! list, layer gc), `overlay.rs` (the rootfs mount), `remove.rs` (delete, teardown),
 //! `image.rs`/`layer.rs` (sources, unpack), `config.rs` (config.json), `network.rs`,
-//! `netlink.rs`, `nft.rs` (the bridge network).
+//! `etc.rs` (/etc/hosts, resolv.conf, hostname), `network/` and `nft/` (the bridge network).
 
 pub mod cli;
 pub mod config;
 mod create;
+mod etc;
 pub mod image;
 pub mod layer;
-pub mod netlink;
 pub mod network;
 pub mod nft;
 mod overlay;
@@ -68,7 +68,11 @@ fn run(cli: Cli) -> Result<()> {
             if errs.is_empty() { Ok(()) } else { bail!("{}", errs.join("; ")) }
         }
         Cmd::List { quiet } => store::list(&store, quiet),
-        Cmd::Gc => store::gc_layers(&store),
+        Cmd::Gc => {
+            remove::gc_orphans(&store)?;
+            store::gc_layers(&store)
+        }
+        Cmd::Proxy { name } => network::proxy::serve(&store, &name),
     }
 }
 

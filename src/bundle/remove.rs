@@ -1,4 +1,5 @@
-//! `delete` (by bundle directory or name) and the teardown it shares with a failed create.
+//! `delete` (by bundle directory or name), the teardown it shares with a failed create, and
+//! the orphan half of `gc`.
 
 use super::overlay::unmount_all;
 use super::store::{absolute, all_meta, load_meta, Marker, Meta, MARKER};
@@ -56,6 +57,9 @@ pub fn teardown(store: &Path, meta: &Meta) -> Result<()> {
     if let Err(e) = unmount_all(&rootfs) {
         errs.push(format!("{e:#}"));
     }
+    if let Err(e) = network::proxy::stop(store, &meta.name) {
+        errs.push(format!("{e:#}"));
+    }
     if let Some(br) = &meta.bridge
         && let Err(e) = network::detach(store, &meta.name, br) {
             errs.push(format!("network: {e:#}"));
@@ -74,3 +78,45 @@ pub fn teardown(store: &Path, meta: &Meta) -> Result<()> {
     Ok(())
 }
 
+
+/// Undoes what creates that died half way left: bundles whose meta.json is not complete, a
+/// bundle directory without meta.json, and network namespaces and addresses of bundles that
+/// no longer exist. Holds gc.lock exclusively, so no create of this store is running.
+pub fn gc_orphans(store: &Path) -> Result<()> {
+    if !store.join("bundles").is_dir() {
+        return Ok(());
+    }
+    let _gc = layer::lock(&store.join("gc.lock"), true)?;
+    let mut errs = Vec::new();
+    let mut note = |what: String, r: Result<()>| match r {
+        Ok(()) => eprintln!("removed {what}"),
+        Err(e) => errs.push(format!("{what}: {e:#}")),
+    };
+    for e in fs::read_dir(store.join("bundles"))? {
+        let name = e?.file_name().to_string_lossy().into_owned();
+        match load_meta(store, &name) {
+            Ok(Some(m)) if !m.complete => note(format!("the half-made bundle {name}"), teardown(store, &m)),
+            Ok(None) => {
+                let d = store.join("bundles").join(&name);
+                note(format!("the empty bundle record {name}"), layer::remove_all(&d).map_err(Into::into));
+            }
+            _ => {}
+        }
+    }
+    let exists = |name: &str| store.join("bundles").join(name).join("meta.json").exists();
+    for e in fs::read_dir(store.join("netns"))? {
+        let name = e?.file_name().to_string_lossy().into_owned();
+        if !exists(&name) {
+            note(format!("the network namespace of {name}"), network::remove_netns(&store.join("netns").join(&name)));
+        }
+    }
+    for (bridge, name) in network::ipam::holders(store)? {
+        if !exists(&name) {
+            note(format!("the bridge attachment of {name}"), network::detach(store, &name, &bridge));
+        }
+    }
+    if !errs.is_empty() {
+        bail!("{}", errs.join("; "));
+    }
+    Ok(())
+}

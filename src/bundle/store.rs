@@ -17,12 +17,19 @@ pub struct Meta {
     pub image: String,
     /// Whether we created the bundle directory (then delete removes it).
     pub created_dir: bool,
+    /// Whether create finished (false while it runs, and forever if it died half way).
+    #[serde(default = "yes")]
+    pub complete: bool,
     pub layers: Vec<String>,
     /// bridge / none / host / container:NAME
     pub network: String,
     pub bridge: Option<String>,
     pub netns: Option<PathBuf>,
     pub attachment: Option<network::Attachment>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Serialize, Deserialize)]
@@ -97,14 +104,15 @@ pub fn list(store: &Path, quiet: bool) -> Result<()> {
     }
     println!("{:<20} {:<10} {:<16} {:<20} {:<30} BUNDLE", "NAME", "NETWORK", "IP", "PORTS", "IMAGE");
     for m in metas {
-        let ip = m.attachment.as_ref().map(|a| a.ip.to_string()).unwrap_or_else(|| "-".into());
-        let ports = m
-            .attachment
-            .as_ref()
-            .map(|a| a.ports.iter().map(|p| format!("{}:{}/{}", p.host, p.container, p.proto)).collect::<Vec<_>>().join(","))
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "-".into());
-        println!("{:<20} {:<10} {:<16} {:<20} {:<30} {}", m.name, m.network, ip, ports, m.image, m.bundle.display());
+        let dash = |s: String| if s.is_empty() { "-".to_string() } else { s };
+        let (ip, ports) = match &m.attachment {
+            Some(a) => (
+                [Some(a.ip), a.ip6].iter().flatten().map(|i| i.to_string()).collect::<Vec<_>>().join(","),
+                a.ports.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(","),
+            ),
+            None => (String::new(), String::new()),
+        };
+        println!("{:<20} {:<10} {:<16} {:<20} {:<30} {}", m.name, m.network, dash(ip), dash(ports), m.image, m.bundle.display());
     }
     Ok(())
 }
@@ -120,9 +128,9 @@ pub fn gc_layers(store: &Path) -> Result<()> {
     for e in fs::read_dir(store.join("layers"))? {
         let e = e?;
         let n = e.file_name().to_string_lossy().into_owned();
-        if n.starts_with(".tmp-") {
+        if let Some(tmp) = n.strip_prefix(".tmp-") {
             // An unpack that died: its lock is free once no one holds it.
-            let hex = n[5..].split('-').next().unwrap_or("").to_string();
+            let hex = tmp.split('-').next().unwrap_or("").to_string();
             let l = layer::lock(&store.join("locks").join(format!("{hex}.lock")), true)?;
             layer::remove_all(&e.path())?;
             drop(l);

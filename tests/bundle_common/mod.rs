@@ -489,3 +489,50 @@ impl Drop for World {
         }
     }
 }
+
+pub fn entries(p: &Path) -> Vec<String> {
+    let mut v: Vec<String> = match std::fs::read_dir(p) {
+        Ok(d) => d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect(),
+        Err(_) => vec![],
+    };
+    v.sort();
+    v
+}
+
+pub fn ip_of(w: &World, name: &str) -> String {
+    let m: Value = serde_json::from_slice(&std::fs::read(w.store.join("bundles").join(name).join("meta.json")).unwrap()).unwrap();
+    m["attachment"]["ip"].as_str().expect("bridged bundle has an address").to_string()
+}
+
+pub fn ns_out(w: &World, ns: &str, args: &[&str]) -> String {
+    ok(&mut w.in_ns(ns, args))
+}
+
+/// The test's "host" namespace holds nothing of ours: only lo and `keep` links, no nft rules,
+/// no address in `subnet_prefix`.
+pub fn assert_host_clean(w: &World, host: &str, keep: &[&str], subnet_prefix: &str) {
+    let links = ok(Command::new("ip").args(["-n", host, "-o", "link"]));
+    let names: Vec<String> = links
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|n| n.split('@').next().unwrap().to_string())
+        .collect();
+    let extra: Vec<_> = names.iter().filter(|n| n.as_str() != "lo" && !keep.contains(&n.as_str())).collect();
+    assert!(extra.is_empty(), "interfaces left: {extra:?}");
+    let rules = ns_out(w, host, &["nft", "list", "ruleset"]);
+    assert!(rules.trim().is_empty(), "nft rules left:\n{rules}");
+    let procs = ok(Command::new("ip").args(["netns", "pids", host]));
+    assert!(procs.trim().is_empty() || procs.lines().all(|p| !is_port_holder(p)), "port holder left: {procs}");
+    let addrs = ok(Command::new("ip").args(["-n", host, "addr"]));
+    assert!(!addrs.contains(subnet_prefix), "addresses left:\n{addrs}");
+    assert_eq!(entries(&w.store.join("netns")), Vec::<String>::new());
+    assert_eq!(entries(&w.store.join("bundles")), Vec::<String>::new());
+    assert!(!entries(&w.store.join("ipam")).iter().any(|e| e.ends_with(".json")), "IPAM entries left");
+    assert!(mounts_under(w.dir.path()).is_empty(), "mounts left: {:?}", mounts_under(w.dir.path()));
+}
+
+/// Whether `pid` is a `bulkhead-bundle proxy` process.
+pub fn is_port_holder(pid: &str) -> bool {
+    let cmd = std::fs::read(format!("/proc/{}/cmdline", pid.trim())).unwrap_or_default();
+    cmd.split(|b| *b == 0).any(|a| a == b"proxy") && String::from_utf8_lossy(&cmd).contains("bulkhead-bundle")
+}

@@ -1,11 +1,16 @@
 //! nftables over netlink (NETLINK_NETFILTER, nf_tables subsystem): just what the bridge
-//! network needs. One table `ip bulkhead` with three NAT base chains; rules carry their owner
-//! as an nft comment (rule userdata), so teardown finds them by dumping the table. Rules made
-//! here list normally with `nft list ruleset`.
+//! network needs. One table `bulkhead` per family (`ip`, `ip6`) with three NAT base chains;
+//! rules carry their owner as an nft comment (rule userdata), so teardown finds them by
+//! dumping the table. Rules made here list normally with `nft list ruleset`. The expressions
+//! of a rule are built in expr.rs.
+
+mod expr;
+
+pub use expr::{Action, Family, Match, NewRule};
+use expr::Buf;
 
 use anyhow::{bail, Context, Result};
 use std::io;
-use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 const NETLINK_NETFILTER: i32 = 12;
@@ -25,8 +30,6 @@ const NLM_F_CREATE: u16 = 0x400;
 const NLM_F_APPEND: u16 = 0x800;
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
-const NFPROTO_IPV4: u8 = 2;
-const NLA_F_NESTED: u16 = 0x8000;
 
 // attributes
 const TABLE_NAME: u16 = 1;
@@ -42,118 +45,16 @@ const RULE_CHAIN: u16 = 2;
 const RULE_HANDLE: u16 = 3;
 const RULE_EXPRESSIONS: u16 = 4;
 const RULE_USERDATA: u16 = 7;
-const LIST_ELEM: u16 = 1;
-const EXPR_NAME: u16 = 1;
-const EXPR_DATA: u16 = 2;
-const DATA_VALUE: u16 = 1;
-const REG_1: u32 = 1;
-const REG_2: u32 = 2;
 
 pub const TABLE: &str = "bulkhead";
-
-/// A netlink message under construction (nlmsghdr + nfgenmsg + attributes).
-struct Buf {
-    b: Vec<u8>,
-    nests: Vec<usize>,
-}
-
-impl Buf {
-    fn begin(&mut self, ty: u16, flags: u16, seq: u32, family: u8, res_id: u16) -> usize {
-        let at = self.b.len();
-        self.b.extend_from_slice(&[0; 4]);
-        self.b.extend_from_slice(&ty.to_ne_bytes());
-        self.b.extend_from_slice(&flags.to_ne_bytes());
-        self.b.extend_from_slice(&seq.to_ne_bytes());
-        self.b.extend_from_slice(&[0; 4]);
-        self.b.extend_from_slice(&[family, 0]);
-        self.b.extend_from_slice(&res_id.to_be_bytes());
-        at
-    }
-    fn end(&mut self, at: usize) {
-        let len = (self.b.len() - at) as u32;
-        self.b[at..at + 4].copy_from_slice(&len.to_ne_bytes());
-    }
-    fn attr(&mut self, ty: u16, data: &[u8]) {
-        self.b.extend_from_slice(&((4 + data.len()) as u16).to_ne_bytes());
-        self.b.extend_from_slice(&ty.to_ne_bytes());
-        self.b.extend_from_slice(data);
-        while !self.b.len().is_multiple_of(4) {
-            self.b.push(0);
-        }
-    }
-    fn str(&mut self, ty: u16, s: &str) {
-        let mut d = s.as_bytes().to_vec();
-        d.push(0);
-        self.attr(ty, &d);
-    }
-    fn u32(&mut self, ty: u16, v: u32) {
-        self.attr(ty, &v.to_be_bytes());
-    }
-    fn open(&mut self, ty: u16) {
-        self.nests.push(self.b.len());
-        self.b.extend_from_slice(&[0, 0]);
-        self.b.extend_from_slice(&(ty | NLA_F_NESTED).to_ne_bytes());
-    }
-    fn close(&mut self) {
-        let at = self.nests.pop().unwrap();
-        let len = (self.b.len() - at) as u16;
-        self.b[at..at + 2].copy_from_slice(&len.to_ne_bytes());
-    }
-    fn data(&mut self, ty: u16, value: &[u8]) {
-        self.open(ty);
-        self.attr(DATA_VALUE, value);
-        self.close();
-    }
-    /// One expression: name + its attributes written by `f`.
-    fn expr(&mut self, name: &str, f: impl FnOnce(&mut Buf)) {
-        self.open(LIST_ELEM);
-        self.str(EXPR_NAME, name);
-        self.open(EXPR_DATA);
-        f(self);
-        self.close();
-        self.close();
-    }
-    fn cmp(&mut self, op: u32, value: &[u8]) {
-        self.expr("cmp", |b| {
-            b.u32(1, REG_1); // NFTA_CMP_SREG
-            b.u32(2, op); // NFTA_CMP_OP: 0 eq, 1 neq
-            b.data(3, value); // NFTA_CMP_DATA
-        });
-    }
-    fn payload(&mut self, base: u32, offset: u32, len: u32) {
-        self.expr("payload", |b| {
-            b.u32(1, REG_1); // DREG
-            b.u32(2, base); // 1 network, 2 transport header
-            b.u32(3, offset);
-            b.u32(4, len);
-        });
-    }
-    fn meta(&mut self, key: u32) {
-        self.expr("meta", |b| {
-            b.u32(1, REG_1); // DREG
-            b.u32(2, key); // KEY
-        });
-    }
-    fn immediate(&mut self, reg: u32, value: &[u8]) {
-        self.expr("immediate", |b| {
-            b.u32(1, reg);
-            b.data(2, value);
-        });
-    }
-}
 
 /// A rule of our table as dumped from the kernel.
 #[derive(Debug)]
 pub struct Rule {
+    pub family: Family,
     pub chain: String,
     pub handle: u64,
     pub comment: String,
-}
-
-/// What to add: the masquerade rule of a bridge, or a DNAT rule of a published port.
-pub enum NewRule<'a> {
-    Masquerade { subnet: Ipv4Addr, prefix: u8, bridge: &'a str },
-    Dnat { chain: &'a str, proto: &'a str, host_port: u16, ip: Ipv4Addr, port: u16 },
 }
 
 pub struct Nft {
@@ -222,7 +123,7 @@ impl Nft {
 
     /// Sends the messages written by `f` as one transaction; every message is acknowledged.
     fn batch(&mut self, f: impl FnOnce(&mut Buf, &mut dyn FnMut() -> u32)) -> io::Result<()> {
-        let mut b = Buf { b: Vec::new(), nests: Vec::new() };
+        let mut b = Buf::new();
         let s = self.next();
         let at = b.begin(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, s, 0, NFNL_SUBSYS_NFTABLES);
         b.end(at);
@@ -260,15 +161,16 @@ impl Nft {
         })
     }
 
-    /// Our table and its three NAT base chains (no-ops if they exist), plus `rules`.
-    pub fn add(&mut self, rules: &[NewRule], comment: &str) -> io::Result<()> {
+    /// Our table of `family` and its three NAT base chains (no-ops if they exist), plus `rules`.
+    pub fn add(&mut self, family: Family, rules: &[NewRule], comment: &str) -> io::Result<()> {
+        let fam = family.nfproto();
         self.batch(|b, next| {
-            let at = b.begin(msg(NFT_MSG_NEWTABLE), NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE, next(), NFPROTO_IPV4, 0);
+            let at = b.begin(msg(NFT_MSG_NEWTABLE), NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE, next(), fam, 0);
             b.str(TABLE_NAME, TABLE);
             b.end(at);
             // (name, hook, priority): dstnat -100, output -100, srcnat 100
             for (name, hook, prio) in [("prerouting", 0u32, -100i32), ("output", 3, -100), ("postrouting", 4, 100)] {
-                let at = b.begin(msg(NFT_MSG_NEWCHAIN), NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE, next(), NFPROTO_IPV4, 0);
+                let at = b.begin(msg(NFT_MSG_NEWCHAIN), NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE, next(), fam, 0);
                 b.str(CHAIN_TABLE, TABLE);
                 b.str(CHAIN_NAME, name);
                 b.open(CHAIN_HOOK);
@@ -280,64 +182,12 @@ impl Nft {
                 b.end(at);
             }
             for r in rules {
-                let chain = match r {
-                    NewRule::Masquerade { .. } => "postrouting",
-                    NewRule::Dnat { chain, .. } => chain,
-                };
-                let at = b.begin(
-                    msg(NFT_MSG_NEWRULE),
-                    NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_APPEND,
-                    next(),
-                    NFPROTO_IPV4,
-                    0,
-                );
+                let flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_APPEND;
+                let at = b.begin(msg(NFT_MSG_NEWRULE), flags, next(), fam, 0);
                 b.str(RULE_TABLE, TABLE);
-                b.str(RULE_CHAIN, chain);
+                b.str(RULE_CHAIN, r.chain);
                 b.open(RULE_EXPRESSIONS);
-                match r {
-                    NewRule::Masquerade { subnet, prefix, bridge } => {
-                        // ip saddr SUBNET
-                        b.payload(1, 12, 4);
-                        let mask = (u32::MAX << (32 - *prefix as u32)).to_be_bytes();
-                        b.expr("bitwise", |b| {
-                            b.u32(1, REG_1); // SREG
-                            b.u32(2, REG_1); // DREG
-                            b.u32(3, 4); // LEN
-                            b.data(4, &mask); // MASK
-                            b.data(5, &[0; 4]); // XOR
-                        });
-                        b.cmp(0, &subnet.octets());
-                        // oifname != BRIDGE
-                        b.meta(7);
-                        let mut name = [0u8; 16];
-                        name[..bridge.len().min(15)].copy_from_slice(&bridge.as_bytes()[..bridge.len().min(15)]);
-                        b.cmp(1, &name);
-                        b.expr("masq", |_| {});
-                    }
-                    NewRule::Dnat { proto, host_port, ip, port, .. } => {
-                        // fib daddr type local
-                        b.expr("fib", |b| {
-                            b.u32(1, REG_1); // DREG
-                            b.u32(2, 3); // RESULT: ADDRTYPE
-                            b.u32(3, 2); // FLAGS: DADDR
-                        });
-                        b.cmp(0, &2u32.to_ne_bytes()); // RTN_LOCAL
-                        // meta l4proto PROTO; th dport HOSTPORT
-                        b.meta(16);
-                        b.cmp(0, &[if *proto == "udp" { 17 } else { 6 }]);
-                        b.payload(2, 2, 2);
-                        b.cmp(0, &host_port.to_be_bytes());
-                        // dnat to IP:PORT
-                        b.immediate(REG_1, &ip.octets());
-                        b.immediate(REG_2, &port.to_be_bytes());
-                        b.expr("nat", |b| {
-                            b.u32(1, 1); // TYPE: DNAT
-                            b.u32(2, NFPROTO_IPV4 as u32); // FAMILY
-                            b.u32(3, REG_1); // REG_ADDR_MIN
-                            b.u32(5, REG_2); // REG_PROTO_MIN
-                        });
-                    }
-                }
+                b.rule(family, r);
                 b.close();
                 // nft's comment: userdata TLV (type 0), NUL-terminated
                 let mut ud = vec![0u8, (comment.len() + 1) as u8];
@@ -350,10 +200,10 @@ impl Nft {
     }
 
     /// The rules of our table (empty if it does not exist).
-    pub fn rules(&mut self) -> io::Result<Vec<Rule>> {
-        let mut b = Buf { b: Vec::new(), nests: Vec::new() };
+    pub fn rules(&mut self, family: Family) -> io::Result<Vec<Rule>> {
+        let mut b = Buf::new();
         let seq = self.next();
-        let at = b.begin(msg(NFT_MSG_GETRULE), NLM_F_REQUEST | NLM_F_DUMP, seq, NFPROTO_IPV4, 0);
+        let at = b.begin(msg(NFT_MSG_GETRULE), NLM_F_REQUEST | NLM_F_DUMP, seq, family.nfproto(), 0);
         b.str(RULE_TABLE, TABLE);
         b.end(at);
         self.send(&b.b)?;
@@ -369,7 +219,7 @@ impl Nft {
                     Some(if code == 0 { Ok(()) } else { Err(io::Error::from_raw_os_error(-code)) })
                 }
                 _ => {
-                    if let Some(rule) = parse_rule(payload.get(4..).unwrap_or(&[])) {
+                    if let Some(rule) = parse_rule(family, payload.get(4..).unwrap_or(&[])) {
                         out.push(rule);
                     }
                     None
@@ -384,16 +234,17 @@ impl Nft {
     }
 
     /// Deletes rules by (chain, handle); with `drop_table`, the whole table instead.
-    pub fn delete(&mut self, rules: &[(String, u64)], drop_table: bool) -> io::Result<()> {
+    pub fn delete(&mut self, family: Family, rules: &[(String, u64)], drop_table: bool) -> io::Result<()> {
+        let fam = family.nfproto();
         let r = self.batch(|b, next| {
             if drop_table {
-                let at = b.begin(msg(NFT_MSG_DELTABLE), NLM_F_REQUEST | NLM_F_ACK, next(), NFPROTO_IPV4, 0);
+                let at = b.begin(msg(NFT_MSG_DELTABLE), NLM_F_REQUEST | NLM_F_ACK, next(), fam, 0);
                 b.str(TABLE_NAME, TABLE);
                 b.end(at);
                 return;
             }
             for (chain, handle) in rules {
-                let at = b.begin(msg(NFT_MSG_DELRULE), NLM_F_REQUEST | NLM_F_ACK, next(), NFPROTO_IPV4, 0);
+                let at = b.begin(msg(NFT_MSG_DELRULE), NLM_F_REQUEST | NLM_F_ACK, next(), fam, 0);
                 b.str(RULE_TABLE, TABLE);
                 b.str(RULE_CHAIN, chain);
                 b.attr(RULE_HANDLE, &handle.to_be_bytes());
@@ -411,8 +262,8 @@ fn msg(ty: u16) -> u16 {
     (NFNL_SUBSYS_NFTABLES << 8) | ty
 }
 
-fn parse_rule(mut a: &[u8]) -> Option<Rule> {
-    let mut rule = Rule { chain: String::new(), handle: 0, comment: String::new() };
+fn parse_rule(family: Family, mut a: &[u8]) -> Option<Rule> {
+    let mut rule = Rule { family, chain: String::new(), handle: 0, comment: String::new() };
     while a.len() >= 4 {
         let len = u16::from_ne_bytes([a[0], a[1]]) as usize;
         let ty = u16::from_ne_bytes([a[2], a[3]]) & 0x3fff;

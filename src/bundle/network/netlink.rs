@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context, Result};
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 const NLMSG_ERROR: u16 = 2;
@@ -177,6 +177,23 @@ impl Netlink {
         self.send(m)
     }
 
+    /// Hairpin mode on a bridge port: frames may leave through the port they came in by. With
+    /// br_netfilter, a container's packet DNATed back to itself is bridged that way.
+    pub fn set_hairpin(&mut self, index: i32) -> io::Result<()> {
+        const RTM_SETLINK: u16 = 19;
+        const IFLA_PROTINFO: u16 = 12;
+        const IFLA_BRPORT_MODE: u16 = 4;
+        let mut m = Msg::new(RTM_SETLINK, 0);
+        let mut b = [0u8; 16];
+        b[0] = libc::AF_BRIDGE as u8;
+        b[4..8].copy_from_slice(&index.to_ne_bytes());
+        m.raw(&b);
+        let p = m.nest_begin(IFLA_PROTINFO);
+        m.attr(IFLA_BRPORT_MODE, &[1]);
+        m.nest_end(p);
+        self.send(m)
+    }
+
     pub fn set_up(&mut self, index: i32) -> io::Result<()> {
         let mut m = Msg::new(RTM_NEWLINK, 0);
         let up = libc::IFF_UP as u32;
@@ -190,26 +207,36 @@ impl Netlink {
         self.send(m)
     }
 
-    pub fn add_address(&mut self, index: i32, ip: Ipv4Addr, prefix: u8) -> io::Result<()> {
+    /// Adds `ip/prefix` to the interface; an IPv6 address without duplicate address detection
+    /// (usable at once: the bridge's addresses are ours to hand out).
+    pub fn add_address(&mut self, index: i32, ip: IpAddr, prefix: u8) -> io::Result<()> {
+        const IFA_F_NODAD: u8 = 0x02;
         let mut m = Msg::new(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL);
         let mut b = [0u8; 8];
-        b[0] = libc::AF_INET as u8;
+        b[0] = family(ip);
         b[1] = prefix;
+        b[2] = if ip.is_ipv6() { IFA_F_NODAD } else { 0 };
         b[4..8].copy_from_slice(&(index as u32).to_ne_bytes());
         m.raw(&b);
-        m.attr(IFA_LOCAL, &ip.octets());
-        m.attr(IFA_ADDRESS, &ip.octets());
+        let o = super::addr::octets(ip);
+        m.attr(IFA_LOCAL, &o);
+        m.attr(IFA_ADDRESS, &o);
         self.send(m)
     }
 
-    pub fn add_default_route(&mut self, gateway: Ipv4Addr) -> io::Result<()> {
+    pub fn add_default_route(&mut self, gateway: IpAddr) -> io::Result<()> {
         let mut m = Msg::new(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL);
-        // struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags
-        let b = [libc::AF_INET as u8, 0, 0, 0, 254, 3, 0, 1, 0, 0, 0, 0];
+        // struct rtmsg: family, dst_len, src_len, tos, table (main), protocol (boot), scope
+        // (universe), type (unicast), flags
+        let b = [family(gateway), 0, 0, 0, 254, 3, 0, 1, 0, 0, 0, 0];
         m.raw(&b);
-        m.attr(RTA_GATEWAY, &gateway.octets());
+        m.attr(RTA_GATEWAY, &super::addr::octets(gateway));
         self.send(m)
     }
+}
+
+fn family(ip: IpAddr) -> u8 {
+    if ip.is_ipv6() { libc::AF_INET6 as u8 } else { libc::AF_INET as u8 }
 }
 
 /// The index of an interface in the calling thread's network namespace.
