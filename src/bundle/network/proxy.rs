@@ -106,7 +106,10 @@ pub fn serve(store: &Path, name: &str) -> Result<()> {
                 Ok(l) => listeners.push((l, target)),
                 // A host without IPv6: nothing to hold there.
                 Err(e) if v6 && p.host_ip.is_none() && matches!(e.raw_os_error(), Some(libc::EAFNOSUPPORT | libc::EADDRNOTAVAIL)) => {}
-                Err(e) => bail!("publishing {p}: host port {}/{} on {}: {e}", p.host, p.proto, addr.ip()),
+                Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => {
+                    bail!("publishing {p}: host port {}/{} on {} is already in use", p.host, p.proto, addr.ip())
+                }
+                Err(e) => bail!("publishing {p}: binding host port {}/{} on {}: {e}", p.host, p.proto, addr.ip()),
             }
         }
     }
