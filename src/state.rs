@@ -1,7 +1,7 @@
 //! Container state on disk and the lifecycle it follows.
 //!
 //! Each container owns `<root>/<id>/` (mode 0700) holding `state.json` (written atomically:
-//! temp file + rename), `config.json` (the spec as loaded at create, for exec/delete/hooks),
+//! temp file + rename, an exchange when it exists: see sys::replace_file), `config.json` (the spec as loaded at create, for exec/delete/hooks),
 //! and `exec.fifo` while the container is created but not started.
 //!
 //! Commands that change a container take an exclusive `flock` on its directory; readers
@@ -163,7 +163,8 @@ pub fn read_stat(pid: i32) -> Option<(char, u64)> {
 
 /// `--pid-file`, written as runc does: a temp file created O_EXCL|O_NOFOLLOW (a planted symlink
 /// there fails the call instead of being followed), then renamed over the path (which replaces
-/// a symlink there rather than writing through it). Readers never see a partial pid.
+/// a symlink there rather than writing through it). Readers never see a partial pid. The
+/// swap is an exchange where it can be (see sys::replace_file).
 pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let dir = path.parent().unwrap_or(Path::new("/"));
@@ -179,7 +180,8 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
         let _ = std::fs::remove_file(&tmp);
         return Err(e).with_context(|| format!("--pid-file: writing {}", tmp.display()));
     }
-    std::fs::rename(&tmp, path).with_context(|| format!("--pid-file: renaming to {}", path.display()))
+    drop(f);
+    crate::sys::replace_file(&tmp, path).context("--pid-file")
 }
 
 /// Where all containers live (`--root`).
@@ -354,7 +356,8 @@ impl Container {
             .open(&tmp)
             .with_context(|| format!("writing {}", tmp.display()))?;
         f.write_all(&data).with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, &final_path).with_context(|| format!("renaming to {}", final_path.display()))
+        drop(f);
+        crate::sys::replace_file(&tmp, &final_path)
     }
 
     /// Removes the container's directory (the lock dies with the last handle).
@@ -423,5 +426,24 @@ mod tests {
         s.status = Status::Stopped;
         assert_eq!(s.oci_json()["pid"], 0);
         assert_eq!(s.oci_json()["status"], "stopped");
+    }
+
+    #[test]
+    fn pid_file_replaces_a_file_and_a_symlink_without_following_it() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("pid");
+        write_pid_file(&p, 1).unwrap();
+        write_pid_file(&p, 22).unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "22");
+        let victim = d.path().join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        std::fs::remove_file(&p).unwrap();
+        std::os::unix::fs::symlink(&victim, &p).unwrap();
+        write_pid_file(&p, 333).unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "333");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        let mut names: Vec<_> = std::fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        names.sort();
+        assert_eq!(names, ["pid", "victim"], "a temp file was left behind");
     }
 }

@@ -184,3 +184,23 @@ pub fn close_fds_except(first: i32, keep: &[RawFd]) {
         lo = k.saturating_add(1);
     }
 }
+
+/// Puts the file `tmp` (just written) in the place of `dest` atomically, as rename(2) does,
+/// but swapping the two names (renameat2 RENAME_EXCHANGE) when `dest` exists, then removing
+/// the old file. Why not a plain rename: over an existing file, ext4 (auto_da_alloc) starts
+/// writing the new file's data to disk in the rename, and a later unlink of it waits for that
+/// I/O; an exchange is not a replace, so run-time state that lives for milliseconds never
+/// reaches the disk. Falls back to rename where there is nothing to swap with or the
+/// filesystem cannot exchange.
+pub fn replace_file(tmp: &Path, dest: &Path) -> Result<()> {
+    let (a, b) = (cstr(tmp)?, cstr(dest)?);
+    let r = unsafe { libc::syscall(libc::SYS_renameat2, libc::AT_FDCWD, a.as_ptr(), libc::AT_FDCWD, b.as_ptr(), libc::RENAME_EXCHANGE) };
+    if r == 0 {
+        return std::fs::remove_file(tmp).with_context(|| format!("removing {} (the old {})", tmp.display(), dest.display()));
+    }
+    match Error::last_os_error().raw_os_error() {
+        Some(libc::ENOENT | libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP | libc::EPERM) => {}
+        _ => return Err(Error::last_os_error()).with_context(|| format!("renameat2({}, {}, RENAME_EXCHANGE)", tmp.display(), dest.display())),
+    }
+    std::fs::rename(tmp, dest).with_context(|| format!("renaming {} to {}", tmp.display(), dest.display()))
+}

@@ -49,17 +49,17 @@ pub fn start(g: &Global, id: &str) -> Result<()> {
     // The init writes into exec.error when a startContainer hook or the execve failed.
     let err_path = c.dir.join("exec.error");
     let msg = std::fs::read_to_string(&err_path).unwrap_or_default();
-    let _ = std::fs::remove_file(&err_path);
     if !msg.is_empty() {
+        let _ = std::fs::remove_file(&err_path);
         let _ = std::fs::remove_file(&fifo);
         c.transition(Status::Stopped)?;
         c.save()?;
         bail!("starting container {id:?}: {msg}");
     }
     std::fs::remove_file(&fifo).with_context(|| format!("removing {}", fifo.display()))?;
+    // state.json keeps `created`: a created container without its fifo reads as running
+    // (Container::refresh), as runc and crun derive it, so `start` writes no state.
     c.transition(Status::Running)?;
-    c.save()?;
-    crate::trace::mark("state-running");
     if c.state().post_hooks {
         let spec = c.spec()?;
         hooks::run_warn(Phase::Poststart, spec.hooks().as_ref(), &c.state().oci_json().to_string());
