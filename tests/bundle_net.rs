@@ -225,7 +225,23 @@ fn ipv6_only_through_the_port_holder_for_an_ipv4_container() {
     let net = topology(&mut w, "bn4");
     let img = image(&w);
     let web = w.path("web4");
-    w.create_ok(&web, &["--image", &img, "--bridge", "bknet4", "--subnet", "10.74.0.0/24", "-p", "8080:80"], &["httpd", "-f", "-p", "80", "-h", "/www"]);
+    w.bundles.push(web.clone());
+    // create's caller lets it inherit a pipe (fd 3 = its stderr): the port holder must not keep
+    // it open, or the caller's read to EOF lasts until delete.
+    let mut c = w.tool();
+    c.args(["create", "--image", &img, "--bridge", "bknet4", "--subnet", "10.74.0.0/24", "-p", "8080:80"]).arg(&web);
+    c.args(["--", "httpd", "-f", "-p", "80", "-h", "/www"]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+    unsafe { std::os::unix::process::CommandExt::pre_exec(&mut c, || if libc::dup2(2, 3) < 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) }) };
+    let mut child = c.spawn().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    assert!(child.wait().unwrap().success(), "create failed");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut s);
+        let _ = tx.send(s);
+    });
+    assert!(rx.recv_timeout(Duration::from_secs(10)).is_ok(), "an inherited pipe stays open after create exited");
     w.start_bundle(&web);
     let (host, client) = (ns_path(&net.host), ns_path(&net.client));
     let up = wait_for(Duration::from_secs(15), || (get(&host, "tcp", "127.0.0.1", 8080) == BODY).then_some(()));

@@ -89,6 +89,9 @@ fn is_holder(cmdline: &[u8], store: &Path, name: &str) -> bool {
 
 /// The body of `bulkhead-bundle proxy NAME`.
 pub fn serve(store: &Path, name: &str) -> Result<()> {
+    // Whatever else create's caller let it inherit must not stay open for the holder's life
+    // (a caller reading a pipe to EOF would wait for the bundle's delete).
+    crate::sys::close_fds_except(3, &[]);
     std::fs::write(pid_file(store, name), format!("{}\n", std::process::id())).context("writing the port holder's pid file")?;
     let meta: Meta = load_meta(store, name)?.ok_or_else(|| anyhow!("no bundle named {name}"))?;
     let att = meta.attachment.ok_or_else(|| anyhow!("bundle {name} has no bridge attachment"))?;
