@@ -165,6 +165,8 @@ fn published_ports_answer_everywhere_ipv4_and_ipv6() {
     // Row 1: the container's own addresses, port 80.
     let up = wait_for(Duration::from_secs(15), || (get(&host, "tcp", "10.77.0.2", 80) == BODY).then_some(()));
     assert!(up.is_some(), "httpd in the container never answered");
+    let up = wait_for(Duration::from_secs(15), || (get(&host, "udp", "10.77.0.2", 5353) == "udp:ping").then_some(()));
+    assert!(up.is_some(), "the UDP echo in the container's namespace never answered");
     check(&host, "tcp", &["10.77.0.2", "fd77::2"], 80, true, "the container's own address");
     // The published ports on every address of the host, from the host itself: the bridge's,
     // loopback, and its other addresses; TCP and UDP.
