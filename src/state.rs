@@ -95,14 +95,21 @@ pub struct State {
 }
 
 impl State {
-    /// The OCI state document (what `state`, hooks and `list --format json` print).
+    /// The OCI state document (what `state`, every hook phase, the seccomp agent and
+    /// `list --format json` get).
     pub fn oci_json(&self) -> serde_json::Value {
-        let pid = if self.status == Status::Stopped { 0 } else { self.pid };
+        self.oci_json_at(self.status, self.pid)
+    }
+
+    /// The same document at a step where `status` and `pid` are not saved yet (the init's
+    /// createContainer/startContainer hooks, prestart with the new pid, the seccomp agent).
+    pub fn oci_json_at(&self, status: Status, pid: i32) -> serde_json::Value {
+        let pid = if status == Status::Stopped { 0 } else { pid };
         let mut v = serde_json::json!({
             "ociVersion": self.oci_version,
             "id": self.id,
             "pid": pid,
-            "status": self.status.as_str(),
+            "status": status.as_str(),
             "bundle": self.bundle,
             "rootfs": self.rootfs,
             "created": self.created,
@@ -112,6 +119,15 @@ impl State {
             v["annotations"] = serde_json::json!(self.annotations);
         }
         v
+    }
+
+    /// Moves to `next`, refusing transitions the lifecycle does not have.
+    pub fn transition(&mut self, next: Status) -> Result<()> {
+        if !self.status.can_become(next) {
+            bail!("container {:?} is {}: it cannot become {}", self.id, self.status, next);
+        }
+        self.status = next;
+        Ok(())
     }
 }
 
@@ -327,20 +343,15 @@ impl Container {
             && s.pid > 0
             && !process_alive(s.pid, s.init_start_time)
         {
-            s.status = Status::Stopped;
+            let _ = s.transition(Status::Stopped);
         } else if s.status == Status::Created && !fifo.exists() {
-            s.status = Status::Running;
+            let _ = s.transition(Status::Running);
         }
     }
 
     /// Moves to `next`, refusing transitions the lifecycle does not have.
     pub fn transition(&mut self, next: Status) -> Result<()> {
-        let s = self.state_mut();
-        if !s.status.can_become(next) {
-            bail!("container {:?} is {}: it cannot become {}", s.id, s.status, next);
-        }
-        s.status = next;
-        Ok(())
+        self.state_mut().transition(next)
     }
 
     /// Writes state.json atomically.
@@ -423,7 +434,8 @@ mod tests {
             post_hooks: false,
         };
         assert_eq!(s.oci_json()["pid"], 42);
-        s.status = Status::Stopped;
+        s.transition(Status::Stopped).unwrap();
+        assert!(s.transition(Status::Running).is_err(), "stopped is final");
         assert_eq!(s.oci_json()["pid"], 0);
         assert_eq!(s.oci_json()["status"], "stopped");
     }

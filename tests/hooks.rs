@@ -143,6 +143,17 @@ fn all_six_hooks_run_in_order_with_state() {
             "{name} did not get its env"
         );
     }
+    // One state document for every phase: the same fields (pid aside: 0 or omitted once
+    // stopped), whether the runtime or the init runs the hook.
+    let keys = |name: &str| -> Vec<String> {
+        let st = hook_state(&c, name);
+        let mut k: Vec<String> = st.as_object().unwrap().keys().filter(|k| *k != "pid").cloned().collect();
+        k.sort();
+        k
+    };
+    for name in ["createRuntime", "createContainer", "startContainer", "poststart", "poststop"] {
+        assert_eq!(keys(name), keys("prestart"), "{name}'s state document differs from prestart's");
+    }
     // the container is still being created while these run
     for name in ["prestart", "createRuntime", "createContainer"] {
         assert_eq!(hook_state(&c, name)["status"], "creating", "{name}");

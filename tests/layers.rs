@@ -80,3 +80,23 @@ fn low_layers_never_import_the_command_layer() {
     }
     assert!(bad.is_empty(), "{bad:?}");
 }
+
+/// Every status change goes through the checked transition (`State::transition`, which asks
+/// `Status::can_become`): no command sets a status on a copy.
+#[test]
+fn status_changes_only_through_the_checked_transition() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    collect(&src, &mut files);
+    let mut bad = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap().trim();
+            if code.contains(".status = ") && code != "self.status = next;" {
+                bad.push(format!("{}:{}: {code}", f.display(), n + 1));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "status set without State::transition: {bad:#?}");
+}

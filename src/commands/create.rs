@@ -99,8 +99,6 @@ pub fn create_from(g: &Global, id: &str, opts: &CreateArgs, bundle: Bundle, cons
             Err(e) => return Err(e).context("linux.cgroupsPath"),
         }
         crate::trace::mark("cgroups");
-        let hooks = bundle.spec.hooks().as_ref();
-        let base_state = c.state().clone();
         let pid = process::spawn(
             InitConfig {
                 id,
@@ -117,13 +115,7 @@ pub fn create_from(g: &Global, id: &str, opts: &CreateArgs, bundle: Bundle, cons
                 cgroup: &cgroup,
                 cgroup_unified: cgroup.layout() == crate::cgroups::Layout::Unified,
                 seccomp: seccomp.as_ref(),
-            },
-            &|pid| {
-                let mut s = base_state.clone();
-                s.pid = pid;
-                let json = s.oci_json().to_string();
-                hooks::run(Phase::Prestart, hooks, &json)?;
-                hooks::run(Phase::CreateRuntime, hooks, &json)
+                state: c.state(),
             },
         )?;
         let st = c.state_mut();
@@ -140,7 +132,7 @@ pub fn create_from(g: &Global, id: &str, opts: &CreateArgs, bundle: Bundle, cons
         Ok(pid)
     })();
     if result.is_err() {
-        if let Some(st) = c.state.clone() {
+        if let Some(st) = c.state.as_mut() {
             // An init that got as far as Ready (a later step failed) waits on the fifo: kill it.
             if let Some(init) = crate::state::open_init(st.pid, st.init_start_time) {
                 use std::os::fd::AsRawFd;
@@ -153,8 +145,8 @@ pub fn create_from(g: &Global, id: &str, opts: &CreateArgs, bundle: Bundle, cons
             // runtime.md: after a failed create-time hook the runtime "MUST ... stop the
             // container, and continue the lifecycle at step 12" (poststop). The same cleanup
             // path serves every create failure, so poststop hooks always see one.
-            let mut st = st;
-            st.status = Status::Stopped;
+            // Creating and Created may always stop (Status::can_become).
+            let _ = st.transition(Status::Stopped);
             hooks::run_warn(Phase::Poststop, bundle.spec.hooks().as_ref(), &st.oci_json().to_string());
         }
         let _ = c.remove_dir();

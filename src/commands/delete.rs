@@ -45,10 +45,11 @@ pub fn delete(c: &mut Container, force: bool) -> Result<()> {
         cg.destroy()?;
         crate::trace::mark("cgroups");
     }
+    if s.status != Status::Stopped {
+        c.transition(Status::Stopped)?;
+    }
     if let Some(spec) = s.post_hooks.then(|| c.spec().ok()).flatten() {
-        let mut st = s.clone();
-        st.status = Status::Stopped;
-        hooks::run_warn(Phase::Poststop, spec.hooks().as_ref(), &st.oci_json().to_string());
+        hooks::run_warn(Phase::Poststop, spec.hooks().as_ref(), &c.state().oci_json().to_string());
     }
     let r = c.remove_dir();
     crate::trace::mark("state-remove");

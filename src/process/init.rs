@@ -8,6 +8,7 @@ use super::namespaces::Plan;
 use super::sync::{Channel, Msg};
 use super::{finalize, InitConfig};
 use crate::hooks::{self, Phase};
+use crate::state::Status;
 
 pub fn run(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usize, OwnedFd)], cgroup_tasks: &[OwnedFd]) -> ! {
     crate::trace::begin();
@@ -21,18 +22,6 @@ pub fn run(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usize, Owne
         eprintln!("bulkhead: {err:#}");
     }
     unsafe { libc::_exit(127) }
-}
-
-fn state_json(cfg: &InitConfig, pid: i32, status: &str) -> String {
-    serde_json::json!({
-        "ociVersion": cfg.spec.version(),
-        "id": cfg.id,
-        "status": status,
-        "pid": pid,
-        "bundle": cfg.bundle,
-        "annotations": cfg.spec.annotations().clone().unwrap_or_default(),
-    })
-    .to_string()
 }
 
 fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usize, OwnedFd)], cgroup_tasks: &[OwnedFd]) -> Result<std::convert::Infallible> {
@@ -118,7 +107,7 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usiz
     }
     // The state JSON is built only for hooks that exist: this runs on every container start.
     if !Phase::CreateContainer.of(hooks).is_empty() {
-        hooks::run(Phase::CreateContainer, hooks, &state_json(cfg, host_pid, "creating"))?;
+        hooks::run(Phase::CreateContainer, hooks, &cfg.state.oci_json_at(Status::Creating, host_pid).to_string())?;
     }
 
     crate::trace::mark("hooks");
@@ -172,7 +161,7 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usiz
     crate::trace::mark("fifo");
     let after_start = (|| {
         if !Phase::StartContainer.of(hooks).is_empty() {
-            hooks::run(Phase::StartContainer, hooks, &state_json(cfg, host_pid, "created"))?;
+            hooks::run(Phase::StartContainer, hooks, &cfg.state.oci_json_at(Status::Created, host_pid).to_string())?;
         }
         let umask = process.user().umask().unwrap_or(0o022);
         crate::trace::flush("init-start");

@@ -34,6 +34,8 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
 use crate::cgroups::Cgroup;
+use crate::hooks::{self, Phase};
+use crate::state::{State, Status};
 use sync::Msg;
 
 /// Everything the init needs; built by `create` in the parent before the clone.
@@ -57,6 +59,9 @@ pub struct InitConfig<'a> {
     pub cgroup_unified: bool,
     /// linux.seccomp, compiled before the clone so the init only has to load it.
     pub seccomp: Option<&'a crate::security::seccomp::CompiledFilter>,
+    /// The container's saved state ({creating}): every hook phase and the seccomp agent get
+    /// its one OCI document (`State::oci_json_at`).
+    pub state: &'a State,
 }
 
 /// Open `tasks` files of the v1 hierarchies and the cgroup2 directory, for the fast join.
@@ -79,8 +84,7 @@ fn fast_join_handles(cg: &Cgroup) -> (Vec<OwnedFd>, Option<OwnedFd>) {
 }
 
 /// Runs the create path and returns the init's pid once it waits for `start`.
-/// `hooks` runs prestart + createRuntime hooks in the runtime's namespaces, given the pid.
-pub fn spawn(cfg: InitConfig, hooks: &dyn Fn(i32) -> Result<()>) -> Result<i32> {
+pub fn spawn(cfg: InitConfig) -> Result<i32> {
     let mut plan = namespaces::Plan::from_spec(cfg.spec);
     plan.mounts_in_userns = crate::security::rootless::mounts_in_userns(crate::security::rootless::facts(), plan.user);
     if !plan.mount {
@@ -189,13 +193,13 @@ pub fn spawn(cfg: InitConfig, hooks: &dyn Fn(i32) -> Result<()>) -> Result<i32> 
         loop {
             match parent.recv()? {
                 Some(Msg::HooksRequest) => {
-                    hooks(pid)?;
+                    run_runtime_hooks(cfg.spec, cfg.state, pid)?;
                     send(&Msg::HooksDone)?;
                 }
                 Some(Msg::SeccompFd(fd)) => {
                     // SAFETY: recv hands us this fd (SCM_RIGHTS); nothing else owns it.
                     let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-                    send_seccomp_fd(cfg.spec, cfg.seccomp, cfg.id, cfg.bundle, pid, &fd)?;
+                    send_seccomp_fd(cfg.spec, cfg.seccomp, cfg.state, pid, &fd)?;
                     drop(fd);
                     send(&Msg::SeccompDone)?;
                 }
@@ -225,18 +229,20 @@ fn set_oom_score_adj(pid: i32, spec: &Spec) -> Result<()> {
         .with_context(|| format!("process.oomScoreAdj: writing {v} (lowering it below the current value needs CAP_SYS_RESOURCE)"))
 }
 
+/// prestart + createRuntime hooks, in the runtime's namespaces, once the init asks (it has
+/// mounted its rootfs), with the init's host pid in the state document.
+fn run_runtime_hooks(spec: &Spec, state: &State, pid: i32) -> Result<()> {
+    let hooks = spec.hooks().as_ref();
+    let json = state.oci_json_at(Status::Creating, pid).to_string();
+    hooks::run(Phase::Prestart, hooks, &json)?;
+    hooks::run(Phase::CreateRuntime, hooks, &json)
+}
+
 /// The init's seccomp notify fd, with runc's ContainerProcessState, to the agent.
-fn send_seccomp_fd(spec: &Spec, seccomp: Option<&crate::security::seccomp::CompiledFilter>, id: &str, bundle: &Path, pid: i32, fd: &OwnedFd) -> Result<()> {
+fn send_seccomp_fd(spec: &Spec, seccomp: Option<&crate::security::seccomp::CompiledFilter>, state: &State, pid: i32, fd: &OwnedFd) -> Result<()> {
     let filter = seccomp.context("a seccomp notify fd arrived but no filter was configured")?;
     let listener = filter.listener_path().context("linux.seccomp.listenerPath: required with SCMP_ACT_NOTIFY")?;
-    let state = serde_json::json!({
-        "ociVersion": spec.version(),
-        "id": id,
-        "status": "creating",
-        "pid": pid,
-        "bundle": bundle,
-        "annotations": spec.annotations().clone().unwrap_or_default(),
-    });
+    let state = state.oci_json_at(Status::Creating, pid);
     let msg = crate::security::notify::process_state(spec, filter.listener_metadata().unwrap_or(""), pid, state);
     crate::security::notify::send_to_agent(listener, &msg, fd)
 }
