@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, anyhow};
 
-use super::{Cgroup, Layout, resources::errtext, write_raw};
+use super::files::write_raw;
+use super::{FsCgroup, Layout, Manager, resources::errtext};
 
 /// A pollable fd that becomes readable when the container's cgroup sees an OOM kill.
 pub struct OomNotifier {
@@ -64,10 +65,10 @@ fn os_err(what: &str, p: &Path) -> anyhow::Error {
     anyhow!("{what} {}: {}", p.display(), errtext(&io::Error::last_os_error()))
 }
 
-impl Cgroup {
+impl FsCgroup {
     /// The OOM notifier of this cgroup's memory controller (None without one).
-    pub fn oom_notifier(&self) -> Result<Option<OomNotifier>> {
-        if self.layout == Layout::Unified {
+    pub(super) fn oom_notifier(&self) -> Result<Option<OomNotifier>> {
+        if self.layout() == Layout::Unified {
             let Some(dir) = self.v2_dir() else { return Ok(None) };
             let events = dir.join("memory.events");
             if !events.exists() {

@@ -104,6 +104,17 @@ impl Drop for Guard {
     }
 }
 
+/// The common setup: a created cgroup of its own, and its guard (None without root).
+fn created() -> Option<(Guard, Cgroup)> {
+    if !root() {
+        return None;
+    }
+    let g = Guard::new();
+    let cg = g.cg.clone();
+    cg.create().unwrap();
+    Some((g, cg))
+}
+
 fn read(p: impl AsRef<Path>) -> String {
     std::fs::read_to_string(p.as_ref())
         .unwrap_or_else(|e| panic!("{}: {e}", p.as_ref().display()))
@@ -140,12 +151,7 @@ fn wait_state(pid: i32, pred: impl Fn(&str) -> bool) -> String {
 
 #[test]
 fn lifecycle_create_join_limits_freeze_kill_destroy() {
-    if !root() {
-        return;
-    }
-    let mut g = Guard::new();
-    let cg = g.cg.clone();
-    cg.create().unwrap();
+    let Some((mut g, cg)) = created() else { return };
     for h in cg.hierarchies() {
         assert!(h.dir.is_dir(), "{} missing", h.dir.display());
     }
@@ -241,12 +247,7 @@ fn shares_to_weight_str(s: u64) -> String {
 
 #[test]
 fn kill_all_signal_and_recursive_pids() {
-    if !root() {
-        return;
-    }
-    let mut g = Guard::new();
-    let cg = g.cg.clone();
-    cg.create().unwrap();
+    let Some((mut g, cg)) = created() else { return };
     let a = g.spawn_sleep();
     let b = g.spawn_sleep();
     cg.add_pid(a).unwrap();
@@ -270,12 +271,7 @@ fn kill_all_signal_and_recursive_pids() {
 
 #[test]
 fn destroy_kills_stragglers() {
-    if !root() {
-        return;
-    }
-    let mut g = Guard::new();
-    let cg = g.cg.clone();
-    cg.create().unwrap();
+    let Some((mut g, cg)) = created() else { return };
     let pid = g.spawn_sleep();
     cg.add_pid(pid).unwrap();
     // reap in the background so the zombie disappears, as a runtime's parent would
@@ -289,12 +285,7 @@ fn destroy_kills_stragglers() {
 
 #[test]
 fn memory_limit_below_usage_reports_context() {
-    if !root() {
-        return;
-    }
-    let mut g = Guard::new();
-    let cg = g.cg.clone();
-    cg.create().unwrap();
+    let Some((mut g, cg)) = created() else { return };
     // a process holding ~20 MiB of anonymous memory
     let pid =
         g.spawn_gated("x=$(head -c 20000000 /dev/zero | tr '\\0' a); echo ready >&2; sleep 1000");
@@ -704,12 +695,7 @@ fn v2_paths_on_a_cgroup2_subtree() {
 
 #[test]
 fn destroy_of_a_frozen_cgroup() {
-    if !root() {
-        return;
-    }
-    let mut g = Guard::new();
-    let cg = g.cg.clone();
-    cg.create().unwrap();
+    let Some((mut g, cg)) = created() else { return };
     let pid = g.spawn_sleep();
     cg.add_pid(pid).unwrap();
     let mut child = g.children.pop().unwrap();

@@ -4,7 +4,7 @@ use anyhow::{Context, Result};
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
-use crate::cgroups::Cgroup;
+use crate::cgroups::{Cgroup, Manager};
 use crate::cli::{CreateArgs, Global};
 use crate::hooks::{self, Phase};
 use crate::process::{self, InitConfig};

@@ -3,6 +3,7 @@
 use anyhow::{bail, Result};
 use std::time::Duration;
 
+use crate::cgroups::Manager;
 use crate::cli::Global;
 use crate::hooks::{self, Phase};
 use crate::state::{Container, Root, Status};

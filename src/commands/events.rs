@@ -8,6 +8,7 @@ use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
 
+use crate::cgroups::Manager;
 use crate::cli::Global;
 use crate::state::{process_alive, Root, Status};
 

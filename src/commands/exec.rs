@@ -12,6 +12,7 @@ use oci_spec::runtime::{Capability, LinuxCapabilities, Process};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use crate::cgroups::Manager;
 use crate::cli::{ExecArgs, Global};
 use crate::process::exec::ExecConfig;
 use crate::process::foreground::{attach, block_signals};

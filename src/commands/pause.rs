@@ -3,6 +3,7 @@
 
 use anyhow::{bail, Context, Result};
 
+use crate::cgroups::Manager;
 use crate::cli::Global;
 use crate::state::{Root, Status};
 

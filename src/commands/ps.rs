@@ -4,6 +4,7 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 
+use crate::cgroups::Manager;
 use crate::cli::Global;
 use crate::state::{Root, Status};
 

@@ -9,6 +9,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde_json::{json, Map, Value};
 use std::io::Read;
 
+use crate::cgroups::Manager;
 use crate::cli::{Global, UpdateArgs};
 use crate::state::{Root, Status};
 

@@ -7,6 +7,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use super::namespaces::Plan;
 use super::sync::{Channel, Msg};
 use super::{finalize, InitConfig};
+use crate::cgroups::Manager;
 use crate::hooks::{self, Phase};
 use crate::state::Status;
 

@@ -33,7 +33,7 @@ use oci_spec::runtime::Spec;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
-use crate::cgroups::Cgroup;
+use crate::cgroups::{Cgroup, Manager};
 use crate::hooks::{self, Phase};
 use crate::state::{State, Status};
 use sync::Msg;
