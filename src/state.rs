@@ -267,6 +267,22 @@ impl Root {
         Ok(c)
     }
 
+    /// A container directory without a readable state.json, locked: what a `create` killed
+    /// between its mkdir and its first state write leaves. Nothing else exists for it yet (the
+    /// cgroup and the init come after that write), so removing the directory is the whole
+    /// cleanup. None when the directory is missing or has a state (a create in progress holds
+    /// the lock until it has one, so this waits for it).
+    pub fn open_unfinished(&self, id: &str) -> Result<Option<Container>> {
+        validate_id(id)?;
+        let dir = self.container_dir(id);
+        if !dir.is_dir() {
+            return Ok(None);
+        }
+        let Ok(lock) = lock_dir(&dir) else { return Ok(None) };
+        let c = Container { dir, lock: Some(lock), state: None };
+        Ok(c.read_state().is_err().then_some(c))
+    }
+
     /// Reads a container without locking (for `state` and `list`).
     pub fn open_unlocked(&self, id: &str) -> Result<Container> {
         validate_id(id)?;

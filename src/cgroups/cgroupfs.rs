@@ -145,6 +145,20 @@ impl Manager for FsCgroup {
         r.with_context(|| format!("creating cgroup {}", self.path))
     }
 
+    /// v1 freezer.state not THAWED, or cgroup2 cgroup.freeze / cgroup.events `frozen 1`.
+    fn refuse_frozen(&self) -> Result<()> {
+        let frozen = self.hierarchies.iter().find(|h| {
+            if h.v2 {
+                fs::read_to_string(h.dir.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1") || super::freezer::events_frozen(&h.dir).unwrap_or(false)
+            } else {
+                h.has("freezer") && fs::read_to_string(h.dir.join("freezer.state")).is_ok_and(|s| s.trim() != "THAWED")
+            }
+        });
+        let Some(h) = frozen else { return Ok(()) };
+        self.forget_created();
+        bail!("cgroup {} is frozen ({}): thaw it first, or use another cgroup", self.path, h.dir.display())
+    }
+
     /// Move `pid` into the cgroup in every hierarchy (cgroup.procs). On failure the pid is
     /// moved back where it was and the directories this value created are removed.
     fn add_pid(&self, pid: i32) -> Result<()> {

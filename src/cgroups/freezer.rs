@@ -84,7 +84,7 @@ impl Freezer<'_> {
     }
 }
 
-fn events_frozen(d: &Path) -> Result<bool> {
+pub(super) fn events_frozen(d: &Path) -> Result<bool> {
     let s = read_ctx(&d.join("cgroup.events"))?;
     Ok(s.lines().any(|l| l.trim() == "frozen 1"))
 }

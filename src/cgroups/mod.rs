@@ -68,6 +68,10 @@ pub trait Manager {
     fn hierarchies(&self) -> &[Hierarchy];
     /// Make the cgroup (nothing joins it yet). On failure nothing it made is left.
     fn create(&self) -> Result<()>;
+    /// Fails when the cgroup is frozen (its own freezer or an ancestor's): an init born there
+    /// would stop before its first instruction and create would wait for it forever. What
+    /// `create` made is removed again; what existed before is kept.
+    fn refuse_frozen(&self) -> Result<()>;
     /// Move `pid` into the cgroup in every hierarchy (runc's Apply).
     fn add_pid(&self, pid: i32) -> Result<()>;
     /// Set `linux.resources` (create and `update`; runc's Set); warnings for fields the
@@ -200,6 +204,10 @@ impl Manager for Cgroup {
     #[inline]
     fn create(&self) -> Result<()> {
         each_driver!(self, d => d.create())
+    }
+    #[inline]
+    fn refuse_frozen(&self) -> Result<()> {
+        each_driver!(self, d => d.refuse_frozen())
     }
     #[inline]
     fn add_pid(&self, pid: i32) -> Result<()> {

@@ -86,6 +86,11 @@ pub fn create_from(g: &Global, id: &str, opts: &CreateArgs, bundle: Bundle, cons
         crate::trace::mark("fifo");
         match cgroup.create() {
             Ok(()) => {
+                if let Err(e) = cgroup.refuse_frozen() {
+                    // Not ours to remove: the cleanup below must leave that cgroup alone.
+                    c.state_mut().cgroup = None;
+                    return Err(e).context("linux.cgroupsPath");
+                }
                 for w in cgroup.apply_resources(&effective_resources(&bundle.spec)).context("linux.resources")? {
                     crate::warn!("linux.resources: {w}");
                 }

@@ -13,10 +13,20 @@ pub fn run(g: &Global, ids: &[String], force: bool) -> Result<i32> {
     for id in ids {
         let mut c = match root.open_locked(id) {
             Ok(c) => c,
-            // containerd always follows `delete` with `delete --force`: a missing container is
-            // what it asked for.
-            Err(_) if force && crate::state::validate_id(id).is_ok() && !root.container_dir(id).exists() => continue,
-            Err(e) => return Err(e),
+            Err(e) => {
+                // A create killed before its first state write left a directory that no
+                // command can open; remove it (as runc) so the ID can be used again.
+                if let Some(mut half) = root.open_unfinished(id)? {
+                    crate::debug!("removing {}: a create that never wrote its state", half.dir.display());
+                    half.remove_dir()?;
+                }
+                // containerd always follows `delete` with `delete --force`: a missing
+                // container is what it asked for.
+                if force && crate::state::validate_id(id).is_ok() && !root.container_dir(id).exists() {
+                    continue;
+                }
+                return Err(e);
+            }
         };
         delete(&mut c, force)?;
     }

@@ -28,10 +28,15 @@ pub fn run(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usize, Owne
 fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usize, OwnedFd)], cgroup_tasks: &[OwnedFd]) -> Result<std::convert::Infallible> {
     let spec = cfg.spec;
     let process = spec.process().as_ref().context("process: missing")?;
-    let host_pid = match ch.recv()? {
-        Some(Msg::Go(pid)) => pid,
-        // The parent gave up (its own error is what the user sees).
-        _ => unsafe { libc::_exit(1) },
+    let mut bind_sources = Vec::new();
+    let host_pid = loop {
+        match ch.recv()? {
+            Some(Msg::Go(pid)) => break pid,
+            // SAFETY: recv hands us this fd (SCM_RIGHTS); nothing else owns it.
+            Some(Msg::MountSource(i, fd)) => bind_sources.push((i, unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })),
+            // The parent gave up (its own error is what the user sees).
+            _ => unsafe { libc::_exit(1) },
+        }
     };
     crate::trace::mark("go");
     // Already so unless a rootless parent needed our /proc files for the id maps.
@@ -46,7 +51,7 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usiz
     let mut keep = vec![ch.as_raw_fd(), cfg.fifo.as_raw_fd(), cfg.start_error.as_raw_fd()];
     keep.extend(cfg.console_socket.as_ref().map(|s| s.as_raw_fd()));
     keep.extend(crate::log::file_fd());
-    keep.extend(idmapped.iter().map(|(_, fd)| fd.as_raw_fd()));
+    keep.extend(idmapped.iter().chain(&bind_sources).map(|(_, fd)| fd.as_raw_fd()));
     crate::sys::close_fds_except(3 + (cfg.preserve_fds + cfg.listen_fds) as i32, &keep);
     // File modes below (devices, mount points) must be exactly what the config says.
     unsafe { libc::umask(0) };
@@ -87,6 +92,7 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usiz
         cgroup_sources: &cgroup_sources,
         cgroup_unified: cfg.cgroup_unified,
         idmapped,
+        bind_sources: &bind_sources,
     })?;
     crate::trace::mark("mounts");
 

@@ -175,6 +175,7 @@ pub fn spawn(cfg: InitConfig) -> Result<i32> {
     let handshake = || -> Result<()> {
         if plan.new_user {
             namespaces::write_id_maps(pid, cfg.spec)?;
+            send_bind_sources(&parent, pid, cfg.spec, cfg.bundle)?;
         }
         // In the fallback the init starts its mounts while we move it into its cgroups: the
         // cgroup.procs writes' RCU wait overlaps them (see the module doc).
@@ -219,6 +220,19 @@ pub fn spawn(cfg: InitConfig) -> Result<i32> {
         return Err(e);
     }
     Ok(pid)
+}
+
+/// A new user namespace's root may not reach the bind sources: open them for it (see
+/// rootfs::sources). Root only: entering another mount namespace needs CAP_SYS_ADMIN here.
+fn send_bind_sources(ch: &sync::Channel, pid: i32, spec: &Spec, bundle: &Path) -> Result<()> {
+    let binds = crate::rootfs::sources::binds(spec, bundle);
+    if binds.is_empty() || crate::security::rootless::is_rootless() {
+        return Ok(());
+    }
+    for (i, fd) in crate::rootfs::sources::open_in_mount_ns(pid, &binds)? {
+        ch.send_mount_source(i, fd.as_raw_fd())?;
+    }
+    Ok(())
 }
 
 /// process.oomScoreAdj of the init, written from the host side before it runs anything.

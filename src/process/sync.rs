@@ -25,6 +25,9 @@ pub enum Msg {
     SeccompFd(i32),
     /// Parent → init: the notify fd reached the agent at listenerPath.
     SeccompDone,
+    /// Parent → init, before Go: the source of mounts[index] opened by the runtime
+    /// (rootfs::sources), attached with SCM_RIGHTS; received, an fd the receiver owns.
+    MountSource(usize, i32),
 }
 
 pub struct Channel(OwnedFd);
@@ -62,6 +65,7 @@ impl Channel {
                 buf.extend_from_slice(&s.as_bytes()[..s.len().min(60_000)]);
             }
             Msg::SeccompFd(_) => bail!("SeccompFd carries an fd: use send_fd"),
+            Msg::MountSource(..) => bail!("MountSource carries an fd: use send_mount_source"),
             Msg::SeccompDone => buf.push(b's'),
         }
         let n = unsafe { libc::send(self.0.as_raw_fd(), buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
@@ -74,6 +78,11 @@ impl Channel {
     /// Sends `fd` with SCM_RIGHTS as a SeccompFd message.
     pub fn send_fd(&self, fd: std::os::fd::RawFd) -> Result<()> {
         crate::console::send_fd(self.0.as_raw_fd(), fd, "S").context("sending the seccomp notify fd on the init sync channel")
+    }
+
+    /// Sends the opened source of mounts[`index`] as a MountSource message.
+    pub fn send_mount_source(&self, index: usize, fd: std::os::fd::RawFd) -> Result<()> {
+        crate::console::send_fd(self.0.as_raw_fd(), fd, &format!("M{index}")).with_context(|| format!("sending the source of mounts[{index}] on the init sync channel"))
     }
 
     /// The next message, or None when the other side is gone. An fd attached to a SeccompFd
@@ -103,6 +112,16 @@ impl Channel {
                 Err(e) => return Err(e).context("reading the init sync channel"),
             }
         };
+        if n > 0 && buf[0] == b'M' {
+            let index = std::str::from_utf8(&buf[1..n]).ok().and_then(|s| s.parse().ok());
+            if let (Some(index), Some((first, rest))) = (index, fds.split_first()) {
+                for fd in rest {
+                    unsafe { libc::close(*fd) };
+                }
+                return Ok(Some(Msg::MountSource(index, *first)));
+            }
+            bail!("malformed mount source message on the init sync channel");
+        }
         if n > 0 && buf[0] == b'S' {
             if let Some((first, rest)) = fds.split_first() {
                 for fd in rest {
@@ -160,6 +179,9 @@ mod tests {
         unsafe { libc::close(fd) };
         a.send(&Msg::SeccompDone).unwrap();
         assert_eq!(b.recv().unwrap(), Some(Msg::SeccompDone));
+        a.send_mount_source(12, f.as_raw_fd()).unwrap();
+        let Some(Msg::MountSource(12, fd)) = b.recv().unwrap() else { panic!("expected MountSource(12, _)") };
+        unsafe { libc::close(fd) };
     }
 
     #[test]

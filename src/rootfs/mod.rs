@@ -8,6 +8,7 @@ pub mod devices;
 pub mod idmap;
 pub mod mounts;
 pub mod options;
+pub mod sources;
 
 use anyhow::{bail, Context, Result};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
@@ -28,6 +29,8 @@ pub struct RootfsConfig<'a> {
     pub cgroup_unified: bool,
     /// Idmapped mounts prepared by the runtime (rootfs::idmap::prepare), by mounts[] index.
     pub idmapped: &'a [(usize, OwnedFd)],
+    /// Bind sources opened by the runtime (rootfs::sources), by mounts[] index.
+    pub bind_sources: &'a [(usize, OwnedFd)],
 }
 
 fn root_propagation(spec: &Spec) -> Option<MsFlags> {
@@ -62,9 +65,10 @@ pub fn prepare(cfg: &RootfsConfig) -> Result<()> {
     };
     let mut dev_is_bind = false;
     for (i, m) in cfg.spec.mounts().iter().flatten().enumerate() {
-        match cfg.idmapped.iter().find(|(j, _)| *j == i) {
-            Some((_, fd)) => mounts::mount_entry_idmapped(&root, m, &ctx, fd),
-            None => mounts::mount_entry(&root, m, &ctx),
+        match (prepared(cfg.idmapped, i), prepared(cfg.bind_sources, i)) {
+            (Some(fd), _) => mounts::mount_entry_idmapped(&root, m, &ctx, fd),
+            (None, Some(fd)) => mounts::mount_entry_opened(&root, m, &ctx, fd),
+            (None, None) => mounts::mount_entry(&root, m, &ctx),
         }
         .with_context(|| format!("mounts[{i}] ({})", m.destination().display()))?;
         if m.destination() == Path::new("/dev") && options::parse(m.options().as_deref().unwrap_or(&[])).is_bind() {
@@ -80,6 +84,11 @@ pub fn prepare(cfg: &RootfsConfig) -> Result<()> {
         devices::symlinks(&root)?;
     }
     Ok(())
+}
+
+/// The fd the runtime prepared for mounts[`i`], if any.
+fn prepared(fds: &[(usize, OwnedFd)], i: usize) -> Option<&OwnedFd> {
+    fds.iter().find(|(j, _)| *j == i).map(|(_, fd)| fd)
 }
 
 /// pivot_root needs the parent mount of the new root not to be shared.

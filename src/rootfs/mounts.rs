@@ -106,9 +106,7 @@ pub fn mount_entry(root: &InRoot, m: &Mount, ctx: &MountContext) -> Result<()> {
         return mount_cgroup(root, dest, &opts, ctx);
     }
     if opts.is_bind() || typ == "bind" {
-        let src = m.source().as_ref().with_context(|| format!("bind mount {} has no source", dest.display()))?;
-        let src = if src.is_absolute() { src.clone() } else { ctx.bundle.join(src) };
-        return bind(root, &src, dest, &opts, ctx.in_userns);
+        return bind(root, &entry_source(m, ctx)?, dest, &opts, ctx.in_userns);
     }
     // proc and sysfs targets may not be symlinks: a planted /proc -> / would otherwise put a
     // writable procfs over the rootfs's root.
@@ -141,31 +139,47 @@ pub fn mount_entry(root: &InRoot, m: &Mount, ctx: &MountContext) -> Result<()> {
 /// A bind mount, then (if asked) a remount that applies ro/nosuid/nodev/noexec/atime flags,
 /// which the kernel ignores on the bind call itself.
 pub fn bind(root: &InRoot, src: &Path, dest: &Path, opts: &MountOptions, in_userns: bool) -> Result<()> {
-    bind_prepared(root, src, dest, opts, in_userns, None)
+    let src_fd = open_source(src)?;
+    bind_prepared(root, src, &src_fd, dest, opts, in_userns, None)
+}
+
+/// One O_PATH handle for every look at the source and for the mount itself: opening it for
+/// real could block (a FIFO) or act (a device), and a second lookup by path could meet a
+/// different file.
+fn open_source(src: &Path) -> Result<std::os::fd::OwnedFd> {
+    crate::sys::openat2(libc::AT_FDCWD, src, libc::O_PATH, 0, 0).with_context(|| format!("bind source {}", src.display()))
+}
+
+fn entry_source(m: &Mount, ctx: &MountContext) -> Result<PathBuf> {
+    let src = m.source().as_ref().with_context(|| format!("bind mount {} has no source", m.destination().display()))?;
+    Ok(if src.is_absolute() { src.clone() } else { ctx.bundle.join(src) })
+}
+
+/// A bind entry whose source the runtime opened (rootfs::sources): `src_fd` is used instead
+/// of a lookup the container's root may not be allowed to make.
+pub fn mount_entry_opened(root: &InRoot, m: &Mount, ctx: &MountContext, src_fd: &std::os::fd::OwnedFd) -> Result<()> {
+    let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
+    bind_prepared(root, &entry_source(m, ctx)?, src_fd, m.destination(), &opts, ctx.in_userns, None)
 }
 
 /// An entry with uidMappings/gidMappings: the idmapped mount prepared by the runtime
 /// (rootfs::idmap) is attached instead of a fresh bind; the rest is as for any bind.
 pub fn mount_entry_idmapped(root: &InRoot, m: &Mount, ctx: &MountContext, fd: &std::os::fd::OwnedFd) -> Result<()> {
     let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
-    let src = m.source().as_ref().with_context(|| format!("bind mount {} has no source", m.destination().display()))?;
-    let src = if src.is_absolute() { src.clone() } else { ctx.bundle.join(src) };
-    bind_prepared(root, &src, m.destination(), &opts, ctx.in_userns, Some(fd))
+    let src = entry_source(m, ctx)?;
+    let src_fd = open_source(&src)?;
+    bind_prepared(root, &src, &src_fd, m.destination(), &opts, ctx.in_userns, Some(fd))
 }
 
-fn bind_prepared(root: &InRoot, src: &Path, dest: &Path, opts: &MountOptions, in_userns: bool, idmapped: Option<&std::os::fd::OwnedFd>) -> Result<()> {
-    // One O_PATH handle for every look at the source and for the mount itself: opening it
-    // for real could block (a FIFO) or act (a device), and a second lookup by path could
-    // meet a different file.
-    let src_fd = crate::sys::openat2(libc::AT_FDCWD, src, libc::O_PATH, 0, 0).with_context(|| format!("bind source {}", src.display()))?;
-    let meta = nix::sys::stat::fstat(&src_fd).with_context(|| format!("bind source {}", src.display()))?;
+fn bind_prepared(root: &InRoot, src: &Path, src_fd: &std::os::fd::OwnedFd, dest: &Path, opts: &MountOptions, in_userns: bool, idmapped: Option<&std::os::fd::OwnedFd>) -> Result<()> {
+    let meta = nix::sys::stat::fstat(src_fd).with_context(|| format!("bind source {}", src.display()))?;
     let kind = if meta.st_mode & libc::S_IFMT == libc::S_IFDIR { Kind::Dir } else { Kind::File };
     let target = root.resolve_create(dest, kind, false)?;
-    check_proc_dest(dest, &target, on_procfs(&src_fd))?;
+    check_proc_dest(dest, &target, on_procfs(src_fd))?;
     let rec = opts.flags & MsFlags::MS_REC;
     match idmapped {
         Some(fd) => super::idmap::attach(fd, &target).with_context(|| format!("attaching the idmapped mount of {} on {}", src.display(), root.display(dest)))?,
-        None => mount(Some(&fd_path(&src_fd)), &fd_path(&target), None::<&str>, MsFlags::MS_BIND | rec, None::<&str>)
+        None => mount(Some(&fd_path(src_fd)), &fd_path(&target), None::<&str>, MsFlags::MS_BIND | rec, None::<&str>)
             .with_context(|| format!("bind-mounting {} on {}", src.display(), root.display(dest)))?,
     }
     let extra = remount_flags(opts);
