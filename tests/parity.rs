@@ -79,3 +79,22 @@ fn userns_bind_source_under_a_private_host_dir() {
     let out = c.sh_ok("cat /vol/f /file; touch /vol/x 2>/dev/null && echo writable || echo read-only");
     assert_eq!(out, "reachable\na file\nread-only\n");
 }
+
+/// Item 3: `/dev` read-only with mounts below it (/dev/pts, /dev/shm, /dev/mqueue in the
+/// default spec): the mountpoints and device nodes are made first, the read-only remount
+/// comes last (as runc's finalizeRootfs); the same for any read-only tmpfs.
+#[test]
+fn readonly_dev_with_mounts_below_it() {
+    let mut c = Ctx::new("ro-dev");
+    let mounts = c.config["mounts"].as_array_mut().unwrap();
+    let dev = mounts.iter_mut().find(|m| m["destination"] == "/dev").expect("spec mounts /dev");
+    dev["options"].as_array_mut().unwrap().push(serde_json::json!("ro"));
+    mounts.push(serde_json::json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["ro", "nosuid"]}));
+    mounts.push(serde_json::json!({"destination": "/scratch/sub", "type": "tmpfs", "source": "tmpfs"}));
+    let out = c.sh_ok(
+        "echo x > /dev/null && echo null-ok; touch /dev/x 2>/dev/null || echo dev-ro; \
+         touch /scratch/x 2>/dev/null || echo scratch-ro; touch /scratch/sub/x && echo sub-rw; \
+         grep -c ' /dev/pts \\| /dev/shm \\| /dev/mqueue ' /proc/mounts",
+    );
+    assert_eq!(out, "null-ok\ndev-ro\nscratch-ro\nsub-rw\n3\n");
+}

@@ -165,6 +165,9 @@ pub fn finish(spec: &Spec) -> Result<()> {
     for p in masked.into_iter().flatten() {
         mask(&root, Path::new(p), devnull.as_ref().expect("opened above")).with_context(|| format!("linux.maskedPaths: {p}"))?;
     }
+    for (i, m) in spec.mounts().iter().flatten().enumerate().filter(|(_, m)| mounts::ro_deferred(m)) {
+        mounts::remount_deferred_ro(&root, m).with_context(|| format!("mounts[{i}] ({})", m.destination().display()))?;
+    }
     if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
         let keep = mounts_locked("/");
         mount(None::<&str>, "/", None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | keep, None::<&str>).context("root.readonly: remounting / read-only")?;

@@ -95,10 +95,37 @@ fn remount_flags(o: &MountOptions) -> MsFlags {
     o.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT)
 }
 
+/// A read-only tmpfs or /dev is mounted read-write and made read-only in rootfs::finish, as
+/// runc does: the mounts below it (/dev/pts, /dev/shm...) and the device nodes need their
+/// mountpoints created first.
+pub fn ro_deferred(m: &Mount) -> bool {
+    let dest: PathBuf = m.destination().components().filter(|c| matches!(c, std::path::Component::Normal(_))).collect();
+    (m.typ().as_deref() == Some("tmpfs") || dest == Path::new("dev")) && options::parse(m.options().as_deref().unwrap_or(&[])).flags.contains(MsFlags::MS_RDONLY)
+}
+
+/// The read-only remount [`ro_deferred`] put off, with the entry's other flags (a bind
+/// remount: the kernel allows it in a user namespace as long as no locked flag is cleared).
+pub fn remount_deferred_ro(root: &InRoot, m: &Mount) -> Result<()> {
+    let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
+    let fd = root.resolve(m.destination(), false).context("resolving")?;
+    let path = fd_path(&fd);
+    let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | remount_flags(&opts) | locked_flags(&path);
+    mount(None::<&str>, &path, None::<&str>, flags, None::<&str>).context("remounting read-only")
+}
+
+/// The entry's options as the mount call gets them (without a deferred read-only flag).
+fn entry_options(m: &Mount) -> MountOptions {
+    let mut opts = options::parse(m.options().as_deref().unwrap_or(&[]));
+    if ro_deferred(m) {
+        opts.flags.remove(MsFlags::MS_RDONLY);
+    }
+    opts
+}
+
 pub fn mount_entry(root: &InRoot, m: &Mount, ctx: &MountContext) -> Result<()> {
     let dest = m.destination();
     let typ = m.typ().as_deref().unwrap_or("");
-    let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
+    let opts = entry_options(m);
     if opts.tmpcopyup {
         crate::debug!("mount {}: tmpcopyup is not supported, ignored", dest.display());
     }
@@ -158,14 +185,14 @@ fn entry_source(m: &Mount, ctx: &MountContext) -> Result<PathBuf> {
 /// A bind entry whose source the runtime opened (rootfs::sources): `src_fd` is used instead
 /// of a lookup the container's root may not be allowed to make.
 pub fn mount_entry_opened(root: &InRoot, m: &Mount, ctx: &MountContext, src_fd: &std::os::fd::OwnedFd) -> Result<()> {
-    let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
+    let opts = entry_options(m);
     bind_prepared(root, &entry_source(m, ctx)?, src_fd, m.destination(), &opts, ctx.in_userns, None)
 }
 
 /// An entry with uidMappings/gidMappings: the idmapped mount prepared by the runtime
 /// (rootfs::idmap) is attached instead of a fresh bind; the rest is as for any bind.
 pub fn mount_entry_idmapped(root: &InRoot, m: &Mount, ctx: &MountContext, fd: &std::os::fd::OwnedFd) -> Result<()> {
-    let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
+    let opts = entry_options(m);
     let src = entry_source(m, ctx)?;
     let src_fd = open_source(&src)?;
     bind_prepared(root, &src, &src_fd, m.destination(), &opts, ctx.in_userns, Some(fd))
