@@ -22,6 +22,8 @@ pub enum Phase {
 }
 
 impl Phase {
+    pub const ALL: [Phase; 6] = [Phase::Prestart, Phase::CreateRuntime, Phase::CreateContainer, Phase::StartContainer, Phase::Poststart, Phase::Poststop];
+
     pub fn name(self) -> &'static str {
         match self {
             Phase::Prestart => "prestart",

@@ -28,7 +28,7 @@ impl Bundle {
     pub fn load(dir: &Path) -> Result<Bundle> {
         let dir = std::path::absolute(dir).with_context(|| format!("bundle path {}", dir.display()))?;
         let config = dir.join("config.json");
-        let text = std::fs::read(&config).with_context(|| format!("reading {}", config.display()))?;
+        let text = read_regular(&config)?;
         let spec = parse(&text).with_context(|| format!("parsing {}", config.display()))?;
         let root = spec
             .root()
@@ -107,6 +107,27 @@ pub fn default_spec(rootless: bool, uid: u32, gid: u32) -> Value {
     v
 }
 
+/// Reads config.json, which must be a regular file: a FIFO would block the read forever (runc
+/// hangs there), a directory or a device is no config either. Opened without blocking and
+/// checked on the open handle, so what is read is what was checked.
+fn read_regular(path: &Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let t = f.metadata().with_context(|| format!("reading {}", path.display()))?.file_type();
+    if !t.is_file() {
+        let what = if t.is_dir() { "a directory" } else if t.is_fifo() { "a FIFO" } else if t.is_socket() { "a socket" } else { "a device" };
+        bail!("{}: is {what}, not a regular file", path.display());
+    }
+    let mut text = Vec::new();
+    f.read_to_end(&mut text).with_context(|| format!("reading {}", path.display()))?;
+    Ok(text)
+}
+
 /// Parses config.json text; errors name the offending field path.
 pub fn parse(text: &[u8]) -> Result<Spec> {
     let de = &mut serde_json::Deserializer::from_slice(text);
@@ -137,6 +158,13 @@ pub fn validate(spec: &Spec) -> Result<()> {
         for (i, e) in env.iter().enumerate() {
             if !e.contains('=') {
                 bail!("process.env[{i}]: {e:?} is not of the form KEY=VALUE");
+            }
+        }
+    }
+    for phase in crate::hooks::Phase::ALL {
+        for (i, h) in phase.of(spec.hooks().as_ref()).iter().enumerate() {
+            if let Some(t) = h.timeout().filter(|t| *t <= 0) {
+                bail!("hooks.{}[{i}].timeout: {t} is not allowed (it must be greater than zero)", phase.name());
             }
         }
     }

@@ -180,11 +180,17 @@ pub fn read_stat(pid: i32) -> Option<(char, u64)> {
 /// `--pid-file`, written as runc does: a temp file created O_EXCL|O_NOFOLLOW (a planted symlink
 /// there fails the call instead of being followed), then renamed over the path (which replaces
 /// a symlink there rather than writing through it). Readers never see a partial pid. The
-/// swap is an exchange where it can be (see sys::replace_file).
+/// swap is an exchange where it can be (see sys::replace_file). The temp name carries our
+/// pid, so one left by a killed runtime cannot block later writes; on failure it is removed.
 pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let dir = path.parent().unwrap_or(Path::new("/"));
-    let tmp = dir.join(format!(".{}.tmp", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    // An exchange with a directory would succeed and move it aside: refuse one up front.
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+        bail!("--pid-file: {} is a directory", path.display());
+    }
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -197,7 +203,10 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
         return Err(e).with_context(|| format!("--pid-file: writing {}", tmp.display()));
     }
     drop(f);
-    crate::sys::replace_file(&tmp, path).context("--pid-file")
+    crate::sys::replace_file(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        e.context("--pid-file")
+    })
 }
 
 /// Where all containers live (`--root`).
