@@ -137,7 +137,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 #[macro_export]
-macro_rules! debug { ($($t:tt)*) => { $crate::log::log($crate::log::Level::Debug, &format!($($t)*)) } }
+macro_rules! debug { ($($t:tt)*) => { if $crate::log::debug_enabled() { $crate::log::log($crate::log::Level::Debug, &format!($($t)*)) } } }
 #[macro_export]
 macro_rules! info { ($($t:tt)*) => { $crate::log::log($crate::log::Level::Info, &format!($($t)*)) } }
 #[macro_export]

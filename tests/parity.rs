@@ -98,3 +98,52 @@ fn readonly_dev_with_mounts_below_it() {
     );
     assert_eq!(out, "null-ok\ndev-ro\nscratch-ro\nsub-rw\n3\n");
 }
+
+/// Item 9: signal 0 probes (as kill(2)): valid for `kill` and `kill --all`, sends nothing.
+#[test]
+fn kill_signal_zero_probes() {
+    let c = Ctx::new("kill-zero");
+    c.create();
+    c.start();
+    c.kill(Some("0")).assert_ok();
+    c.cmd(&["kill", "--all", &c.id, "0"]).assert_ok();
+    assert_eq!(c.status(), "running");
+    c.kill(Some("KILL")).assert_ok();
+    c.wait_status("stopped");
+    c.kill(Some("0")).assert_fail_msg();
+}
+
+/// Item 9: `ps` of a stopped container lists nothing and exits 0 (runc prints the table's
+/// header; JSON is an empty list where runc prints `null`).
+#[test]
+fn ps_of_a_stopped_container_is_empty() {
+    let mut c = Ctx::new("ps-stopped");
+    c.set_args(&["true"]);
+    c.create();
+    c.start();
+    c.wait_status("stopped");
+    let table = c.cmd(&["ps", &c.id]);
+    table.assert_ok();
+    assert!(table.stdout.lines().count() <= 1 && table.stdout.contains("PID"), "{table}");
+    let json = c.cmd(&["ps", "--format", "json", &c.id]);
+    json.assert_ok();
+    if !is_runc() {
+        assert_eq!(json.stdout.trim(), "[]");
+    }
+}
+
+/// Item 9: `--debug` logs each step of create, so a person can follow where it stands.
+#[test]
+fn debug_logs_each_create_step() {
+    let c = Ctx::new("debug-create");
+    c.write_config();
+    let o = exec(c.rt().arg("--debug").args(["create", "--bundle", c.bundle_str(), &c.id]), CMD_TIMEOUT);
+    o.assert_ok();
+    let debug_lines = o.stderr.lines().filter(|l| l.contains("level=debug")).count();
+    if !is_runc() {
+        for step in ["claimed", "cgroup", "init", "state saved"] {
+            assert!(o.stderr.contains(step), "no debug line about {step:?}:\n{o}");
+        }
+    }
+    assert!(debug_lines >= 4, "{o}");
+}

@@ -302,7 +302,8 @@ impl Manager for FsCgroup {
         // A paused container stays paused (the signal is delivered on resume), except for
         // SIGKILL: the processes are thawed so that they die.
         let was_frozen = self.is_frozen().unwrap_or(false);
-        let froze = !was_frozen && self.freezer().and_then(|f| f.freeze()).is_ok();
+        // Signal 0 delivers nothing: no need to stop the processes for it.
+        let froze = !was_frozen && signal != 0 && self.freezer().and_then(|f| f.freeze()).is_ok();
         let me = std::process::id() as i32;
         let mut res = Ok(());
         match self.pids() {

@@ -52,9 +52,11 @@ pub fn create_from(g: &Global, id: &str, opts: &CreateArgs, bundle: Bundle, cons
     };
     crate::trace::mark("seccomp-compile");
 
+    crate::debug!("create {id}: bundle {} loaded and validated", bundle.dir.display());
     let root = Root::new(&g.root);
     let mut c = root.claim(id)?;
     crate::trace::mark("claim");
+    crate::debug!("create {id}: state directory {} claimed", c.dir.display());
     let result = (|| -> Result<i32> {
         // The bytes that were validated, not a second read of a file that may have changed.
         std::fs::write(c.config_path(), &bundle.config_bytes).context("saving config.json in the state dir")?;
@@ -91,9 +93,11 @@ pub fn create_from(g: &Global, id: &str, opts: &CreateArgs, bundle: Bundle, cons
                     c.state_mut().cgroup = None;
                     return Err(e).context("linux.cgroupsPath");
                 }
+                crate::debug!("create {id}: cgroup {} ready ({:?})", cgroup.path(), cgroup.layout());
                 for w in cgroup.apply_resources(&effective_resources(&bundle.spec)).context("linux.resources")? {
                     crate::warn!("linux.resources: {w}");
                 }
+                crate::debug!("create {id}: linux.resources applied");
             }
             // Rootless without a delegated cgroup: run in the caller's cgroup, as runc does.
             Err(e) if crate::security::rootless::is_rootless_cgroups() => {
@@ -123,12 +127,14 @@ pub fn create_from(g: &Global, id: &str, opts: &CreateArgs, bundle: Bundle, cons
                 state: c.state(),
             },
         )?;
+        crate::debug!("create {id}: init {pid} set up, waiting for start on exec.fifo");
         let st = c.state_mut();
         st.pid = pid;
         st.init_start_time = state::read_stat(pid).map(|s| s.1).unwrap_or(0);
         c.transition(Status::Created)?;
         c.save()?;
         crate::trace::mark("state-created");
+        crate::debug!("create {id}: state saved (created, pid {pid})");
         if let Some(p) = &pid_file {
             crate::state::write_pid_file(p, pid)?;
             crate::trace::mark("pid-file");

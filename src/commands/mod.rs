@@ -135,11 +135,12 @@ pub fn listen_fds() -> u32 {
     std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
-/// Parses a signal as runc does: a number, `SIGTERM` or `TERM` (any case).
+/// Parses a signal as runc does: a number (0 probes: nothing is sent, only the checks are
+/// made), `SIGTERM` or `TERM` (any case).
 pub fn parse_signal(s: &str) -> Result<i32> {
     if let Ok(n) = s.parse::<i32>() {
-        if n <= 0 || n > 64 {
-            anyhow::bail!("invalid signal {s:?}: numbers go from 1 to 64");
+        if !(0..=64).contains(&n) {
+            anyhow::bail!("invalid signal {s:?}: numbers go from 0 to 64");
         }
         return Ok(n);
     }
@@ -161,7 +162,8 @@ mod tests {
         assert_eq!(parse_signal("kill").unwrap(), 9);
         assert_eq!(parse_signal("SigUsr1").unwrap(), libc::SIGUSR1);
         assert!(parse_signal("NOPE").is_err());
-        assert!(parse_signal("0").is_err());
+        assert_eq!(parse_signal("0").unwrap(), 0);
+        assert!(parse_signal("-1").is_err());
         assert!(parse_signal("65").is_err());
     }
 }

@@ -163,6 +163,7 @@ pub fn spawn(cfg: InitConfig) -> Result<i32> {
     };
     crate::trace::mark("clone");
     drop(cfg.fifo);
+    crate::debug!("create {}: init cloned as pid {pid}{}", cfg.id, if joined_by_init { " into its cgroup" } else { "" });
 
     // If the init is gone, a send fails with EPIPE; what it said before dying (its Error) is
     // the message worth reporting.
@@ -175,6 +176,7 @@ pub fn spawn(cfg: InitConfig) -> Result<i32> {
     let handshake = || -> Result<()> {
         if plan.new_user {
             namespaces::write_id_maps(pid, cfg.spec)?;
+            crate::debug!("create {}: uid/gid maps written", cfg.id);
             send_bind_sources(&parent, pid, cfg.spec, cfg.bundle)?;
         }
         // In the fallback the init starts its mounts while we move it into its cgroups: the
@@ -186,6 +188,7 @@ pub fn spawn(cfg: InitConfig) -> Result<i32> {
             crate::debug!("rootless: no cgroup {}; the init stays in the caller's cgroup", cfg.cgroup.path());
         } else {
             cfg.cgroup.add_pid(pid).context("adding the init to its cgroup")?;
+            crate::debug!("create {}: init added to cgroup {}", cfg.id, cfg.cgroup.path());
         }
         // Written by the runtime on the host's /proc: the non-dumpable init may not be allowed
         // to open its own /proc files once in a user namespace.
@@ -198,6 +201,7 @@ pub fn spawn(cfg: InitConfig) -> Result<i32> {
                     send(&Msg::HooksDone)?;
                 }
                 Some(Msg::SeccompFd(fd)) => {
+                    crate::debug!("create {}: passing the seccomp notify fd to the agent", cfg.id);
                     // SAFETY: recv hands us this fd (SCM_RIGHTS); nothing else owns it.
                     let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
                     send_seccomp_fd(cfg.spec, cfg.seccomp, cfg.state, pid, &fd)?;
