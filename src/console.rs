@@ -38,14 +38,15 @@ pub fn recv_fd(sock: RawFd) -> Result<OwnedFd> {
 }
 
 /// In the init, after pivot_root: the pty of `attach_pty`, also bound over /dev/console.
-pub fn setup_in_container(console_sock: RawFd, size: Option<(u16, u16)>) -> Result<()> {
-    attach_pty(console_sock, size, true)
+pub fn setup_in_container(console_sock: RawFd, size: Option<(u16, u16)>, owner: u32) -> Result<()> {
+    attach_pty(console_sock, size, true, owner)
 }
 
 /// Makes a pty from the container's devpts, hands the master out over `console_sock`, and
 /// takes the slave as controlling terminal and stdio. The init (`bind_console`) also mounts
-/// it over /dev/console; an exec'd process leaves /dev/console to the init.
-pub fn attach_pty(console_sock: RawFd, size: Option<(u16, u16)>, bind_console: bool) -> Result<()> {
+/// it over /dev/console; an exec'd process leaves /dev/console to the init. The slave belongs
+/// to `owner` (process.user.uid), as runc's fixStdioPermissions.
+pub fn attach_pty(console_sock: RawFd, size: Option<(u16, u16)>, bind_console: bool, owner: u32) -> Result<()> {
     use nix::fcntl::OFlag;
     let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).context("opening /dev/ptmx in the container")?;
     nix::pty::grantpt(&master).context("grantpt")?;
@@ -57,6 +58,7 @@ pub fn attach_pty(console_sock: RawFd, size: Option<(u16, u16)>, bind_console: b
     }
     let slave = nix::fcntl::open(slave_name.as_str(), OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
         .with_context(|| format!("opening pty slave {slave_name}"))?;
+    give_to(&slave, &slave_name, owner)?;
     if bind_console {
         bind_dev_console(&slave_name)?;
     }
@@ -72,6 +74,18 @@ pub fn attach_pty(console_sock: RawFd, size: Option<(u16, u16)>, bind_console: b
         }
     }
     Ok(())
+}
+
+/// The process's terminal must be its own, or it cannot, say, change its modes or be found as
+/// its tty by `tty`/`ssh`. Only the owner changes: the group is the one devpts gave (`tty`
+/// with gid=5). As runc, an owner or group the user namespace cannot map (EINVAL, EPERM) or
+/// a read-only /dev (EROFS) leaves the terminal as it is.
+fn give_to(slave: &impl std::os::fd::AsFd, name: &str, owner: u32) -> Result<()> {
+    use nix::errno::Errno;
+    match nix::unistd::fchown(slave, Some(owner.into()), None) {
+        Ok(()) | Err(Errno::EINVAL | Errno::EPERM | Errno::EROFS) => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("fchown of pty slave {name} to uid {owner}")),
+    }
 }
 
 /// /dev/console is the pty, as the runtime spec asks for terminal containers. Never through a

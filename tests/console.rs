@@ -70,3 +70,30 @@ fn terminal_without_console_socket_is_refused() {
     c.try_create(&[]).assert_fail_msg();
     c.assert_nothing_left(&c.id.clone());
 }
+
+/// Issue 15 item 1: with process.user 1000:1000 the pty belongs to that user, for the init
+/// and for `exec -t --user`; the group stays the one devpts gives.
+#[test]
+fn terminal_belongs_to_the_process_user() {
+    let mut c = Ctx::new("console-owner");
+    c.config["process"]["terminal"] = json!(true);
+    c.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    c.set_args(&["sh", "-c", "echo \"init-owner $(stat -L -c %u /proc/self/fd/0)\"; sleep 1000"]);
+    let sock = ConsoleSocket::new(&c.dir);
+    c.try_create(&["--console-socket", sock.path.to_str().unwrap()]).assert_ok();
+    let master = sock.master();
+    c.start();
+    let text = read_until(&master, "init-owner", TTY_WAIT);
+    let text = if text.contains("init-owner 1000") { text } else { text + &read_until(&master, "\n", TTY_WAIT) };
+    assert!(text.contains("init-owner 1000"), "{text:?}");
+
+    let dir = c.dir.join("exec-console");
+    std::fs::create_dir_all(&dir).unwrap();
+    let esock = ConsoleSocket::new(&dir);
+    let script = "echo \"exec-owner $(stat -L -c %u /proc/self/fd/0)\"; sleep 0.5";
+    c.cmd(&["exec", "-d", "-t", "--user", "2000:2000", "--console-socket", esock.path.to_str().unwrap(), &c.id, "sh", "-c", script]).assert_ok();
+    let emaster = esock.master();
+    let text = read_until(&emaster, "exec-owner", TTY_WAIT);
+    let text = if text.contains("exec-owner 2000") { text } else { text + &read_until(&emaster, "\n", TTY_WAIT) };
+    assert!(text.contains("exec-owner 2000"), "{text:?}");
+}

@@ -268,7 +268,7 @@ fn child_setup(cfg: &ExecConfig, target: &Target, tasks: &[OwnedFd], ch: &Channe
     if process.terminal().unwrap_or(false) {
         let sock = cfg.console_socket.context("process.terminal is true but there is no console socket")?;
         let size = process.console_size().as_ref().map(|b| (b.height() as u16, b.width() as u16));
-        crate::console::attach_pty(sock, size, false)?;
+        crate::console::attach_pty(sock, size, false, process.user().uid())?;
     }
     finalize::set_rlimits(process)?;
     finalize::chdir_cwd(process.cwd(), false)?;

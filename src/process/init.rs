@@ -123,7 +123,7 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usiz
     if process.terminal().unwrap_or(false) {
         let sock = cfg.console_socket.as_ref().context("process.terminal is true but no --console-socket was given")?;
         let size = process.console_size().as_ref().map(|b| (b.height() as u16, b.width() as u16));
-        crate::console::setup_in_container(sock.as_raw_fd(), size)?;
+        crate::console::setup_in_container(sock.as_raw_fd(), size, process.user().uid())?;
     }
     crate::rootfs::finish(spec)?;
     crate::trace::mark("finish");
