@@ -51,10 +51,24 @@ impl Phase {
     }
 }
 
+/// Where a hook runs and what environment it gets when it names none (`env` absent).
+#[derive(Default)]
+pub struct Setting<'a> {
+    pub dir: Option<&'a std::path::Path>,
+    pub default_env: &'a [String],
+}
+
 /// Runs the hooks of `phase` in order; the first failure stops the rest.
 pub fn run(phase: Phase, hooks: Option<&Hooks>, state_json: &str) -> Result<()> {
+    run_in(phase, hooks, state_json, &Setting::default())
+}
+
+/// [`run`] in a given working directory and default environment: createContainer hooks run
+/// as runc runs them, in the rootfs (before pivot_root, so relative paths land in the
+/// container's root) and, without an `env` of their own, with process.env.
+pub fn run_in(phase: Phase, hooks: Option<&Hooks>, state_json: &str, setting: &Setting) -> Result<()> {
     for (i, h) in phase.of(hooks).iter().enumerate() {
-        run_one(h, state_json).with_context(|| format!("hooks.{}[{i}] ({})", phase.name(), h.path().display()))?;
+        run_one(h, state_json, setting).with_context(|| format!("hooks.{}[{i}] ({})", phase.name(), h.path().display()))?;
     }
     Ok(())
 }
@@ -63,7 +77,7 @@ pub fn run(phase: Phase, hooks: Option<&Hooks>, state_json: &str) -> Result<()> 
 /// spec says "the remaining hooks and lifecycle continue as if the hook had succeeded".
 pub fn run_warn(phase: Phase, hooks: Option<&Hooks>, state_json: &str) {
     for (i, h) in phase.of(hooks).iter().enumerate() {
-        if let Err(e) = run_one(h, state_json) {
+        if let Err(e) = run_one(h, state_json, &Setting::default()) {
             crate::warn!("hooks.{}[{i}] ({}): {e:#}", phase.name(), h.path().display());
         }
     }
@@ -80,14 +94,17 @@ fn memfd(name: &std::ffi::CStr) -> Result<File> {
     Ok(unsafe { File::from_raw_fd(fd) })
 }
 
-fn run_one(h: &Hook, state_json: &str) -> Result<()> {
+fn run_one(h: &Hook, state_json: &str, setting: &Setting) -> Result<()> {
     let args = h.args().clone().unwrap_or_default();
     let mut cmd = Command::new(h.path());
     if let Some((arg0, rest)) = args.split_first() {
         cmd.arg0(arg0).args(rest);
     }
     cmd.env_clear();
-    for kv in h.env().iter().flatten() {
+    if let Some(dir) = setting.dir {
+        cmd.current_dir(dir);
+    }
+    for kv in h.env().as_deref().unwrap_or(setting.default_env) {
         if let Some((k, v)) = kv.split_once('=') {
             cmd.env(k, v);
         }
@@ -158,16 +175,16 @@ mod tests {
         let big_state = "x".repeat(200_000);
         let h = hook("head -c 200000 /dev/zero | tr '\\0' y; echo failing >&2; exit 3", Some(30));
         let start = Instant::now();
-        let e = format!("{:#}", run_one(&h, &big_state).unwrap_err());
+        let e = format!("{:#}", run_one(&h, &big_state, &Setting::default()).unwrap_err());
         assert!(start.elapsed() < Duration::from_secs(10), "took {:?}", start.elapsed());
         assert!(e.contains("exit status: 3"), "{e}");
-        run_one(&hook("exit 0", Some(30)), &big_state).unwrap();
+        run_one(&hook("exit 0", Some(30)), &big_state, &Setting::default()).unwrap();
     }
 
     #[test]
     fn state_arrives_on_stdin_and_timeout_kills() {
-        run_one(&hook("read -r s; [ \"$s\" = '{\"id\":\"x\"}' ]", None), "{\"id\":\"x\"}\n").unwrap();
-        let e = format!("{:#}", run_one(&hook("sleep 30", Some(1)), "{}").unwrap_err());
+        run_one(&hook("read -r s; [ \"$s\" = '{\"id\":\"x\"}' ]", None), "{\"id\":\"x\"}\n", &Setting::default()).unwrap();
+        let e = format!("{:#}", run_one(&hook("sleep 30", Some(1)), "{}", &Setting::default()).unwrap_err());
         assert!(e.contains("timed out after 1s"), "{e}");
     }
 }

@@ -211,3 +211,24 @@ fn hook_args_are_passed_verbatim() {
         "zero|one two||"
     );
 }
+
+/// Issue 15 item 10: createContainer hooks run as runc runs them: in the rootfs (so a hook
+/// writing a relative path writes into the container's root) and, without an `env` of their
+/// own, with process.env; with one, with exactly that.
+#[test]
+fn create_container_hook_cwd_and_env() {
+    let mut c = Ctx::new("hook-cc-cwd");
+    c.config["process"]["env"] = json!(["PATH=/usr/bin:/bin", "FROM_PROCESS=yes"]);
+    let script = "pwd > from-hook-$0; env | sort >> from-hook-$0";
+    c.config["hooks"] = json!({"createContainer": [
+        {"path": "/bin/sh", "args": ["sh", "-c", script, "noenv"]},
+        {"path": "/bin/sh", "args": ["sh", "-c", script, "env"], "env": ["ONLY=this"]},
+    ]});
+    c.create();
+    let noenv = fs::read_to_string(c.rootfs.join("from-hook-noenv")).expect("hook wrote into the rootfs");
+    let rootfs = fs::canonicalize(&c.rootfs).unwrap();
+    assert_eq!(noenv.lines().next(), Some(rootfs.to_str().unwrap()), "{noenv}");
+    assert!(noenv.contains("FROM_PROCESS=yes"), "{noenv}");
+    let env = fs::read_to_string(c.rootfs.join("from-hook-env")).unwrap();
+    assert!(env.contains("ONLY=this") && !env.contains("FROM_PROCESS"), "{env}");
+}

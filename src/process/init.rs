@@ -114,7 +114,8 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usiz
     }
     // The state JSON is built only for hooks that exist: this runs on every container start.
     if !Phase::CreateContainer.of(hooks).is_empty() {
-        hooks::run(Phase::CreateContainer, hooks, &cfg.state.oci_json_at(Status::Creating, host_pid).to_string())?;
+        let setting = hooks::Setting { dir: Some(cfg.rootfs), default_env: process.env().as_deref().unwrap_or(&[]) };
+        hooks::run_in(Phase::CreateContainer, hooks, &cfg.state.oci_json_at(Status::Creating, host_pid).to_string(), &setting)?;
     }
 
     crate::trace::mark("hooks");
