@@ -10,7 +10,7 @@ BULKHEAD ?= $(TARGET_DIR)/$(TRIPLE)/release/bulkhead
 
 export CARGO_TARGET_DIR := $(TARGET_DIR)
 
-.PHONY: all deps deps-demo build demo test bench vm-test clean conformance integration integration-runc
+.PHONY: all deps deps-demo build demo test bench vm-test clean conformance integration integration-runc reliability
 
 all: build
 
@@ -58,6 +58,12 @@ integration: deps build
 # The same steps against runc, the reference.
 integration-runc: deps
 	RUNTIME="$$(command -v runc)" integration/run.sh $(or $(CLIENTS),all)
+
+# Never wedge, never leak (scripts/reliability.py): SIGKILL at random points, concurrent
+# lifecycles, create races, concurrent exec, kill vs delete --force, config.json fuzzing.
+# RUNTIME=/usr/sbin/runc make reliability runs it against runc; MUTANTS, TRIALS... scale it.
+reliability: deps build
+	RUNTIME="$(or $(RUNTIME),$(BULKHEAD))" scripts/reliability.py
 
 clean:
 	cargo clean

@@ -16,6 +16,9 @@ if scripts/build.sh; then
     echo "test: conformance (OCI runtime spec) against the static binary"
     target_dir=$(realpath -m "${CARGO_TARGET_DIR:-target}")
     BULKHEAD="$target_dir/$(scripts/triple.sh)/release/bulkhead" conformance/run.sh || fail=1
+    echo "test: reliability (bounded: kills, races, fuzzing) against the static binary"
+    RUNTIME="$target_dir/$(scripts/triple.sh)/release/bulkhead" TRIALS=8 LIFECYCLES=20 EXECS=10 MUTANTS=200 \
+        scripts/reliability.py || fail=1
     echo "test: integration (containerd ctr + CRI, podman, podman rootless, dockerd) against the static binary"
     RUNTIME="$target_dir/$(scripts/triple.sh)/release/bulkhead" integration/run.sh all || fail=1
 else

@@ -59,7 +59,7 @@ pub fn write_verified(root: &InRoot, path: &Path, value: &str) -> Result<()> {
 /// table on the container's procfs (not an image directory when no procfs is mounted, not
 /// something mounted over /proc/<pid>/fd), by reaching a known fd both ways.
 pub fn check_fd_paths(root: &InRoot) -> Result<()> {
-    open_verified(root, Path::new("/proc/self/fd"), libc::O_PATH | libc::O_DIRECTORY).context("/proc/self/fd (needed to mount onto verified handles)")?;
+    open_verified(root, Path::new("/proc/self/fd"), libc::O_PATH | libc::O_DIRECTORY).context("/proc/self/fd, needed to mount onto verified handles (linux.maskedPaths, linux.readonlyPaths, the console): mounts must have a proc mount on /proc")?;
     let probe = root.resolve(Path::new("/"), false).context("opening /")?;
     let a = nix::sys::stat::fstat(&probe).context("fstat /")?;
     let b = nix::sys::stat::stat(&crate::inroot::fd_path(&probe)).context("stat /proc/self/fd/N")?;
