@@ -85,3 +85,42 @@ fn failed_pid_file_leaves_no_temporary_file() {
     assert!(left.is_empty(), "left next to the pid file: {left:?}");
     c.assert_nothing_left(&c.id);
 }
+
+/// Item 15: parents that the runtime made for a nested cgroupsPath go again on delete once
+/// empty (runc leaves them); a parent that existed before is never removed.
+#[test]
+fn delete_removes_the_parent_cgroups_it_made() {
+    let mut c = Ctx::new("cg-parents");
+    let top = c.cgroup_path.clone();
+    struct Rmdirs(Vec<std::path::PathBuf>);
+    impl Drop for Rmdirs {
+        fn drop(&mut self) {
+            for d in self.0.iter().rev() {
+                let _ = fs::remove_dir(d);
+            }
+        }
+    }
+    let mut guard = Rmdirs(Vec::new());
+    for rel in ["", "/pod", "/pod/keep"] {
+        guard.0.extend(cgroup_dirs_for(&format!("{top}{rel}")));
+    }
+    c.config["linux"]["cgroupsPath"] = serde_json::json!(format!("{top}/pod/a/ctr"));
+    c.create();
+    let made = cgroup_dirs_for(&format!("{top}/pod/a"));
+    assert!(made.iter().all(|d| d.is_dir()), "{made:?}");
+    c.delete(true).assert_ok();
+    let left: Vec<_> = cgroup_dirs_for(&top).into_iter().filter(|d| d.exists()).collect();
+    if !is_runc() {
+        assert!(left.is_empty(), "parent cgroups left: {left:?}");
+    }
+    // Pre-existing parent: kept.
+    let pre = cgroup_dirs_for(&format!("{top}/pod/keep"));
+    for d in &pre {
+        fs::create_dir_all(d).unwrap();
+    }
+    c.config["linux"]["cgroupsPath"] = serde_json::json!(format!("{top}/pod/keep/ctr"));
+    c.create();
+    c.delete(true).assert_ok();
+    assert!(pre.iter().all(|d| d.is_dir()), "a pre-existing parent cgroup was removed");
+    assert!(cgroup_dirs_for(&format!("{top}/pod/keep/ctr")).iter().all(|d| !d.exists()));
+}

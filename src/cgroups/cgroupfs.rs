@@ -28,6 +28,11 @@ pub struct FsCgroup {
     /// of create/add_pid fails. Not persisted.
     #[serde(skip)]
     created: Arc<Mutex<Vec<PathBuf>>>,
+    /// Ancestors of the container's directories that create made (a nested cgroupsPath such
+    /// as /pods/pod1/ctr): destroy removes them again when empty. runc leaves them behind;
+    /// one that existed before is never touched.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    made_parents: Vec<PathBuf>,
 }
 
 impl FsCgroup {
@@ -55,7 +60,15 @@ impl FsCgroup {
             path: r.path,
             hierarchies: r.hierarchies,
             created: Default::default(),
+            made_parents: Vec::new(),
         })
+    }
+
+    /// Deepest first; one still holding another container's cgroup stays (ENOTEMPTY/EBUSY).
+    fn remove_made_parents(&self) {
+        for d in self.made_parents.iter().rev() {
+            let _ = fs::remove_dir(d);
+        }
     }
 
     fn forget_created(&self) {
@@ -143,6 +156,13 @@ impl Manager for FsCgroup {
                 .extend(made);
         }
         r.with_context(|| format!("creating cgroup {}", self.path))
+    }
+
+    fn keep_made_parents(&mut self) -> bool {
+        let made = self.created.lock().unwrap_or_else(|e| e.into_inner());
+        self.made_parents = made.iter().filter(|d| !self.hierarchies.iter().any(|h| &h.dir == *d)).cloned().collect();
+        drop(made);
+        !self.made_parents.is_empty()
     }
 
     /// v1 freezer.state not THAWED, or cgroup2 cgroup.freeze / cgroup.events `frozen 1`.
@@ -337,6 +357,7 @@ impl Manager for FsCgroup {
     /// directories are fine.
     fn destroy(&self) -> Result<()> {
         if !self.exists() {
+            self.remove_made_parents();
             return Ok(());
         }
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -364,6 +385,7 @@ impl Manager for FsCgroup {
                 first_err.get_or_insert(e);
             }
         }
+        self.remove_made_parents();
         match first_err {
             Some(e) => Err(e.context(format!("destroying cgroup {}", self.path))),
             None => Ok(()),

@@ -72,6 +72,9 @@ pub trait Manager {
     /// would stop before its first instruction and create would wait for it forever. What
     /// `create` made is removed again; what existed before is kept.
     fn refuse_frozen(&self) -> Result<()>;
+    /// Remembers the ancestors `create` made (a nested cgroupsPath), so that `destroy` removes
+    /// them again when empty; true when there are any (the state must be saved again).
+    fn keep_made_parents(&mut self) -> bool;
     /// Move `pid` into the cgroup in every hierarchy (runc's Apply).
     fn add_pid(&self, pid: i32) -> Result<()>;
     /// Set `linux.resources` (create and `update`; runc's Set); warnings for fields the
@@ -208,6 +211,10 @@ impl Manager for Cgroup {
     #[inline]
     fn refuse_frozen(&self) -> Result<()> {
         each_driver!(self, d => d.refuse_frozen())
+    }
+    #[inline]
+    fn keep_made_parents(&mut self) -> bool {
+        each_driver!(self, d => d.keep_made_parents())
     }
     #[inline]
     fn add_pid(&self, pid: i32) -> Result<()> {

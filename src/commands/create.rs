@@ -62,7 +62,7 @@ pub fn create_from(g: &Global, id: &str, opts: &CreateArgs, bundle: Bundle, cons
         std::fs::write(c.config_path(), &bundle.config_bytes).context("saving config.json in the state dir")?;
         crate::trace::mark("config-copy");
         let cgroups_path = bundle.spec.linux().as_ref().and_then(|l| l.cgroups_path().as_ref()).map(|p| p.to_string_lossy().into_owned());
-        let cgroup = Cgroup::resolve(cgroups_path.as_deref(), id).context("linux.cgroupsPath")?;
+        let mut cgroup = Cgroup::resolve(cgroups_path.as_deref(), id).context("linux.cgroupsPath")?;
         crate::trace::mark("cgroup-resolve");
         c.set_initial_state(State {
             oci_version: bundle.spec.version().clone(),
@@ -92,6 +92,10 @@ pub fn create_from(g: &Global, id: &str, opts: &CreateArgs, bundle: Bundle, cons
                     // Not ours to remove: the cleanup below must leave that cgroup alone.
                     c.state_mut().cgroup = None;
                     return Err(e).context("linux.cgroupsPath");
+                }
+                if cgroup.keep_made_parents() {
+                    c.state_mut().cgroup = Some(cgroup.clone());
+                    c.save()?;
                 }
                 crate::debug!("create {id}: cgroup {} ready ({:?})", cgroup.path(), cgroup.layout());
                 for w in cgroup.apply_resources(&effective_resources(&bundle.spec)).context("linux.resources")? {
