@@ -101,7 +101,7 @@ fn delete_removes_the_parent_cgroups_it_made() {
         }
     }
     let mut guard = Rmdirs(Vec::new());
-    for rel in ["", "/pod", "/pod/keep"] {
+    for rel in ["", "/pod", "/pod/a", "/pod/keep"] {
         guard.0.extend(cgroup_dirs_for(&format!("{top}{rel}")));
     }
     c.config["linux"]["cgroupsPath"] = serde_json::json!(format!("{top}/pod/a/ctr"));
