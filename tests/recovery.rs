@@ -124,3 +124,22 @@ fn delete_removes_the_parent_cgroups_it_made() {
     assert!(pre.iter().all(|d| d.is_dir()), "a pre-existing parent cgroup was removed");
     assert!(cgroup_dirs_for(&format!("{top}/pod/keep/ctr")).iter().all(|d| !d.exists()));
 }
+
+/// Item 13: a limit whose control file this host lacks (blockIO.weight without CFQ/BFQ's
+/// blkio.weight here) fails create with an error naming the field, instead of a container
+/// that silently runs without it. runc fails too, naming only the file.
+#[test]
+fn limit_without_its_control_file_fails_naming_the_field() {
+    let blkio = std::path::Path::new("/sys/fs/cgroup/blkio");
+    if !blkio.is_dir() || blkio.join("blkio.weight").exists() || blkio.join("blkio.bfq.weight").exists() {
+        return; // the host has the file: nothing to check here
+    }
+    let mut c = Ctx::new("no-ctl-file");
+    c.config["linux"]["resources"]["blockIO"] = serde_json::json!({"weight": 300});
+    let o = c.try_create(&[]);
+    o.assert_fail_msg();
+    if !is_runc() {
+        assert!(o.stderr.contains("linux.resources.blockIO.weight"), "{o}");
+    }
+    c.assert_nothing_left(&c.id);
+}

@@ -92,18 +92,14 @@ impl<'a> Ctx<'a> {
             .map_err(|e| self.werr(field, c, file, value, &e))
     }
 
-    /// Write a file the kernel may lack: when it is missing, warn and return Ok(false).
-    pub fn write_opt(&mut self, field: &str, c: &str, file: &str, value: &str) -> Result<bool> {
+    /// Write a file the kernel may lack (blkio.weight without CFQ/BFQ, cpu.idle before 5.15):
+    /// a limit the config sets is never dropped silently, so a missing file is an error that
+    /// names the field and the file, before anything is written to it.
+    pub fn write_opt(&mut self, field: &str, c: &str, file: &str, value: &str) -> Result<()> {
         if !self.f.exists(c, file) {
-            let p = self.f.path(c, file);
-            self.warn(format!(
-                "{field}: {} does not exist on this kernel; {value} not applied",
-                p.display()
-            ));
-            return Ok(false);
+            bail!("{field}: {} does not exist on this host, so {value} cannot be applied", self.f.path(c, file).display());
         }
-        self.write(field, c, file, value)?;
-        Ok(true)
+        self.write(field, c, file, value)
     }
 
     pub fn read_u64(&self, field: &str, c: &str, file: &str) -> Result<u64> {
@@ -324,18 +320,15 @@ fn check_memory_usage(cx: &mut Ctx, m: &LinuxMemory, usage_file: &str) -> Result
     Ok(())
 }
 
-/// cpu.burst, v1 `cpu.cfs_burst_us` or v2 `cpu.max.burst` (`file`): warn when the kernel
-/// lacks the file; when the kernel rejects the value with EINVAL and a quota is being set
+/// cpu.burst, v1 `cpu.cfs_burst_us` or v2 `cpu.max.burst` (`file`): an error when the kernel
+/// lacks the file (see [`Ctx::write_opt`]); when the kernel rejects the value with EINVAL and a quota is being set
 /// (the old quota may be what it objects to), return the value to write again after the
 /// quota.
 fn cpu_burst(cx: &mut Ctx, c: &LinuxCpu, file: &str, quota: i64) -> Result<Option<String>> {
     let Some(b) = c.burst() else { return Ok(None) };
     let v = b.to_string();
     if !cx.f.exists("cpu", file) {
-        cx.warn(format!(
-            "linux.resources.cpu.burst: {file} is not supported by this kernel; {b} ignored"
-        ));
-        return Ok(None);
+        bail!("linux.resources.cpu.burst: {} does not exist on this host, so {b} cannot be applied", cx.f.path("cpu", file).display());
     }
     match cx.f.write("cpu", file, &v) {
         Ok(()) => Ok(None),
