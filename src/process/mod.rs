@@ -230,7 +230,7 @@ pub fn spawn(cfg: InitConfig) -> Result<i32> {
 /// rootfs::sources). Root only: entering another mount namespace needs CAP_SYS_ADMIN here.
 fn send_bind_sources(ch: &sync::Channel, pid: i32, spec: &Spec, bundle: &Path) -> Result<()> {
     let binds = crate::rootfs::sources::binds(spec, bundle);
-    if binds.is_empty() || crate::security::rootless::is_rootless() {
+    if binds.is_empty() || crate::security::rootless::is_rootless_euid() {
         return Ok(());
     }
     for (i, fd) in crate::rootfs::sources::open_in_mount_ns(pid, &binds)? {
