@@ -925,6 +925,43 @@ fn seccomp_notify_fd_and_state_reach_the_agent() {
     assert_eq!(state["state"]["bundle"], json!(ctx.bundle));
 }
 
+/// Issue 15 item 7: `exec` into a container whose profile has SCMP_ACT_NOTIFY sends the new
+/// process's notify fd to listenerPath too (before, exec refused it), with the container's
+/// state (running) and the exec'd process's pid.
+#[test]
+fn seccomp_notify_fd_of_an_exec_reaches_the_agent() {
+    if skip() {
+        return;
+    }
+    let ctx = Ctx::new("notify-exec");
+    let sock = ctx.path("agent.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let second = listener.try_clone().unwrap();
+    let init_agent = std::thread::spawn(move || seccomp_agent(listener, Duration::from_secs(25)));
+    let mut cfg = ctx.config();
+    cfg["root"]["readonly"] = json!(false);
+    cfg["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": sock,
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}],
+    });
+    let id = ctx.new_id();
+    ctx.set(&mut cfg, &id, &["sleep", "1000"]);
+    let o = ctx.cmd(&["run", "-d", "--bundle", ctx.bundle.to_str().unwrap(), &id], None);
+    assert!(o.ok(), "{o:?}");
+    let exec_agent = std::thread::spawn(move || seccomp_agent(second, Duration::from_secs(20)));
+    let o = ctx.cmd(&["exec", &id, "sh", "-c", "mkdir /tmp/y; echo rc=$?"], None);
+    let (state, handled) = exec_agent.join().expect("exec agent thread");
+    assert!(o.ok() && o.stdout.contains("rc=1"), "the agent's answer reached the exec'd process: {o:?}");
+    assert!(handled >= 1, "{handled}");
+    assert_eq!(state["state"]["status"], "running", "{state}");
+    assert_eq!(state["state"]["id"], json!(id));
+    assert_ne!(state["pid"].as_i64(), Some(ctx.pid(&id) as i64), "pid is the exec'd process's: {state}");
+    assert!(!ctx.rootfs.join("tmp/y").exists());
+    ctx.cmd(&["delete", "--force", &id], None);
+    let _ = init_agent.join();
+}
+
 /// SCMP_ACT_NOTIFY without listenerPath is refused before anything is created; an agent
 /// that is not there fails the create with the path named.
 #[test]

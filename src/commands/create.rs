@@ -38,16 +38,7 @@ pub fn create_from(g: &Global, id: &str, opts: &CreateArgs, bundle: Bundle, cons
     crate::security::personality::value(&bundle.spec)?;
     let listen_fds = super::listen_fds();
     let seccomp = match bundle.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        Some(s) => {
-            let f = crate::security::seccomp::compile(s)?;
-            if !f.skipped_syscalls().is_empty() {
-                crate::debug!("linux.seccomp: syscalls unknown on this architecture, skipped: {}", f.skipped_syscalls().join(", "));
-            }
-            if f.needs_listener() && f.listener_path().is_none_or(|p| p.as_os_str().is_empty()) {
-                anyhow::bail!("linux.seccomp: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath (the agent's socket)");
-            }
-            Some(f)
-        }
+        Some(s) => Some(crate::security::seccomp::compile_for_process(s)?),
         None => None,
     };
     crate::trace::mark("seccomp-compile");

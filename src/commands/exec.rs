@@ -66,7 +66,7 @@ fn exec(g: &Global, a: &ExecArgs) -> Result<i32> {
         None => Vec::new(),
     };
     let seccomp = match linux.and_then(|l| l.seccomp().as_ref()) {
-        Some(s) => Some(crate::security::seccomp::compile(s).context("linux.seccomp")?),
+        Some(s) => Some(crate::security::seccomp::compile_for_process(s)?),
         None => None,
     };
 
@@ -98,6 +98,8 @@ fn exec(g: &Global, a: &ExecArgs) -> Result<i32> {
         preserve_fds: a.preserve_fds,
         frozen,
         no_wait_exec: frozen && a.detach,
+        spec: &spec,
+        state: &st,
     })?;
     drop(theirs);
     if let Some(p) = &pid_file

@@ -23,7 +23,7 @@
 //! (old kernel, a frozen cgroup that would stop the child mid-setup) the parent writes the
 //! pid to every cgroup.procs after the child is set up, as runc does.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
@@ -51,6 +51,9 @@ pub struct ExecConfig<'a> {
     /// Return once the process is in its cgroup and told to go, without waiting for the
     /// execve to succeed (a frozen cgroup holds it until it is thawed).
     pub no_wait_exec: bool,
+    /// The container's config and state: what the seccomp agent is told with a notify fd.
+    pub spec: &'a oci_spec::runtime::Spec,
+    pub state: &'a crate::state::State,
 }
 
 fn ns_name(t: LinuxNamespaceType) -> &'static str {
@@ -194,11 +197,21 @@ pub fn spawn(cfg: &ExecConfig) -> Result<i32> {
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
         e
     };
-    match parent.recv() {
-        Ok(Some(Msg::Ready)) => {}
-        Ok(Some(Msg::Error(e))) => return Err(abort(anyhow::anyhow!(e))),
-        Ok(_) => return Err(abort(anyhow::anyhow!("the exec'd process exited during setup"))),
-        Err(e) => return Err(abort(e)),
+    loop {
+        match parent.recv() {
+            Ok(Some(Msg::Ready)) => break,
+            Ok(Some(Msg::SeccompFd(fd))) => {
+                // SAFETY: recv hands us this fd (SCM_RIGHTS); nothing else owns it.
+                let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+                let sent = super::send_seccomp_fd(cfg.spec, cfg.seccomp, cfg.state.oci_json(), pid, &fd);
+                if let Err(e) = sent.and_then(|()| parent.send(&Msg::SeccompDone)) {
+                    return Err(abort(e));
+                }
+            }
+            Ok(Some(Msg::Error(e))) => return Err(abort(anyhow::anyhow!(e))),
+            Ok(_) => return Err(abort(anyhow::anyhow!("the exec'd process exited during setup"))),
+            Err(e) => return Err(abort(e)),
+        }
     }
     for dir in &parent_writes {
         let p = dir.join("cgroup.procs");
@@ -276,11 +289,11 @@ fn child_setup(cfg: &ExecConfig, target: &Target, tasks: &[OwnedFd], ch: &Channe
 
     let nnp = process.no_new_privileges().unwrap_or(false);
     if !nnp {
-        load_seccomp(cfg)?;
+        load_seccomp(cfg, ch)?;
     }
     finalize::set_identity(process, last_cap, setgroups_allowed)?;
     if nnp {
-        load_seccomp(cfg)?;
+        load_seccomp(cfg, ch)?;
     }
 
     let env = finalize::environment(process, 0);
@@ -305,11 +318,18 @@ fn open_cgroup(dir: &Path, file: &str, flags: nix::fcntl::OFlag) -> Result<Owned
     })
 }
 
-fn load_seccomp(cfg: &ExecConfig) -> Result<()> {
+/// The container's filter; a notify fd goes to the parent, which hands it to the agent at
+/// listenerPath (as for the init), and we wait until it has.
+fn load_seccomp(cfg: &ExecConfig, ch: &Channel) -> Result<()> {
     let Some(filter) = cfg.seccomp else { return Ok(()) };
     let notify = crate::security::seccomp::install(filter).context("linux.seccomp: loading the container's filter")?;
-    if notify.is_some() {
-        bail!("linux.seccomp: SCMP_ACT_NOTIFY (listenerPath) is not supported yet");
+    if let Some(fd) = notify {
+        ch.send_fd(fd.as_raw_fd())?;
+        drop(fd);
+        match ch.recv()? {
+            Some(Msg::SeccompDone) => {}
+            _ => unsafe { libc::_exit(255) },
+        }
     }
     Ok(())
 }

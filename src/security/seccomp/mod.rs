@@ -391,6 +391,19 @@ struct Table {
 
 /// Compile in the parent before fork. Errors name the field, e.g.
 /// `linux.seccomp.syscalls[3].args[0].index: 7 is out of range (0-5)`.
+/// [`compile`] for a process about to run (create and exec alike): notify rules without a
+/// listenerPath are refused, since nobody would ever answer their notifications.
+pub fn compile_for_process(seccomp: &LinuxSeccomp) -> Result<CompiledFilter> {
+    let f = compile(seccomp)?;
+    if !f.skipped_syscalls().is_empty() {
+        crate::debug!("linux.seccomp: syscalls unknown on this architecture, skipped: {}", f.skipped_syscalls().join(", "));
+    }
+    if f.needs_listener() && f.listener_path().is_none_or(|p| p.as_os_str().is_empty()) {
+        bail!("linux.seccomp: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath (the agent's socket)");
+    }
+    Ok(f)
+}
+
 pub fn compile(seccomp: &LinuxSeccomp) -> Result<CompiledFilter> {
     if !cfg!(target_arch = "x86_64") {
         bail!("linux.seccomp: only x86_64 hosts are supported");
