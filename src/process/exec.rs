@@ -321,17 +321,7 @@ fn open_cgroup(dir: &Path, file: &str, flags: nix::fcntl::OFlag) -> Result<Owned
 /// The container's filter; a notify fd goes to the parent, which hands it to the agent at
 /// listenerPath (as for the init), and we wait until it has.
 fn load_seccomp(cfg: &ExecConfig, ch: &Channel) -> Result<()> {
-    let Some(filter) = cfg.seccomp else { return Ok(()) };
-    let notify = crate::security::seccomp::install(filter).context("linux.seccomp: loading the container's filter")?;
-    if let Some(fd) = notify {
-        ch.send_fd(fd.as_raw_fd())?;
-        drop(fd);
-        match ch.recv()? {
-            Some(Msg::SeccompDone) => {}
-            _ => unsafe { libc::_exit(255) },
-        }
-    }
-    Ok(())
+    sync::install_seccomp(cfg.seccomp, ch, 255)
 }
 
 

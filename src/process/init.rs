@@ -196,17 +196,7 @@ fn wait_joined(ch: &Channel) -> Result<()> {
 /// Installs linux.seccomp. With SCMP_ACT_NOTIFY rules the notify fd goes to the runtime,
 /// which hands it to the agent at listenerPath (security::notify); we wait until it has.
 fn load_seccomp(cfg: &InitConfig, ch: &Channel) -> Result<()> {
-    let Some(filter) = cfg.seccomp else { return Ok(()) };
-    let notify = crate::security::seccomp::install(filter).context("linux.seccomp: loading the filter")?;
-    if let Some(fd) = notify {
-        ch.send_fd(fd.as_raw_fd())?;
-        drop(fd);
-        match ch.recv()? {
-            Some(Msg::SeccompDone) => {}
-            _ => unsafe { libc::_exit(1) },
-        }
-    }
-    Ok(())
+    super::sync::install_seccomp(cfg.seccomp, ch, 1)
 }
 
 /// Blocks until `start` opens the fifo for writing and writes its byte.
