@@ -75,6 +75,35 @@ fn sub_cgroup_and_escape_rejected() {
     ct.assert_only_init();
 }
 
+/// Issue 15 item 6: the v1 `controller[,controller]:path` form puts the process in the
+/// sub-cgroup of those hierarchies only; `delete --force` removes sub-cgroups made inside the
+/// container's cgroup (with a process in them) in every hierarchy.
+#[test]
+fn exec_cgroup_controller_form_and_delete_removes_sub_cgroups() {
+    let ct = Ct::start("subcg-v1", |_| {});
+    ct.make_sub_cgroup("sub");
+    let v1 = !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    if v1 {
+        let out = ct.exec(&["--cgroup", "memory,pids:sub"], &["cat", "/proc/self/cgroup"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        for l in stdout.lines() {
+            let ctrls = l.split(':').nth(1).unwrap_or("");
+            let want_sub = ctrls.split(',').any(|c| c == "memory" || c == "pids");
+            assert_eq!(l.ends_with(":/sub"), want_sub, "{l:?} in {stdout}");
+        }
+    }
+    // A process left in the sub-cgroups, then delete --force: nothing of either is left.
+    let out = ct.cmd(&["exec", "-d", "--cgroup", "sub", &ct.id, "sleep", "1000"], true);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let subs: Vec<_> = ct.cgroup_dirs().into_iter().map(|d| d.join("sub")).filter(|d| d.exists()).collect();
+    assert!(!subs.is_empty());
+    let out = ct.cmd(&["delete", "--force", &ct.id], false);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let left: Vec<_> = ct.cgroup_dirs().into_iter().filter(|d| d.exists()).collect();
+    assert!(left.is_empty(), "cgroups left after delete --force: {left:?}");
+}
+
 #[test]
 fn user_and_additional_gids() {
     let ct = Ct::start("user", |_| {});
