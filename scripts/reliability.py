@@ -79,6 +79,10 @@ class World:
         self.base["process"]["terminal"] = False
         self.base["process"]["args"] = ["sleep", "1000"]
         self.base["linux"]["resources"] = {"pids": {"limit": 100}, "memory": {"limit": 256 << 20}}
+        # One rootfs for every bundle, named by its absolute path (runc refuses a rootfs
+        # reached through a symlink).
+        self.rootfs = os.path.join(self.bundle, "rootfs")
+        self.base["root"]["path"] = self.rootfs
         self.ids = set()
 
     def cgroup(self, cid):
@@ -95,8 +99,6 @@ class World:
         """A bundle dir per container sharing the rootfs (configs differ per container)."""
         b = os.path.join(self.dir, "b", cid)
         os.makedirs(b, exist_ok=True)
-        if not os.path.lexists(os.path.join(b, "rootfs")):
-            os.symlink(os.path.join(self.bundle, "rootfs"), os.path.join(b, "rootfs"))
         with open(os.path.join(b, "config.json"), "w") as f:
             json.dump(config, f)
         return b
@@ -450,8 +452,8 @@ def suite_fuzz(w, rng):
         touched = mutate(cfg, rng)
         cfg["linux"] = cfg.get("linux") if isinstance(cfg.get("linux"), dict) else {}
         cfg["linux"]["cgroupsPath"] = w.cgroup(cid)
-        if isinstance(cfg.get("root"), dict) and cfg["root"].get("path") != "rootfs":
-            cfg["root"]["path"] = "rootfs"
+        if isinstance(cfg.get("root"), dict) and cfg["root"].get("path") != w.rootfs:
+            cfg["root"]["path"] = w.rootfs
         r = w.create(cid, config=cfg)
         what = f"fuzz #{i} (mutated {['.'.join(map(str, p)) for p in touched]})"
         if r.hung or r.panicked:
