@@ -11,7 +11,11 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_bulkhead");
+/// The runtime under test: bulkhead, or `BULKHEAD_TEST_RUNTIME` (as tests/common does), so the
+/// same cases run against runc.
+pub static BIN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    std::env::var("BULKHEAD_TEST_RUNTIME").ok().filter(|p| !p.is_empty()).unwrap_or_else(|| env!("CARGO_BIN_EXE_bulkhead").to_string())
+});
 pub const TIMEOUT: Duration = Duration::from_secs(20);
 
 static SEQ: AtomicUsize = AtomicUsize::new(0);
@@ -88,7 +92,7 @@ impl Ct {
         let root = tempfile::tempdir().unwrap();
         let bundle = tempfile::tempdir().unwrap();
         build_rootfs(&bundle.path().join("rootfs"));
-        let out = Command::new(BIN).args(["spec", "--bundle"]).arg(bundle.path()).output().unwrap();
+        let out = Command::new(&*BIN).args(["spec", "--bundle"]).arg(bundle.path()).output().unwrap();
         assert!(out.status.success(), "spec: {}", text(&out.stderr));
         let cfg_path = bundle.path().join("config.json");
         let mut cfg: Value = serde_json::from_slice(&std::fs::read(&cfg_path).unwrap()).unwrap();
@@ -110,7 +114,7 @@ impl Ct {
     /// container's process inherits our stdio and would hold pipes open), stdout goes to
     /// /dev/null and stderr to a file read back into the Output.
     pub fn cmd(&self, args: &[&str], detached: bool) -> Output {
-        let mut c = Command::new(BIN);
+        let mut c = Command::new(&*BIN);
         c.arg("--root").arg(self.root.path()).args(args).stdin(Stdio::null());
         if !detached {
             c.stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -232,7 +236,7 @@ impl Drop for Ct {
         // Thaw first: a frozen container cannot die.
         let (f, _, thawed) = self.freezer_file();
         let _ = std::fs::write(&f, thawed);
-        let mut c = Command::new(BIN);
+        let mut c = Command::new(&*BIN);
         c.arg("--root").arg(self.root.path()).args(["delete", "--force", &self.id]).stdout(Stdio::null()).stderr(Stdio::null());
         if let Ok(mut child) = c.spawn() {
             let end = Instant::now() + TIMEOUT;
