@@ -5,8 +5,13 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 
+/// `-h` shaped as runc's (urfave/cli): NAME, USAGE, VERSION, COMMANDS, GLOBAL OPTIONS.
+const HELP: &str = "NAME:\n   {name} - {about}\n\nUSAGE:\n   {name} [global options] command [command options] [arguments...]\n\nVERSION:\n   {version}\n\nCOMMANDS:\n{subcommands}\n\nGLOBAL OPTIONS:\n{options}\n";
+/// A command's help as runc's: NAME, USAGE, OPTIONS.
+const SUB_HELP: &str = "NAME:\n   bulkhead {name} - {about}\n\nUSAGE:\n   {usage}\n\nOPTIONS:\n{options}\n";
+
 #[derive(Parser, Debug)]
-#[command(name = "bulkhead", about = "An OCI container runtime (runc-compatible)", disable_version_flag = true)]
+#[command(name = "bulkhead", about = "An OCI container runtime (runc-compatible)", version, disable_version_flag = true, help_template = HELP)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -23,6 +28,10 @@ pub struct Global {
     /// $XDG_RUNTIME_DIR/bulkhead, as runc]
     #[arg(long, global = true, default_value_os_t = default_root(), hide_default_value = true)]
     pub root: PathBuf,
+    /// Whether --root was on the command line (runc's `list` treats a missing default root as
+    /// empty, a missing given one as an error).
+    #[arg(skip)]
+    pub root_given: bool,
     /// Log file (all records go there; without it, warnings go to stderr)
     #[arg(long, global = true)]
     pub log: Option<String>,
@@ -277,6 +286,21 @@ pub struct UpdateArgs {
     /// Intel RDT/MBA memory bandwidth schema
     #[arg(long = "mem-bw-schema")]
     pub mem_bw_schema: Option<String>,
+}
+
+/// Parses the command line: runc-shaped help for every command, and `root_given` set.
+pub fn parse() -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    let m = Cli::command().mut_subcommands(|c| c.help_template(SUB_HELP)).try_get_matches()?;
+    let mut cli = Cli::from_arg_matches(&m)?;
+    cli.global.root_given = root_given(&m);
+    Ok(cli)
+}
+
+/// --root given before or after the command name (a global flag lands in either matches).
+fn root_given(m: &clap::ArgMatches) -> bool {
+    let given = |m: &clap::ArgMatches| m.value_source("root") == Some(clap::parser::ValueSource::CommandLine);
+    given(m) || m.subcommand().is_some_and(|(_, sub)| given(sub))
 }
 
 /// runc's rule (security::rootless::default_state_root): /run/bulkhead for root, and

@@ -23,7 +23,28 @@ pub fn send_fd(sock: RawFd, fd: RawFd, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Receives the pty master the runtime relays itself (foreground `run` and `exec`), with
+/// ONLCR cleared as runc does (`clear_onlcr`).
 pub fn recv_fd(sock: RawFd) -> Result<OwnedFd> {
+    let master = recv_any_fd(sock)?;
+    clear_onlcr(&master);
+    Ok(master)
+}
+
+/// As runc (tty.go recvtty) for a pty it relays: no `\n` → `\r\n` translation, so what the
+/// container writes reaches our stdout byte for byte (a pipe or file gets `\n`-terminated
+/// lines; an interactive terminal translates on its own side, see foreground::RawTerminal).
+/// A pty handed to a --console-socket keeps the kernel's default: its receiver decides.
+/// Best effort: a failure only changes line ends.
+pub fn clear_onlcr(pty: &impl std::os::fd::AsFd) {
+    use nix::sys::termios::{tcgetattr, tcsetattr, OutputFlags, SetArg};
+    if let Ok(mut t) = tcgetattr(pty) {
+        t.output_flags.remove(OutputFlags::ONLCR);
+        let _ = tcsetattr(pty, SetArg::TCSANOW, &t);
+    }
+}
+
+fn recv_any_fd(sock: RawFd) -> Result<OwnedFd> {
     let mut buf = [0u8; 4096];
     let mut iov = [IoSliceMut::new(&mut buf)];
     let mut space = nix::cmsg_space!([RawFd; 1]);
@@ -39,14 +60,15 @@ pub fn recv_fd(sock: RawFd) -> Result<OwnedFd> {
 
 /// In the init, after pivot_root: the pty of `attach_pty`, also bound over /dev/console.
 pub fn setup_in_container(console_sock: RawFd, size: Option<(u16, u16)>, owner: u32) -> Result<()> {
-    attach_pty(console_sock, size, true, owner)
+    attach_pty(console_sock, size, true, owner, false)
 }
 
 /// Makes a pty from the container's devpts, hands the master out over `console_sock`, and
 /// takes the slave as controlling terminal and stdio. The init (`bind_console`) also mounts
 /// it over /dev/console; an exec'd process leaves /dev/console to the init. The slave belongs
-/// to `owner` (process.user.uid), as runc's fixStdioPermissions.
-pub fn attach_pty(console_sock: RawFd, size: Option<(u16, u16)>, bind_console: bool, owner: u32) -> Result<()> {
+/// to `owner` (process.user.uid), as runc's fixStdioPermissions. `relayed`: the runtime itself
+/// relays the master (ONLCR cleared here, see `clear_onlcr`).
+pub fn attach_pty(console_sock: RawFd, size: Option<(u16, u16)>, bind_console: bool, owner: u32, relayed: bool) -> Result<()> {
     use nix::fcntl::OFlag;
     let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).context("opening /dev/ptmx in the container")?;
     nix::pty::grantpt(&master).context("grantpt")?;
@@ -61,6 +83,10 @@ pub fn attach_pty(console_sock: RawFd, size: Option<(u16, u16)>, bind_console: b
     give_to(&slave, &slave_name, owner)?;
     if bind_console {
         bind_dev_console(&slave_name)?;
+    }
+    if relayed {
+        // Before the program can write anything (the runtime receives the master later).
+        clear_onlcr(&slave);
     }
     send_fd(console_sock, master.as_raw_fd(), &slave_name)?;
     drop(master);

@@ -65,12 +65,18 @@ pub fn run(phase: Phase, hooks: Option<&Hooks>, state_json: &str) -> Result<()> 
 
 /// [`run`] in a given working directory and default environment: createContainer hooks run
 /// as runc runs them, in the rootfs (before pivot_root, so relative paths land in the
-/// container's root) and, without an `env` of their own, with process.env.
+/// container's root); createContainer and startContainer hooks without an `env` of their own
+/// get process.env (runc's SetDefaultEnv, a de facto behaviour hooks rely on).
 pub fn run_in(phase: Phase, hooks: Option<&Hooks>, state_json: &str, setting: &Setting) -> Result<()> {
     for (i, h) in phase.of(hooks).iter().enumerate() {
-        run_one(h, state_json, setting).with_context(|| format!("hooks.{}[{i}] ({})", phase.name(), h.path().display()))?;
+        run_one(h, state_json, setting).with_context(|| failed(phase, i, h))?;
     }
     Ok(())
+}
+
+/// runc's wording ("error running <phase> hook #<i>"), which scripts match, plus the path.
+fn failed(phase: Phase, i: usize, h: &Hook) -> String {
+    format!("error running {} hook #{i} ({})", phase.name(), h.path().display())
 }
 
 /// Runs every hook of `phase`, logging failures as warnings: for poststart and poststop the
@@ -78,7 +84,7 @@ pub fn run_in(phase: Phase, hooks: Option<&Hooks>, state_json: &str, setting: &S
 pub fn run_warn(phase: Phase, hooks: Option<&Hooks>, state_json: &str) {
     for (i, h) in phase.of(hooks).iter().enumerate() {
         if let Err(e) = run_one(h, state_json, &Setting::default()) {
-            crate::warn!("hooks.{}[{i}] ({}): {e:#}", phase.name(), h.path().display());
+            crate::warn!("{}: {e:#}", failed(phase, i, h));
         }
     }
 }
@@ -104,7 +110,8 @@ fn run_one(h: &Hook, state_json: &str, setting: &Setting) -> Result<()> {
     if let Some(dir) = setting.dir {
         cmd.current_dir(dir);
     }
-    for kv in h.env().as_deref().unwrap_or(setting.default_env) {
+    // As runc: an empty env is no env (Go's len(Env) == 0).
+    for kv in h.env().as_deref().filter(|e| !e.is_empty()).unwrap_or(setting.default_env) {
         if let Some((k, v)) = kv.split_once('=') {
             cmd.env(k, v);
         }
@@ -179,6 +186,16 @@ mod tests {
         assert!(start.elapsed() < Duration::from_secs(10), "took {:?}", start.elapsed());
         assert!(e.contains("exit status: 3"), "{e}");
         run_one(&hook("exit 0", Some(30)), &big_state, &Setting::default()).unwrap();
+    }
+
+    #[test]
+    fn default_env_only_without_own_env() {
+        let default = vec!["FROM_PROCESS=1".to_string()];
+        let setting = Setting { dir: None, default_env: &default };
+        run_one(&hook("[ \"$FROM_PROCESS\" = 1 ]", None), "{}", &setting).unwrap();
+        let mut own = hook("[ -z \"$FROM_PROCESS\" ] && [ \"$MINE\" = 2 ]", None);
+        own.set_env(Some(vec!["MINE=2".into()]));
+        run_one(&own, "{}", &setting).unwrap();
     }
 
     #[test]

@@ -128,20 +128,48 @@ fn read_regular(path: &Path) -> Result<Vec<u8>> {
     Ok(text)
 }
 
-/// Parses config.json text; errors name the offending field path.
+/// Parses config.json text; errors name the offending field path. Capabilities this build does
+/// not know are ignored with runc 1.5's warning (`caps::drop_unknown`); only a config that
+/// names one pays for the second parse.
 pub fn parse(text: &[u8]) -> Result<Spec> {
+    let mut spec = parse_fields(text)?;
+    empty_namespace_paths_are_none(&mut spec);
+    Ok(spec)
+}
+
+/// As runc (and the spec's Go types, where "" is the zero value): a namespace with
+/// `"path": ""` is a new namespace, not one to join.
+fn empty_namespace_paths_are_none(spec: &mut Spec) {
+    let Some(nss) = spec.linux_mut().as_mut().and_then(|l| l.namespaces_mut().as_mut()) else { return };
+    for ns in nss.iter_mut().filter(|ns| ns.path().as_ref().is_some_and(|p| p.as_os_str().is_empty())) {
+        ns.set_path(None);
+    }
+}
+
+fn parse_fields(text: &[u8]) -> Result<Spec> {
     let de = &mut serde_json::Deserializer::from_slice(text);
     match serde_path_to_error::deserialize::<_, Spec>(de) {
         Ok(spec) => Ok(spec),
-        Err(e) => {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            if path == "." || path.is_empty() {
-                bail!("{inner}")
+        Err(e) if e.path().to_string().starts_with("process.capabilities.") => {
+            let mut v: serde_json::Value = serde_json::from_slice(text)?;
+            let unknown = v.get_mut("process").map(crate::security::caps::drop_unknown).unwrap_or_default();
+            if unknown.is_empty() {
+                return Err(field_error(e));
             }
-            bail!("{path}: {inner}")
+            crate::security::caps::warn_ignored(&unknown);
+            serde_path_to_error::deserialize::<_, Spec>(v).map_err(field_error)
         }
+        Err(e) => Err(field_error(e)),
     }
+}
+
+fn field_error(e: serde_path_to_error::Error<serde_json::Error>) -> anyhow::Error {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    if path == "." || path.is_empty() {
+        return anyhow::anyhow!("{inner}");
+    }
+    anyhow::anyhow!("{path}: {inner}")
 }
 
 /// The checks the runtime spec makes mandatory, each error naming the field it is about.
@@ -345,6 +373,26 @@ mod tests {
         let mut v = base();
         v["linux"]["namespaces"].as_array_mut().unwrap().push(serde_json::json!({"type": "user"}));
         assert!(format!("{:#}", check(&v).unwrap_err()).contains("uidMappings"));
+    }
+
+    #[test]
+    fn empty_namespace_path_means_a_new_namespace() {
+        let mut v = base();
+        v["linux"]["namespaces"][0]["path"] = "".into();
+        let spec = parse(v.to_string().as_bytes()).unwrap();
+        validate(&spec).unwrap();
+        assert!(spec.linux().as_ref().unwrap().namespaces().as_ref().unwrap()[0].path().is_none());
+    }
+
+    #[test]
+    fn unknown_capabilities_are_ignored() {
+        let mut v = base();
+        v["process"]["capabilities"] = serde_json::json!({"bounding": ["CAP_KILL", "CAP_FROM_THE_FUTURE"]});
+        let spec = parse(v.to_string().as_bytes()).unwrap();
+        let caps = spec.process().as_ref().unwrap().capabilities().clone().unwrap();
+        assert_eq!(caps.bounding().as_ref().unwrap().len(), 1);
+        v["process"]["capabilities"] = serde_json::json!({"bounding": [7]});
+        assert!(format!("{:#}", parse(v.to_string().as_bytes()).unwrap_err()).contains("process.capabilities.bounding"));
     }
 
     #[test]

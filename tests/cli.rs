@@ -151,6 +151,32 @@ fn version_flag() {
     );
 }
 
+/// runc 1.5's shapes: `--version` and `-v` print the same `NAME version X` line followed by
+/// `key: value` lines (spec among them); `-h` has urfave/cli's sections.
+#[test]
+fn version_and_help_shaped_as_runc() {
+    let long = rt_exec(&["--version"]);
+    long.assert_ok();
+    let short = rt_exec(&["-v"]);
+    short.assert_ok();
+    assert_eq!(long.stdout, short.stdout);
+    let mut lines = long.stdout.lines();
+    let first: Vec<&str> = lines.next().unwrap_or("").split(' ').collect();
+    assert!(first.len() == 3 && first[1] == "version", "{long}");
+    assert!(lines.all(|l| l.split_once(": ").is_some_and(|(k, _)| !k.contains(' '))), "{long}");
+    assert!(long.stdout.lines().any(|l| l.starts_with("spec: ")), "{long}");
+
+    let help = rt_exec(&["-h"]);
+    help.assert_ok();
+    let heads: Vec<&str> = help.stdout.lines().filter(|l| l.ends_with(':') && !l.starts_with(' ')).collect();
+    for h in ["NAME:", "USAGE:", "VERSION:", "COMMANDS:", "GLOBAL OPTIONS:"] {
+        assert!(heads.contains(&h), "-h lacks {h} {heads:?}:\n{help}");
+    }
+    let sub = rt_exec(&["list", "-h"]);
+    sub.assert_ok();
+    assert!(sub.stdout.starts_with("NAME:\n") && sub.stdout.contains("\nUSAGE:\n") && sub.stdout.contains("\nOPTIONS:\n"), "{sub}");
+}
+
 #[test]
 fn features_is_json() {
     let o = rt_exec(&["features"]);
@@ -235,6 +261,42 @@ fn list_table_json_and_quiet() {
         v.is_null() || v.as_array().is_some_and(|a| a.is_empty()),
         "{o}"
     );
+}
+
+/// runc 1.5's `list`: JSON fields in its order (containerState), the owner's name, the table
+/// from its tabwriter (columns: widest cell + 3, at least 12), and a --root that does not
+/// exist is an error (only the default root may be missing).
+#[test]
+fn list_json_order_owner_table_and_missing_root() {
+    let mut c = Ctx::new("list-order");
+    c.config["annotations"] = serde_json::json!({"a": "b"});
+    c.create();
+    let o = c.cmd(&["list", "--format", "json"]);
+    o.assert_ok();
+    let keys = ["ociVersion", "id", "pid", "status", "bundle", "rootfs", "created", "annotations", "owner"];
+    let at: Vec<usize> = keys
+        .iter()
+        .map(|k| o.stdout.find(&format!("\"{k}\":")).unwrap_or_else(|| panic!("no {k}: {o}")))
+        .collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "fields not in runc's order: {o}");
+    let v: Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(v[0]["owner"], "root", "{o}");
+
+    let o = c.cmd(&["list"]);
+    o.assert_ok();
+    let header = o.stdout.lines().next().unwrap();
+    let row = o.stdout.lines().find(|l| l.starts_with(&c.id)).unwrap();
+    let id_w = c.id.len() + 3;
+    assert_eq!(header.find("PID"), Some(id_w), "{o}");
+    assert_eq!(row.find(&c.pid().to_string()), Some(id_w), "{o}");
+    assert!(row.ends_with("   root"), "{o}");
+    c.delete(true);
+
+    let missing = c.dir.join("no-such-root");
+    let o = exec(rt_raw().arg("--root").arg(&missing).arg("list"), CMD_TIMEOUT);
+    o.assert_fail_msg();
+    assert!(o.stderr.contains("no such file or directory"), "{o}");
+    assert!(!missing.exists());
 }
 
 fn check_json_log(path: &std::path::Path) {

@@ -90,6 +90,61 @@ fn join_namespace_by_path() {
     assert_eq!(inside["net"], target, "did not join the given netns");
 }
 
+/// A new user namespace with container root at host `uid`:`gid` (65536 ids each); as for any
+/// userns container, the rootfs belongs to the mapped root and the path to it is searchable.
+fn new_userns(c: &mut Ctx, uid: u32, gid: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    push(c, "/linux/namespaces", json!({"type": "user"}));
+    c.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 65536}]);
+    c.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": gid, "size": 65536}]);
+    lchown_tree(&c.rootfs, uid, gid);
+    fs::set_permissions(&c.dir, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// As runc (Go's zero value): `"path": ""` is no path, i.e. a new namespace.
+#[test]
+fn empty_namespace_path_means_new() {
+    let mut c = Ctx::new("ns-empty-path");
+    for ns in c.config["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == "network" {
+            ns["path"] = json!("");
+        }
+    }
+    let inside = parse_ns(&c.sh_ok(NS_SCRIPT));
+    assert_ne!(inside["net"], ns_link("self", "net"), "{inside:?}");
+}
+
+/// A second container joins the first one's user namespace (and its network namespace, owned
+/// by that user namespace) by path, as runc does for pods sharing a userns: the user namespace
+/// is joined first, then the others; the init still lands in its own cgroup.
+#[test]
+fn join_another_containers_user_namespace() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut a = Ctx::new("userns-owner");
+    new_userns(&mut a, 300000, 300000);
+    a.create();
+    let owner = a.pid();
+
+    let mut b = Ctx::new("userns-joiner");
+    lchown_tree(&b.rootfs, 300000, 300000);
+    fs::set_permissions(&b.dir, fs::Permissions::from_mode(0o755)).unwrap();
+    push(&mut b, "/linux/namespaces", json!({"type": "user", "path": format!("/proc/{owner}/ns/user")}));
+    // No cgroup namespace: /proc/self/cgroup then shows where the init landed.
+    b.config["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "cgroup");
+    for ns in b.config["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == "network" {
+            ns["path"] = json!(format!("/proc/{owner}/ns/net"));
+        }
+    }
+    let o = b.sh("readlink /proc/self/ns/user; readlink /proc/self/ns/net; cat /proc/self/uid_map; cat /proc/self/cgroup");
+    o.assert_ok();
+    assert!(o.stdout.contains(&ns_link(&owner.to_string(), "user")), "{o}");
+    assert!(o.stdout.contains(&ns_link(&owner.to_string(), "net")), "{o}");
+    assert!(o.stdout.contains("300000"), "{o}");
+    assert!(o.stdout.lines().any(|l| l.contains(":pids:") && l.ends_with(&b.cgroup_path)) || o.stdout.contains(&format!("0::{}", b.cgroup_path)), "{o}");
+    a.delete(true);
+}
+
 fn lchown_tree(p: &std::path::Path, uid: u32, gid: u32) {
     std::os::unix::fs::lchown(p, Some(uid), Some(gid)).unwrap();
     if fs::symlink_metadata(p).unwrap().is_dir() {
@@ -101,14 +156,8 @@ fn lchown_tree(p: &std::path::Path, uid: u32, gid: u32) {
 
 #[test]
 fn user_namespace_with_mappings() {
-    use std::os::unix::fs::PermissionsExt;
     let mut c = Ctx::new("userns");
-    push(&mut c, "/linux/namespaces", json!({"type": "user"}));
-    c.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    c.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
-    // as for any userns container: the rootfs belongs to the mapped root, the path to it is searchable
-    lchown_tree(&c.rootfs, 100000, 200000);
-    fs::set_permissions(&c.dir, fs::Permissions::from_mode(0o755)).unwrap();
+    new_userns(&mut c, 100000, 200000);
     let out = c.sh_ok(
         "cat /proc/self/uid_map /proc/self/gid_map; id -u; stat -c 'bin %u:%g' /bin/busybox; \
          stat -c 'out %u:%g' /out; readlink /proc/self/ns/user",
@@ -531,6 +580,21 @@ fn capabilities_root_bounding() {
     assert_eq!(caps_of(&out, "CapPrm"), cap_mask(&bnd), "{out}");
     assert_eq!(caps_of(&out, "CapInh"), 0, "{out}");
     assert_eq!(caps_of(&out, "CapAmb"), 0, "{out}");
+}
+
+/// runc 1.5 ignores capabilities it does not know (configs written for newer kernels) with one
+/// warning naming each; the known ones still apply.
+#[test]
+fn unknown_capabilities_are_ignored_with_a_warning() {
+    let mut c = Ctx::new("caps-unknown");
+    let bnd = ["CAP_CHOWN", "CAP_KILL", "CAP_FROM_THE_FUTURE"];
+    c.config["process"]["capabilities"] = json!({
+        "bounding": bnd, "effective": ["CAP_KILL", "CAP_ZZZ_NEW"], "permitted": bnd, "inheritable": [], "ambient": []
+    });
+    let o = c.sh("grep ^Cap /proc/self/status");
+    o.assert_ok();
+    assert_eq!(caps_of(&o.stdout, "CapBnd"), cap_mask(&["CAP_CHOWN", "CAP_KILL"]), "{o}");
+    assert!(o.stderr.contains("ignoring unknown or unavailable capabilities: [CAP_FROM_THE_FUTURE CAP_ZZZ_NEW]"), "{o}");
 }
 
 #[test]

@@ -97,3 +97,27 @@ fn terminal_belongs_to_the_process_user() {
     let text = if text.contains("exec-owner 2000") { text } else { text + &read_until(&emaster, "\n", TTY_WAIT) };
     assert!(text.contains("exec-owner 2000"), "{text:?}");
 }
+
+/// runc clears ONLCR on the pty it relays (tty.go recvtty): a foreground `run` with a terminal,
+/// its stdout piped (`RUNTIME run ID | cat`), gives `\n`-terminated lines, not `\r\n`. As
+/// runc needs a controlling terminal for that, script(1) provides one.
+#[test]
+fn foreground_terminal_output_has_no_carriage_returns() {
+    let mut c = Ctx::new("console-onlcr");
+    c.config["process"]["terminal"] = json!(true);
+    c.set_args(&["sh", "-c", "echo line-one; echo line-two"]);
+    c.write_config();
+    let piped = c.dir.join("piped");
+    let line = format!(
+        "{} --root {} run --bundle {} {} | cat > {}",
+        runtime().display(),
+        c.root.display(),
+        c.bundle.display(),
+        c.id,
+        piped.display()
+    );
+    exec(std::process::Command::new("script").args(["-q", "-e", "-c", &line, "/dev/null"]), CMD_TIMEOUT).assert_ok();
+    let text = std::fs::read_to_string(&piped).unwrap();
+    // script's stdin (null) reaches the pty as an EOF the tty echoes as "^@", at any point.
+    assert_eq!(text.replace("^@", ""), "line-one\nline-two\n");
+}

@@ -182,6 +182,35 @@ fn failing_create_hooks_fail_create_and_leave_nothing() {
     }
 }
 
+/// runc's wording for a failed hook, which scripts match: "error running <phase> hook #<i>".
+#[test]
+fn failed_hook_error_names_phase_and_index_as_runc() {
+    let mut c = Ctx::new("hook-words");
+    c.config["hooks"] = json!({ "createRuntime": [
+        {"path": "/bin/true"},
+        {"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]}
+    ]});
+    let o = c.try_create(&[]);
+    o.assert_fail_msg();
+    assert!(o.stderr.contains("error running createRuntime hook #1"), "{o}");
+}
+
+/// As runc (standard_init_linux.go SetDefaultEnv): a startContainer hook without `env` of its
+/// own runs with the container process's environment; one with `env` keeps its own.
+#[test]
+fn start_container_hooks_get_the_process_env_by_default() {
+    let mut c = Ctx::new("hook-start-env");
+    c.config["process"]["env"] = json!(["PATH=/usr/bin:/bin", "FROM_PROCESS=yes"]);
+    c.config["hooks"] = json!({ "startContainer": [
+        {"path": "/bin/sh", "args": ["sh", "-c", "echo \"inherited=$FROM_PROCESS\" > /out/default"]},
+        {"path": "/bin/sh", "args": ["sh", "-c", "echo \"own=$FROM_PROCESS:$MINE\" > /out/own"], "env": ["MINE=1"]}
+    ]});
+    c.set_args(&["true"]);
+    c.run(&[]).assert_ok();
+    assert_eq!(fs::read_to_string(c.out.join("default")).unwrap(), "inherited=yes\n");
+    assert_eq!(fs::read_to_string(c.out.join("own")).unwrap(), "own=:1\n");
+}
+
 #[test]
 fn hook_timeout_is_enforced() {
     let mut c = Ctx::new("hook-timeout");

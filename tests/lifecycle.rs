@@ -439,3 +439,40 @@ fn trace_writes_create_phases_to_the_log() {
     }
     c.assert_nothing_left(&c.id.clone());
 }
+
+/// While created, the init holds no fd into the state dir but exec.fifo (as runc 1.5: nothing
+/// of the runtime's state is reachable from the container through /proc/1/fd).
+#[test]
+fn created_init_holds_only_exec_fifo_of_the_state_dir() {
+    let c = Ctx::new("fds-created");
+    c.create();
+    let root = std::fs::canonicalize(&c.root).unwrap();
+    let fds = std::fs::read_dir(format!("/proc/{}/fd", c.pid())).unwrap();
+    let into_state: Vec<String> = fds
+        .filter_map(|e| std::fs::read_link(e.unwrap().path()).ok())
+        .filter(|l| l.starts_with(&root))
+        .map(|l| l.display().to_string())
+        .collect();
+    assert!(!into_state.is_empty(), "the init waits on exec.fifo");
+    assert!(into_state.iter().all(|l| l.ends_with("/exec.fifo")), "{into_state:?}");
+    c.delete(true);
+}
+
+/// runc 1.5 refuses to create into a cgroup that already holds processes (runc 1.1 warned and
+/// joined it); the refused create leaves the cgroup and its processes alone.
+#[test]
+fn create_into_a_cgroup_with_processes_is_refused() {
+    let first = Ctx::new("busy-cgroup");
+    first.create();
+    let pid = first.pid();
+    let mut second = Ctx::new("busy-cgroup-2");
+    second.config["linux"]["cgroupsPath"] = serde_json::json!(first.cgroup_path);
+    let o = second.try_create(&[]);
+    o.assert_fail_msg();
+    assert!(o.stderr.contains("cgroup is not empty"), "{o}");
+    assert!(!second.root.join(&second.id).exists(), "state dir left behind");
+    assert!(pid_alive(pid), "the refused create killed the other container's init");
+    assert!(!first.existing_cgroup_dirs().is_empty(), "the refused create removed the cgroup");
+    assert_eq!(first.status(), "created");
+    first.delete(true).assert_ok();
+}

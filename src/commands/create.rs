@@ -55,6 +55,7 @@ pub fn create_from(g: &Global, id: &str, opts: &CreateArgs, bundle: Bundle, cons
         let cgroups_path = bundle.spec.linux().as_ref().and_then(|l| l.cgroups_path().as_ref()).map(|p| p.to_string_lossy().into_owned());
         let mut cgroup = Cgroup::resolve(cgroups_path.as_deref(), id).context("linux.cgroupsPath")?;
         crate::trace::mark("cgroup-resolve");
+        refuse_busy_cgroup(&cgroup)?;
         c.set_initial_state(State {
             oci_version: bundle.spec.version().clone(),
             id: id.to_string(),
@@ -72,10 +73,7 @@ pub fn create_from(g: &Global, id: &str, opts: &CreateArgs, bundle: Bundle, cons
         });
         c.save()?;
         crate::trace::mark("state-creating");
-        let fifo = make_fifo(&c.fifo_path())?;
-        let err_path = c.dir.join("exec.error");
-        let start_error = nix::fcntl::open(&err_path, nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CREAT | nix::fcntl::OFlag::O_EXCL | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::from_bits_truncate(0o600))
-            .with_context(|| format!("creating {}", err_path.display()))?;
+        let (fifo, start_error) = make_fifo(&c.fifo_path())?;
         crate::trace::mark("fifo");
         match cgroup.create() {
             Ok(()) => {
@@ -160,6 +158,17 @@ pub fn create_from(g: &Global, id: &str, opts: &CreateArgs, bundle: Bundle, cons
     result
 }
 
+/// As runc 1.5 (runc 1.1 only warned): a cgroup that already holds processes is not the new
+/// container's to configure, join, or destroy on failure. Checked before the state records
+/// the cgroup, so a refused create's cleanup never touches it or its processes.
+fn refuse_busy_cgroup(cgroup: &Cgroup) -> Result<()> {
+    let pids = cgroup.pids().context("linux.cgroupsPath")?;
+    if !pids.is_empty() {
+        anyhow::bail!("linux.cgroupsPath: container's cgroup is not empty: {} process(es) found", pids.len());
+    }
+    Ok(())
+}
+
 /// linux.resources as the cgroup must see it: the config's device rules first, then (as runc)
 /// the devices every container may use. `linux.devices` get no rule of their own: creating a
 /// node does not grant access to it (runc behaves the same).
@@ -173,10 +182,15 @@ fn effective_resources(spec: &oci_spec::runtime::Spec) -> oci_spec::runtime::Lin
 }
 
 
-/// exec.fifo, opened for reading without blocking: the init inherits this fd and waits on it.
-fn make_fifo(path: &Path) -> Result<OwnedFd> {
+/// exec.fifo, opened twice for the init: for reading without blocking (it waits on it for
+/// `start`) and for writing (after `start`, a failed startContainer hook or execve is written
+/// back into it, and `start` reads it once the reader is gone). So the created init holds no
+/// other fd into the state dir, as runc's.
+fn make_fifo(path: &Path) -> Result<(OwnedFd, OwnedFd)> {
+    use nix::fcntl::{open, OFlag};
     nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)).with_context(|| format!("mkfifo {}", path.display()))?;
-    nix::fcntl::open(path, nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-        .with_context(|| format!("opening {}", path.display()))
+    let what = || format!("opening {}", path.display());
+    let read = open(path, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()).with_context(what)?;
+    let write = open(path, OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()).with_context(what)?;
+    Ok((read, write))
 }
-

@@ -95,6 +95,7 @@ fn exec(g: &Global, a: &ExecArgs) -> Result<i32> {
         cgroup_dirs,
         seccomp: seccomp.as_ref(),
         console_socket: theirs.as_ref().map(|s| s.as_raw_fd()),
+        relay_pty: ours.is_some(),
         preserve_fds: a.preserve_fds,
         frozen,
         no_wait_exec: frozen && a.detach,
@@ -131,6 +132,7 @@ fn load_process(path: &Path) -> Result<Process> {
     if let Some(o) = v.as_object_mut() {
         o.entry("user").or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
     }
+    crate::security::caps::warn_ignored(&crate::security::caps::drop_unknown(&mut v));
     let p: Process = serde_path_to_error::deserialize(v).map_err(|e| {
         let at = e.path().to_string();
         anyhow::anyhow!("--process {}: invalid process JSON at {}: {}", path.display(), if at.is_empty() || at == "." { "top level".to_string() } else { at }, e.inner())
@@ -166,19 +168,7 @@ fn process_from_flags(spec: &oci_spec::runtime::Spec, a: &ExecArgs) -> Result<Pr
         p.set_selinux_label(Some(l.clone()));
     }
     if !a.cap.is_empty() {
-        let mut caps: LinuxCapabilities = p.capabilities().clone().unwrap_or_else(empty_caps);
-        for name in &a.cap {
-            let c = parse_cap(name)?;
-            // As runc: added to every set.
-            let add = |s: &Option<oci_spec::runtime::Capabilities>| {
-                let mut s = s.clone().unwrap_or_default();
-                s.insert(c);
-                Some(s)
-            };
-            let (b, e, pm, i, am) = (add(caps.bounding()), add(caps.effective()), add(caps.permitted()), add(caps.inheritable()), add(caps.ambient()));
-            caps.set_bounding(b).set_effective(e).set_permitted(pm).set_inheritable(i).set_ambient(am);
-        }
-        p.set_capabilities(Some(caps));
+        add_caps(&mut p, &a.cap);
     }
     let mut env = p.env().clone().unwrap_or_default();
     env.extend(a.env.iter().cloned());
@@ -216,20 +206,44 @@ fn process_from_flags(spec: &oci_spec::runtime::Spec, a: &ExecArgs) -> Result<Pr
     Ok(p)
 }
 
-fn empty_caps() -> LinuxCapabilities {
-    let mut c = LinuxCapabilities::default();
-    c.set_bounding(Some(Default::default()));
-    c.set_effective(Some(Default::default()));
-    c.set_permitted(Some(Default::default()));
-    c.set_inheritable(Some(Default::default()));
-    c.set_ambient(Some(Default::default()));
-    c
+/// `--cap`: added to bounding, effective and permitted; to ambient only when the process has
+/// an inheritable set (the kernel refuses ambient caps that are not inheritable); never to
+/// inheritable — all as runc's exec. Names it does not know are ignored with runc's warning.
+fn add_caps(p: &mut Process, names: &[String]) {
+    let mut caps: LinuxCapabilities = p.capabilities().clone().unwrap_or_else(|| {
+        let mut none = LinuxCapabilities::default();
+        none.set_bounding(None).set_effective(None).set_permitted(None).set_inheritable(None).set_ambient(None);
+        none
+    });
+    let mut unknown = Vec::new();
+    for name in names {
+        let Some(c) = parse_cap(name) else {
+            unknown.push(name.clone());
+            continue;
+        };
+        let add = |s: &Option<oci_spec::runtime::Capabilities>| {
+            let mut s = s.clone().unwrap_or_default();
+            s.insert(c);
+            Some(s)
+        };
+        let (b, e, pm) = (add(caps.bounding()), add(caps.effective()), add(caps.permitted()));
+        caps.set_bounding(b).set_effective(e).set_permitted(pm);
+        if caps.inheritable().is_some() {
+            let am = add(caps.ambient());
+            caps.set_ambient(am);
+        }
+    }
+    unknown.sort();
+    unknown.dedup();
+    crate::security::caps::warn_ignored(&unknown);
+    p.set_capabilities(Some(caps));
 }
 
-fn parse_cap(name: &str) -> Result<Capability> {
+/// `net_raw`, `NET_RAW` and `CAP_NET_RAW` all name CAP_NET_RAW; None when unknown.
+fn parse_cap(name: &str) -> Option<Capability> {
     let up = name.to_ascii_uppercase();
     let full = if up.starts_with("CAP_") { up } else { format!("CAP_{up}") };
-    serde_json::from_value(serde_json::Value::String(full.clone())).map_err(|_| anyhow::anyhow!("--cap {name}: unknown capability {full}"))
+    serde_json::from_value(serde_json::Value::String(full)).ok()
 }
 
 /// Later entries win (runc sets them one by one); the first occurrence keeps its place.
@@ -326,6 +340,6 @@ mod tests {
     fn caps_parse() {
         assert_eq!(parse_cap("CAP_SYS_ADMIN").unwrap(), Capability::SysAdmin);
         assert_eq!(parse_cap("net_raw").unwrap(), Capability::NetRaw);
-        assert!(parse_cap("CAP_NOPE").is_err());
+        assert!(parse_cap("CAP_NOPE").is_none());
     }
 }

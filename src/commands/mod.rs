@@ -23,16 +23,15 @@ mod start;
 mod state;
 
 use anyhow::Result;
-use clap::Parser;
 
-use crate::cli::{Cli, Cmd, Global};
+use crate::cli::{Cmd, Global};
 
 /// The `bulkhead` binary: parse the command line, open the log, run the command, and turn an
 /// error into the one-line contract above.
 pub fn main() -> i32 {
     crate::trace::begin();
     reserve_fds(3);
-    let cli = match Cli::try_parse() {
+    let cli = match crate::cli::parse() {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { 1 } else { 0 };
@@ -41,7 +40,7 @@ pub fn main() -> i32 {
         }
     };
     if cli.version {
-        println!("bulkhead version {}\nspec: {}", env!("CARGO_PKG_VERSION"), crate::spec::OCI_VERSION);
+        print!("{}", version_text());
         return 0;
     }
     if let Some(cmd) = &cli.cmd {
@@ -73,6 +72,16 @@ pub fn main() -> i32 {
 fn rootless_setup(g: &Global) -> Result<()> {
     crate::security::rootless::set_flag(crate::security::rootless::parse_bool_or_auto(g.rootless.as_deref())?);
     crate::security::rootless::prepare_xdg_root(&g.root)
+}
+
+/// `--version` / `-v` shaped as runc's: `NAME version X`, then `key: value` lines.
+fn version_text() -> String {
+    let mut t = format!("bulkhead version {}\n", env!("CARGO_PKG_VERSION"));
+    if let Some(commit) = option_env!("BULKHEAD_COMMIT") {
+        t.push_str(&format!("commit: {commit}\n"));
+    }
+    t.push_str(&format!("spec: {}\n", crate::spec::OCI_VERSION));
+    t
 }
 
 pub fn dispatch(g: &Global, cmd: Cmd) -> Result<i32> {

@@ -27,6 +27,16 @@ fn wait_exec(fd: &std::os::fd::OwnedFd) {
     }
 }
 
+/// What the init wrote back into exec.fifo when a startContainer hook or the execve failed
+/// (empty when it exec'd). Read while our write end keeps the pipe and its data alive.
+fn start_error(fifo: &std::path::Path) -> String {
+    use nix::fcntl::{open, OFlag};
+    let Ok(fd) = open(fifo, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()) else { return String::new() };
+    let mut buf = vec![0u8; libc::PIPE_BUF];
+    let n = nix::unistd::read(&fd, &mut buf).unwrap_or(0);
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
 pub fn start(g: &Global, id: &str) -> Result<()> {
     let mut c = Root::new(&g.root).open_locked(id)?;
     crate::trace::mark("lock-state");
@@ -44,13 +54,10 @@ pub fn start(g: &Global, id: &str) -> Result<()> {
     };
     nix::unistd::write(&fd, b"0").with_context(|| format!("writing {}", fifo.display()))?;
     wait_exec(&fd);
+    let msg = start_error(&fifo);
     drop(fd);
     crate::trace::mark("fifo");
-    // The init writes into exec.error when a startContainer hook or the execve failed.
-    let err_path = c.dir.join("exec.error");
-    let msg = std::fs::read_to_string(&err_path).unwrap_or_default();
     if !msg.is_empty() {
-        let _ = std::fs::remove_file(&err_path);
         let _ = std::fs::remove_file(&fifo);
         c.transition(Status::Stopped)?;
         c.save()?;

@@ -44,6 +44,8 @@ pub struct ExecConfig<'a> {
     pub seccomp: Option<&'a crate::security::seccomp::CompiledFilter>,
     /// Receives the pty master when process.terminal is true.
     pub console_socket: Option<RawFd>,
+    /// The console socket is the runtime's own (foreground `exec -t`), which relays the pty.
+    pub relay_pty: bool,
     pub preserve_fds: u32,
     /// The cgroup is frozen (--ignore-paused): the parent moves the process in once it is
     /// set up, so the freeze holds it just before exec rather than mid-setup.
@@ -281,7 +283,7 @@ fn child_setup(cfg: &ExecConfig, target: &Target, tasks: &[OwnedFd], ch: &Channe
     if process.terminal().unwrap_or(false) {
         let sock = cfg.console_socket.context("process.terminal is true but there is no console socket")?;
         let size = process.console_size().as_ref().map(|b| (b.height() as u16, b.width() as u16));
-        crate::console::attach_pty(sock, size, false, process.user().uid())?;
+        crate::console::attach_pty(sock, size, false, process.user().uid(), cfg.relay_pty)?;
     }
     finalize::set_rlimits(process)?;
     finalize::chdir_cwd(process.cwd(), false)?;

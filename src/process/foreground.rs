@@ -142,6 +142,9 @@ impl RawTerminal {
         let orig = tcgetattr(&stdin).ok()?;
         let mut raw = orig.clone();
         cfmakeraw(&mut raw);
+        // As runc's SetRaw: output processing stays on, so the `\n` of a container pty without
+        // ONLCR (console::clear_onlcr) still starts a new line on this terminal.
+        raw.output_flags.insert(OutputFlags::OPOST);
         tcsetattr(&stdin, SetArg::TCSANOW, &raw).ok()?;
         Some(RawTerminal(orig))
     }

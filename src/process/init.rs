@@ -55,8 +55,10 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usiz
     crate::sys::close_fds_except(3 + (cfg.preserve_fds + cfg.listen_fds) as i32, &keep);
     // File modes below (devices, mount points) must be exactly what the config says.
     unsafe { libc::umask(0) };
-    if plan.new_user {
-        // Become the namespace's root (the parent has written the id maps).
+    if plan.user {
+        // Become the namespace's root: the parent has written a new one's id maps; in a joined
+        // one our host uid may be unmapped (files we create would fail with EOVERFLOW), and
+        // runc's nsexec does the same for both.
         nix::unistd::setresgid(0.into(), 0.into(), 0.into()).context("setresgid(0) in the new user namespace")?;
         nix::unistd::setresuid(0.into(), 0.into(), 0.into()).context("setresuid(0) in the new user namespace")?;
     }
@@ -169,7 +171,8 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usiz
     crate::trace::mark("fifo");
     let after_start = (|| {
         if !Phase::StartContainer.of(hooks).is_empty() {
-            hooks::run(Phase::StartContainer, hooks, &cfg.state.oci_json_at(Status::Created, host_pid).to_string())?;
+            let setting = hooks::Setting { dir: None, default_env: &env };
+            hooks::run_in(Phase::StartContainer, hooks, &cfg.state.oci_json_at(Status::Created, host_pid).to_string(), &setting)?;
         }
         let umask = process.user().umask().unwrap_or(0o022);
         crate::trace::flush("init-start");
@@ -180,8 +183,10 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usiz
         Ok(never) => match never {},
         Err(e) => e,
     };
+    // One write of at most PIPE_BUF bytes into exec.fifo: atomic, and never blocks.
     let msg = format!("{e:#}");
-    unsafe { libc::write(cfg.start_error.as_raw_fd(), msg.as_ptr().cast(), msg.len()) };
+    let n = msg.floor_char_boundary(libc::PIPE_BUF);
+    unsafe { libc::write(cfg.start_error.as_raw_fd(), msg.as_ptr().cast(), n) };
     Err(e)
 }
 

@@ -46,9 +46,9 @@ pub struct InitConfig<'a> {
     pub rootfs: &'a Path,
     /// exec.fifo opened O_RDONLY|O_NONBLOCK: the init waits on it for `start`.
     pub fifo: OwnedFd,
-    /// `exec.error` in the state dir, open for writing: where the init reports a failure after
-    /// `start` (a startContainer hook, the execve), for `start` to read. Made by the runtime,
-    /// so an init in a user namespace needs no right to create files there.
+    /// exec.fifo again, open for writing: where the init reports a failure after `start` (a
+    /// startContainer hook, the execve), for `start` to read once the init is gone. Opened by
+    /// the runtime, so an init in a user namespace needs no right to open files there.
     pub start_error: OwnedFd,
     pub console_socket: Option<OwnedFd>,
     pub preserve_fds: u32,
