@@ -159,6 +159,12 @@ fn parse_fields(text: &[u8]) -> Result<Spec> {
             crate::security::caps::warn_ignored(&unknown);
             serde_path_to_error::deserialize::<_, Spec>(v).map_err(field_error)
         }
+        Err(e) if e.path().to_string() == "linux.memoryPolicy.mode" => {
+            // runc's words for it; serde's list of variants would follow them.
+            let v: serde_json::Value = serde_json::from_slice(text).unwrap_or_default();
+            let mode = v.pointer("/linux/memoryPolicy/mode").map(|m| m.to_string()).unwrap_or_default();
+            Err(anyhow::anyhow!("linux.memoryPolicy.mode: invalid memory policy mode {mode}"))
+        }
         Err(e) => Err(field_error(e)),
     }
 }

@@ -411,6 +411,31 @@ fn masked_paths() {
     );
 }
 
+/// runc 1.5: a path listed twice is masked once, and masked directories share one read-only
+/// tmpfs (one superblock for all: less memory per container).
+#[test]
+fn masked_paths_deduplicated_and_dirs_share_one_tmpfs() {
+    let mut c = Ctx::new("masked-shared");
+    for d in ["secret-a", "secret-b", "secret-c"] {
+        fs::create_dir_all(c.rootfs.join(d)).unwrap();
+    }
+    fs::write(c.rootfs.join("etc/secret"), "s3cret\n").unwrap();
+    c.config["linux"]["maskedPaths"] = json!(["/secret-a", "/secret-b", "/secret-a/", "/etc/secret", "/etc/secret", "/secret-c"]);
+    let out = c.sh_ok("cat /proc/self/mountinfo; touch /secret-b/x 2>/dev/null && echo WRITABLE; true");
+    assert!(!out.contains("WRITABLE"), "{out}");
+    let at = |target: &str| out.lines().filter(|l| l.split_whitespace().nth(4) == Some(target)).collect::<Vec<_>>();
+    for t in ["/secret-a", "/secret-b", "/secret-c", "/etc/secret"] {
+        assert_eq!(at(t).len(), 1, "{t} masked {} times:\n{out}", at(t).len());
+    }
+    let dev = |t: &str| at(t)[0].split_whitespace().nth(2).unwrap().to_string();
+    assert_eq!(dev("/secret-a"), dev("/secret-b"), "{out}");
+    assert_eq!(dev("/secret-a"), dev("/secret-c"), "{out}");
+    for t in ["/secret-a", "/secret-b", "/secret-c"] {
+        let (per, _) = mount_opts(at(t)[0]);
+        assert!(per.iter().any(|o| o == "ro"), "{t} not read-only: {out}");
+    }
+}
+
 #[test]
 fn readonly_paths() {
     let mut c = Ctx::new("ro-paths");

@@ -175,3 +175,51 @@ fn unknown_command_and_flag() {
     ]);
     fails_cleanly(&c, &o);
 }
+
+/// runc 1.5's words where scripts and clients match them (docker and podman map the exec ones
+/// to exit codes 126/127): each case fails create with runc's phrase and leaves nothing.
+#[test]
+fn error_texts_as_runc() {
+    type Setup = fn(&mut Ctx);
+    let cases: [(&str, Setup, &str); 6] = [
+        ("missing-prog", |c| c.set_args(&["/nonexistent"]), "exec: \"/nonexistent\": stat /nonexistent: no such file or directory"),
+        ("not-in-path", |c| c.set_args(&["no-such-program"]), "exec: \"no-such-program\": executable file not found in $PATH"),
+        (
+            "not-executable",
+            |c| {
+                fs::write(c.rootfs.join("etc/not-exec"), "x\n").unwrap();
+                c.set_args(&["/etc/not-exec"]);
+            },
+            "exec: \"/etc/not-exec\": permission denied",
+        ),
+        ("mempolicy", |c| c.config["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BOGUS"}), "invalid memory policy mode \"MPOL_BOGUS\""),
+        (
+            "proc-symlink",
+            |c| {
+                fs::create_dir_all(c.rootfs.join("elsewhere")).unwrap();
+                let _ = fs::remove_dir(c.rootfs.join("proc"));
+                symlink("/elsewhere", c.rootfs.join("proc")).unwrap();
+            },
+            "filesystem \"proc\" must be mounted on ordinary directory",
+        ),
+        (
+            "seccomp-agent",
+            |c| {
+                c.config["linux"]["seccomp"] = json!({
+                    "defaultAction": "SCMP_ACT_ALLOW",
+                    "listenerPath": "/nonexistent/agent.sock",
+                    "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]
+                });
+            },
+            "failed to connect with seccomp agent specified in the seccomp profile",
+        ),
+    ];
+    for (name, setup, want) in cases {
+        let mut c = Ctx::new(&format!("words-{name}"));
+        setup(&mut c);
+        let o = c.try_create(&[]);
+        fails_cleanly(&c, &o);
+        // (runc's logrus text escapes the quotes)
+        assert!(o.stderr.replace("\\\"", "\"").contains(want), "{name}: want {want:?}:\n{o}");
+    }
+}

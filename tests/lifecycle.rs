@@ -201,6 +201,22 @@ fn long_sleepers(init: i32) -> Vec<i32> {
         .collect()
 }
 
+/// create + start a container whose init writes /out/ready and has two `sleep 1000`
+/// children; returns the init's pid and theirs.
+fn start_with_two_sleepers(c: &Ctx) -> (i32, Vec<i32>) {
+    c.create();
+    c.start();
+    wait_file_contains(&c.out.join("ready"), "ready");
+    let init = c.pid();
+    // the background children may not have exec'd `sleep` yet
+    let mut kids = Vec::new();
+    wait_until(WAIT_TIMEOUT, "two `sleep 1000` children of init", || {
+        kids = long_sleepers(init);
+        kids.len() == 2
+    });
+    (init, kids)
+}
+
 #[test]
 fn kill_delivers_realtime_signals() {
     // Signal numbers above 31 have no name in most enums; `kill ID 40` must still deliver 40.
@@ -224,16 +240,7 @@ fn kill_all_signals_every_process() {
         "trap 'echo init-term >> /out/log' TERM; sleep 1000 & sleep 1000 & \
          echo ready > /out/ready; while :; do sleep 0.05; done",
     ]);
-    c.create();
-    c.start();
-    wait_file_contains(&c.out.join("ready"), "ready");
-    let init = c.pid();
-    // the background children may not have exec'd `sleep` yet
-    let mut kids = Vec::new();
-    wait_until(WAIT_TIMEOUT, "two `sleep 1000` children of init", || {
-        kids = long_sleepers(init);
-        kids.len() == 2
-    });
+    let (init, kids) = start_with_two_sleepers(&c);
 
     // Without --all only init gets it.
     c.kill(Some("TERM")).assert_ok();
@@ -475,4 +482,19 @@ fn create_into_a_cgroup_with_processes_is_refused() {
     assert!(!first.existing_cgroup_dirs().is_empty(), "the refused create removed the cgroup");
     assert_eq!(first.status(), "created");
     first.delete(true).assert_ok();
+}
+
+/// runc 1.5: without a pid namespace of its own, killing the init does not take the other
+/// processes with it, so SIGKILL goes to every process of the container's cgroup (with or
+/// without --all); the state is `stopped` once they are gone.
+#[test]
+fn sigkill_without_pid_namespace_reaches_every_process() {
+    let mut c = Ctx::new("kill-no-pidns");
+    c.config["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "pid");
+    c.set_args(&["sh", "-c", "sleep 1000 & sleep 1000 & echo ready > /out/ready; wait"]);
+    let (init, kids) = start_with_two_sleepers(&c);
+    c.kill(Some("KILL")).assert_ok();
+    wait_until(WAIT_TIMEOUT, "every process to die", || !pid_alive(init) && kids.iter().all(|p| !pid_alive(*p)));
+    c.wait_status("stopped");
+    c.delete(false).assert_ok();
 }

@@ -547,8 +547,10 @@ fn status_caps(out: &str) -> std::collections::BTreeMap<String, u64> {
         .collect()
 }
 
+/// runc 1.5: a capability the runtime does not know is ignored with a warning naming it (the
+/// config may be written for a newer kernel); see also config_apply.rs.
 #[test]
-fn capabilities_unknown_name_is_an_error_naming_the_field() {
+fn capabilities_unknown_name_is_ignored_with_a_warning_naming_it() {
     if skip() {
         return;
     }
@@ -558,8 +560,8 @@ fn capabilities_unknown_name_is_an_error_naming_the_field() {
     let id = ctx.new_id();
     ctx.set(&mut cfg, &id, &["true"]);
     let o = ctx.run(&id);
-    assert!(!o.ok(), "{o:?}");
-    assert!(o.stderr.contains("process.capabilities.bounding") && o.stderr.contains("CAP_BOGUS"), "{o:?}");
+    assert!(o.ok(), "{o:?}");
+    assert!(o.stderr.contains("ignoring unknown or unavailable capabilities: [CAP_BOGUS]"), "{o:?}");
 }
 
 /// Every set as the config says after exec, read from the container's /proc/self/status:

@@ -69,24 +69,33 @@ pub fn environment(p: &Process, listen_fds: u32) -> Vec<String> {
 
 /// Finds args[0] as execvp would, with the PATH of the container's environment.
 pub fn lookup(program: &str, env: &[String]) -> Result<PathBuf> {
-    let is_exec = |p: &Path| {
-        std::fs::metadata(p).map(|m| m.is_file()).unwrap_or(false) && nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok()
-    };
+    let executable = |p: &Path| nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok();
+    // Go's exec.LookPath words, which runc reports and docker/podman map to exit codes 126/127.
+    let exec_err = |why: &str| anyhow::anyhow!("process.args[0]: exec: {program:?}: {why}");
     if program.contains('/') {
         let p = PathBuf::from(program);
-        if !p.exists() {
-            bail!("process.args[0]: {program}: no such file in the container");
-        }
-        return Ok(p);
+        return match std::fs::metadata(&p) {
+            Err(e) => Err(exec_err(&format!("stat {program}: {}", errno_text(&e)))),
+            Ok(m) if m.is_dir() => Err(exec_err("is a directory")),
+            Ok(_) if !executable(&p) => Err(exec_err("permission denied")),
+            Ok(_) => Ok(p),
+        };
     }
     let path = env.iter().rev().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("");
     for dir in path.split(':').filter(|d| !d.is_empty()) {
         let cand = Path::new(dir).join(program);
-        if is_exec(&cand) {
+        if std::fs::metadata(&cand).is_ok_and(|m| m.is_file()) && executable(&cand) {
             return Ok(cand);
         }
     }
-    bail!("process.args[0]: {program:?}: executable file not found in $PATH ({path})")
+    Err(exec_err("executable file not found in $PATH"))
+}
+
+/// strerror in Go's spelling (lower case, no "(os error N)").
+fn errno_text(e: &std::io::Error) -> String {
+    let text = e.raw_os_error().map(|n| nix::errno::Errno::from_raw(n).desc().to_string()).unwrap_or_else(|| e.to_string());
+    let mut c = text.chars();
+    c.next().map(|f| f.to_lowercase().chain(c).collect()).unwrap_or_default()
 }
 
 /// Identity and capabilities: bounding set first (needs CAP_SETPCAP), then the uid change
@@ -148,5 +157,6 @@ pub fn exec(path: &Path, args: &[String], env: &[String], preserve_fds: u32, uma
     let cargs: Vec<CString> = args.iter().map(|a| CString::new(a.as_bytes())).collect::<Result<_, _>>().context("process.args: NUL byte")?;
     let cenv: Vec<CString> = env.iter().map(|a| CString::new(a.as_bytes())).collect::<Result<_, _>>().context("process.env: NUL byte")?;
     let e = nix::unistd::execve(&cpath, &cargs, &cenv).unwrap_err();
-    bail!("exec {}: {e}", path.display())
+    // Go's os.PathError, as runc reports a failed execve: "exec /bin/x: exec format error".
+    bail!("exec {}: {}", path.display(), errno_text(&std::io::Error::from(e)))
 }

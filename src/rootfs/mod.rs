@@ -160,10 +160,11 @@ pub fn finish(spec: &Spec) -> Result<()> {
     for p in linux.and_then(|l| l.readonly_paths().as_ref()).into_iter().flatten() {
         readonly(&root, Path::new(p)).with_context(|| format!("linux.readonlyPaths: {p}"))?;
     }
-    let masked = linux.and_then(|l| l.masked_paths().as_ref()).filter(|m| !m.is_empty());
-    let devnull = masked.map(|_| open_devnull(&root)).transpose().context("linux.maskedPaths")?;
-    for p in masked.into_iter().flatten() {
-        mask(&root, Path::new(p), devnull.as_ref().expect("opened above")).with_context(|| format!("linux.maskedPaths: {p}"))?;
+    if let Some(masked) = linux.and_then(|l| l.masked_paths().as_ref()).filter(|m| !m.is_empty()) {
+        let mut masker = Masker { root: &root, devnull: open_devnull(&root).context("linux.maskedPaths")?, shared_dir: None, bind_failed: false, seen: Vec::new() };
+        for p in masked {
+            masker.mask(Path::new(p)).with_context(|| format!("linux.maskedPaths: {p}"))?;
+        }
     }
     for (i, m) in spec.mounts().iter().flatten().enumerate().filter(|(_, m)| mounts::ro_deferred(m)) {
         mounts::remount_deferred_ro(&root, m).with_context(|| format!("mounts[{i}] ({})", m.destination().display()))?;
@@ -190,17 +191,52 @@ fn mounts_locked(path: &str) -> MsFlags {
     m
 }
 
-fn mask(root: &InRoot, p: &Path, devnull: &OwnedFd) -> Result<()> {
-    let target = match root.resolve(p, true) {
-        Ok(fd) => fd,
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
-        Err(e) => return Err(e).context("resolving"),
-    };
-    let st = nix::sys::stat::fstat(&target).context("fstat")?;
-    if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-        mount(Some("tmpfs"), &fd_path(&target), Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>).context("mounting a read-only tmpfs over it")
-    } else {
-        mount(Some(&fd_path(devnull)), &fd_path(&target), None::<&str>, MsFlags::MS_BIND, None::<&str>).context("binding /dev/null over it")
+/// maskedPaths as runc 1.5: files get the container's /dev/null bound over them; directories
+/// share one read-only tmpfs (the first one mounted, bound over the others: one tmpfs per
+/// container instead of one per path); a path listed twice is masked once.
+struct Masker<'a> {
+    root: &'a InRoot,
+    devnull: OwnedFd,
+    /// The first masked directory, reopened on its tmpfs: the others are bound from it (until
+    /// a bind fails: then each gets a tmpfs of its own, as runc falls back).
+    shared_dir: Option<OwnedFd>,
+    bind_failed: bool,
+    /// Lexically clean paths masked so far.
+    seen: Vec<PathBuf>,
+}
+
+impl Masker<'_> {
+    fn mask(&mut self, p: &Path) -> Result<()> {
+        let clean: PathBuf = p.components().collect();
+        if self.seen.contains(&clean) {
+            return Ok(());
+        }
+        let target = match self.root.resolve(p, true) {
+            Ok(fd) => fd,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+            Err(e) => return Err(e).context("resolving"),
+        };
+        self.seen.push(clean);
+        let st = nix::sys::stat::fstat(&target).context("fstat")?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+            return mount(Some(&fd_path(&self.devnull)), &fd_path(&target), None::<&str>, MsFlags::MS_BIND, None::<&str>).context("binding /dev/null over it");
+        }
+        if let Some(shared) = &self.shared_dir {
+            // A bind keeps the source mount's read-only flag.
+            match mount(Some(&fd_path(shared)), &fd_path(&target), None::<&str>, MsFlags::MS_BIND, None::<&str>) {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    crate::warn!("maskedPaths: binding the shared read-only tmpfs over {} failed ({e}); one tmpfs per directory from here on", p.display());
+                    self.shared_dir = None;
+                    self.bind_failed = true;
+                }
+            }
+        }
+        mount(Some("tmpfs"), &fd_path(&target), Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>).context("mounting a read-only tmpfs over it")?;
+        if self.shared_dir.is_none() && !self.bind_failed {
+            self.shared_dir = self.root.resolve(p, true).ok();
+        }
+        Ok(())
     }
 }
 

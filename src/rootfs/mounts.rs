@@ -138,7 +138,11 @@ pub fn mount_entry(root: &InRoot, m: &Mount, ctx: &MountContext) -> Result<()> {
     // proc and sysfs targets may not be symlinks: a planted /proc -> / would otherwise put a
     // writable procfs over the rootfs's root.
     let strict = matches!(typ, "proc" | "sysfs");
-    let target = root.resolve_create(dest, Kind::Dir, strict)?;
+    // runc's words for it, which scripts match.
+    let target = match root.resolve_create(dest, Kind::Dir, strict) {
+        Err(e) if strict => return Err(e.context(format!("filesystem {typ:?} must be mounted on ordinary directory"))),
+        r => r?,
+    };
     check_proc_dest(dest, &target, typ == "proc")?;
     let source = m.source().as_ref().map(|s| s.as_path()).unwrap_or(Path::new(typ)).to_path_buf();
     // As runc's FormatMountLabel: the SELinux context of every filesystem mount but proc/sysfs.

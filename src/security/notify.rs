@@ -35,7 +35,7 @@ pub fn process_state(spec: &oci_spec::runtime::Spec, metadata: &str, pid: i32, s
 /// Connects to `listener` and sends `msg` with `fd` attached.
 pub fn send_to_agent(listener: &Path, msg: &serde_json::Value, fd: &OwnedFd) -> Result<()> {
     let sock = std::os::unix::net::UnixStream::connect(listener)
-        .with_context(|| format!("linux.seccomp.listenerPath: connecting to {}", listener.display()))?;
+        .with_context(|| format!("linux.seccomp.listenerPath: failed to connect with seccomp agent specified in the seccomp profile: connecting to {}", listener.display()))?;
     let text = msg.to_string();
     let fds = [fd.as_raw_fd()];
     let cmsg = [nix::sys::socket::ControlMessage::ScmRights(&fds)];
