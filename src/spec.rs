@@ -129,7 +129,7 @@ fn read_regular(path: &Path) -> Result<Vec<u8>> {
 }
 
 /// Parses config.json text; errors name the offending field path. Capabilities this build does
-/// not know are ignored with runc 1.5's warning (`caps::drop_unknown`); only a config that
+/// not know are ignored with runc 1.5's warning (`drop_unknown_caps`); only a config that
 /// names one pays for the second parse.
 pub fn parse(text: &[u8]) -> Result<Spec> {
     let mut spec = parse_fields(text)?;
@@ -152,11 +152,11 @@ fn parse_fields(text: &[u8]) -> Result<Spec> {
         Ok(spec) => Ok(spec),
         Err(e) if e.path().to_string().starts_with("process.capabilities.") => {
             let mut v: serde_json::Value = serde_json::from_slice(text)?;
-            let unknown = v.get_mut("process").map(crate::security::caps::drop_unknown).unwrap_or_default();
+            let unknown = v.get_mut("process").map(drop_unknown_caps).unwrap_or_default();
             if unknown.is_empty() {
                 return Err(field_error(e));
             }
-            crate::security::caps::warn_ignored(&unknown);
+            warn_ignored_caps(&unknown);
             serde_path_to_error::deserialize::<_, Spec>(v).map_err(field_error)
         }
         Err(e) if e.path().to_string() == "linux.memoryPolicy.mode" => {
@@ -166,6 +166,36 @@ fn parse_fields(text: &[u8]) -> Result<Spec> {
             Err(anyhow::anyhow!("linux.memoryPolicy.mode: invalid memory policy mode {mode}"))
         }
         Err(e) => Err(field_error(e)),
+    }
+}
+
+/// The five sets of a process's `capabilities`, as JSON keys.
+const SET_KEYS: [&str; 5] = ["bounding", "effective", "inheritable", "permitted", "ambient"];
+
+/// Removes from a process's `capabilities` (a JSON `process` object) every name this build's
+/// table does not know, and returns them sorted and deduplicated. runc 1.5 ignores those with
+/// a warning (configs written for newer kernels and tools still run) instead of refusing.
+pub fn drop_unknown_caps(process: &mut serde_json::Value) -> Vec<String> {
+    let mut unknown = std::collections::BTreeSet::new();
+    for key in SET_KEYS {
+        if let Some(set) = process.pointer_mut(&format!("/capabilities/{key}")).and_then(|s| s.as_array_mut()) {
+            set.retain(|name| {
+                // Anything but a string is a type error the typed parse reports.
+                let known = !name.is_string() || serde_json::from_value::<oci_spec::runtime::Capability>(name.clone()).is_ok();
+                if !known {
+                    unknown.insert(name.as_str().unwrap_or_default().to_string());
+                }
+                known
+            });
+        }
+    }
+    unknown.into_iter().collect()
+}
+
+/// runc's warning for capabilities it ignores, word for word (a Go slice prints as `[A B]`).
+pub fn warn_ignored_caps(names: &[String]) {
+    if !names.is_empty() {
+        crate::warn!("ignoring unknown or unavailable capabilities: [{}]", names.join(" "));
     }
 }
 
@@ -399,6 +429,16 @@ mod tests {
         assert_eq!(caps.bounding().as_ref().unwrap().len(), 1);
         v["process"]["capabilities"] = serde_json::json!({"bounding": [7]});
         assert!(format!("{:#}", parse(v.to_string().as_bytes()).unwrap_err()).contains("process.capabilities.bounding"));
+    }
+
+    #[test]
+    fn unknown_names_are_dropped_and_reported_once() {
+        let mut p = serde_json::json!({"capabilities": {
+            "bounding": ["CAP_CHOWN", "CAP_FUTURE", "CAP_AAA"], "effective": ["CAP_FUTURE"], "ambient": []}});
+        assert_eq!(drop_unknown_caps(&mut p), vec!["CAP_AAA".to_string(), "CAP_FUTURE".to_string()]);
+        assert_eq!(p["capabilities"]["bounding"], serde_json::json!(["CAP_CHOWN"]));
+        assert_eq!(p["capabilities"]["effective"], serde_json::json!([]));
+        assert!(drop_unknown_caps(&mut serde_json::json!({"args": ["sh"]})).is_empty());
     }
 
     #[test]

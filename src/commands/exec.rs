@@ -132,7 +132,7 @@ fn load_process(path: &Path) -> Result<Process> {
     if let Some(o) = v.as_object_mut() {
         o.entry("user").or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
     }
-    crate::security::caps::warn_ignored(&crate::security::caps::drop_unknown(&mut v));
+    crate::spec::warn_ignored_caps(&crate::spec::drop_unknown_caps(&mut v));
     let p: Process = serde_path_to_error::deserialize(v).map_err(|e| {
         let at = e.path().to_string();
         anyhow::anyhow!("--process {}: invalid process JSON at {}: {}", path.display(), if at.is_empty() || at == "." { "top level".to_string() } else { at }, e.inner())
@@ -235,7 +235,7 @@ fn add_caps(p: &mut Process, names: &[String]) {
     }
     unknown.sort();
     unknown.dedup();
-    crate::security::caps::warn_ignored(&unknown);
+    crate::spec::warn_ignored_caps(&unknown);
     p.set_capabilities(Some(caps));
 }
 

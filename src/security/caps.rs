@@ -32,36 +32,6 @@ pub fn mask(set: &Option<Capabilities>, last_cap: u8) -> u64 {
     m
 }
 
-/// The five sets of a process's `capabilities`, as JSON keys.
-const SET_KEYS: [&str; 5] = ["bounding", "effective", "inheritable", "permitted", "ambient"];
-
-/// Removes from a process's `capabilities` (a JSON `process` object) every name this build's
-/// table does not know, and returns them sorted and deduplicated. runc 1.5 ignores those with
-/// a warning (configs written for newer kernels and tools still run) instead of refusing.
-pub fn drop_unknown(process: &mut serde_json::Value) -> Vec<String> {
-    let mut unknown = std::collections::BTreeSet::new();
-    for key in SET_KEYS {
-        if let Some(set) = process.pointer_mut(&format!("/capabilities/{key}")).and_then(|s| s.as_array_mut()) {
-            set.retain(|name| {
-                // Anything but a string is a type error the typed parse reports.
-                let known = !name.is_string() || serde_json::from_value::<oci_spec::runtime::Capability>(name.clone()).is_ok();
-                if !known {
-                    unknown.insert(name.as_str().unwrap_or_default().to_string());
-                }
-                known
-            });
-        }
-    }
-    unknown.into_iter().collect()
-}
-
-/// runc's warning for capabilities it ignores, word for word (a Go slice prints as `[A B]`).
-pub fn warn_ignored(names: &[String]) {
-    if !names.is_empty() {
-        crate::warn!("ignoring unknown or unavailable capabilities: [{}]", names.join(" "));
-    }
-}
-
 impl CapSets {
     pub fn from_spec(c: Option<&LinuxCapabilities>, last_cap: u8) -> CapSets {
         let Some(c) = c else { return CapSets::default() };
@@ -119,16 +89,6 @@ mod tests {
         let set: Capabilities = [Capability::Chown, Capability::Kill, Capability::NetBindService].into_iter().collect();
         assert_eq!(mask(&Some(set), 40), (1 << 0) | (1 << 5) | (1 << 10));
         assert_eq!(mask(&None, 40), 0);
-    }
-
-    #[test]
-    fn unknown_names_are_dropped_and_reported_once() {
-        let mut p = serde_json::json!({"capabilities": {
-            "bounding": ["CAP_CHOWN", "CAP_FUTURE", "CAP_AAA"], "effective": ["CAP_FUTURE"], "ambient": []}});
-        assert_eq!(drop_unknown(&mut p), vec!["CAP_AAA".to_string(), "CAP_FUTURE".to_string()]);
-        assert_eq!(p["capabilities"]["bounding"], serde_json::json!(["CAP_CHOWN"]));
-        assert_eq!(p["capabilities"]["effective"], serde_json::json!([]));
-        assert!(drop_unknown(&mut serde_json::json!({"args": ["sh"]})).is_empty());
     }
 
     #[test]
