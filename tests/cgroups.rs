@@ -423,6 +423,24 @@ fn update_flags_change_their_files() {
     assert!(r["devices"].as_array().is_some_and(|d| !d.is_empty()), "device rules kept");
 }
 
+/// runc 1.5: `update --cpu-burst 0` resets the burst (0 is a value, not "unset").
+#[test]
+fn update_cpu_burst_zero_resets_it() {
+    if !host_ok() {
+        return;
+    }
+    let c = Ctr::new("burst0", &["sleep", "1000"], |cfg| {
+        cfg["linux"]["resources"]["cpu"] = json!({"quota": 50000, "period": 100000, "burst": 20000});
+    });
+    c.start();
+    if !c.dir("cpu").join("cpu.cfs_burst_us").exists() {
+        return;
+    }
+    assert_eq!(c.read("cpu", "cpu.cfs_burst_us"), "20000");
+    c.ok(&["update", &c.id, "--cpu-burst", "0"]);
+    assert_eq!(c.read("cpu", "cpu.cfs_burst_us"), "0");
+}
+
 #[test]
 fn update_resources_from_file_and_stdin() {
     if !host_ok() {

@@ -176,8 +176,9 @@ fn check_rdt(o: &UpdateArgs) -> Result<()> {
     bail!("{what}: bulkhead does not support Intel RDT (linux.intelRdt) yet");
 }
 
-/// Drops what runc treats as "unchanged" (0 and "" values, except cpu.idle whose 0 is a
-/// setting) and the device rules (update keeps the container's own).
+/// Drops what runc treats as "unchanged" (0 and "" values, except cpu.idle and cpu.burst
+/// whose 0 is a setting: runc keeps them as pointers, so `--cpu-burst 0` resets the burst)
+/// and the device rules (update keeps the container's own).
 pub fn prune(v: Value) -> Value {
     fn walk(key: &str, v: Value) -> Option<Value> {
         match v {
@@ -189,7 +190,7 @@ pub fn prune(v: Value) -> Value {
                     .collect();
                 if m.is_empty() { None } else { Some(Value::Object(m)) }
             }
-            Value::Number(n) if key != "idle" && n.as_f64() == Some(0.0) => None,
+            Value::Number(n) if key != "idle" && key != "burst" && n.as_f64() == Some(0.0) => None,
             Value::String(s) if s.is_empty() => None,
             Value::Null => None,
             other => Some(other),

@@ -9,7 +9,10 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_bulkhead");
+/// The runtime under test: bulkhead, or `BULKHEAD_TEST_RUNTIME` (as tests/common does).
+pub static BIN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    std::env::var("BULKHEAD_TEST_RUNTIME").ok().filter(|p| !p.is_empty()).unwrap_or_else(|| env!("CARGO_BIN_EXE_bulkhead").to_string())
+});
 
 /// Runs `cmd`, killing it (and failing the test) after `secs`. Output goes through files,
 /// not pipes: a detached container inherits them and would keep a pipe open forever.
@@ -128,7 +131,7 @@ impl Ctr {
         make_rootfs(&bundle.path().join("rootfs"));
         let o = output_within(
             {
-                let mut c = Command::new(BIN);
+                let mut c = Command::new(&*BIN);
                 c.args(["spec", "-b"]).arg(bundle.path());
                 c
             },
@@ -148,7 +151,7 @@ impl Ctr {
     }
 
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
+        let mut c = Command::new(&*BIN);
         c.arg("--root").arg(self.root.path()).args(args);
         c
     }
@@ -213,7 +216,7 @@ impl Ctr {
 
 impl Drop for Ctr {
     fn drop(&mut self) {
-        let _ = Command::new(BIN)
+        let _ = Command::new(&*BIN)
             .arg("--root")
             .arg(self.root.path())
             .args(["delete", "--force", &self.id])
