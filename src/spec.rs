@@ -35,6 +35,8 @@ impl Bundle {
             .as_ref()
             .context("config.json: root: missing (the container's root filesystem must be given)")?;
         let rootfs = dir.join(root.path());
+        let mut spec = spec;
+        relative_mount_destinations_from_root(&mut spec);
         validate(&spec).context("config.json")?;
         let meta = std::fs::metadata(&rootfs).with_context(|| format!("config.json: root.path: {}", rootfs.display()))?;
         if !meta.is_dir() {
@@ -126,6 +128,18 @@ fn read_regular(path: &Path) -> Result<Vec<u8>> {
     let mut text = Vec::new();
     f.read_to_end(&mut text).with_context(|| format!("reading {}", path.display()))?;
     Ok(text)
+}
+
+/// As runc 1.5 (specconv): a relative mount destination is taken from the container's `/`,
+/// with runc's warning (it plans to refuse them); `..` is still refused by `validate`.
+fn relative_mount_destinations_from_root(spec: &mut Spec) {
+    for m in spec.mounts_mut().iter_mut().flatten() {
+        if m.destination().is_relative() {
+            crate::warn!("mount destination {} is not absolute. Support for non-absolute mount destinations will be removed in a future release.", m.destination().display());
+            let abs = Path::new("/").join(m.destination());
+            m.set_destination(abs);
+        }
+    }
 }
 
 /// Parses config.json text; errors name the offending field path. Capabilities this build does
