@@ -61,6 +61,9 @@ pub struct CreateArgs {
     /// Unix socket that receives the pty master when process.terminal is true
     #[arg(long = "console-socket")]
     pub console_socket: Option<PathBuf>,
+    /// Unix socket that receives a pidfd of the init (as runc's)
+    #[arg(long = "pidfd-socket")]
+    pub pidfd_socket: Option<PathBuf>,
     /// File to write the init's pid to
     #[arg(long = "pid-file")]
     pub pid_file: Option<PathBuf>,
@@ -81,6 +84,9 @@ pub struct ExecArgs {
     /// Unix socket that receives the pty master (with --tty and --detach)
     #[arg(long = "console-socket")]
     pub console_socket: Option<PathBuf>,
+    /// Unix socket that receives a pidfd of the new process (as runc's)
+    #[arg(long = "pidfd-socket")]
+    pub pidfd_socket: Option<PathBuf>,
     /// Working directory in the container
     #[arg(long)]
     pub cwd: Option<PathBuf>,

@@ -16,11 +16,24 @@ pub fn connect(path: &Path) -> Result<OwnedFd> {
 }
 
 pub fn send_fd(sock: RawFd, fd: RawFd, name: &str) -> Result<()> {
+    send_named_fd(sock, fd, name).context("sending the pty master over the console socket")
+}
+
+/// One SCM_RIGHTS message: `fd`, with `name` as the payload (runc's cmsg.SendFile shape).
+fn send_named_fd(sock: RawFd, fd: RawFd, name: &str) -> nix::Result<()> {
     let fds = [fd];
     let cmsg = [ControlMessage::ScmRights(&fds)];
     let iov = [IoSlice::new(name.as_bytes())];
-    sendmsg::<()>(sock, &iov, &cmsg, MsgFlags::empty(), None).context("sending the pty master over the console socket")?;
-    Ok(())
+    sendmsg::<()>(sock, &iov, &cmsg, MsgFlags::empty(), None).map(drop)
+}
+
+/// `--pidfd-socket`: a pidfd of `pid` over the socket at `path`, named as runc names it
+/// ("standard" for a container's init, "setns" for an exec'd process). runc's init sends its
+/// own; the runtime sends it here once the process exists, which the receiver cannot tell apart.
+pub fn send_pidfd(path: &Path, pid: i32, name: &str) -> Result<()> {
+    let sock = std::os::unix::net::UnixStream::connect(path).with_context(|| format!("--pidfd-socket: connecting to {}", path.display()))?;
+    let pidfd = crate::sys::pidfd_open(pid).with_context(|| format!("--pidfd-socket: pidfd_open({pid})"))?;
+    send_named_fd(sock.as_raw_fd(), pidfd.as_raw_fd(), name).with_context(|| format!("--pidfd-socket: sending the pidfd to {}", path.display()))
 }
 
 /// Receives the pty master the runtime relays itself (foreground `run` and `exec`), with

@@ -498,3 +498,27 @@ fn sigkill_without_pid_namespace_reaches_every_process() {
     c.wait_status("stopped");
     c.delete(false).assert_ok();
 }
+
+/// `--pidfd-socket` (runc 1.2+) on create, run and exec: the socket receives a pidfd of the
+/// container's init, or of the exec'd process.
+#[test]
+fn pidfd_socket_receives_the_process() {
+    use std::os::fd::AsRawFd;
+    let pid_of = |fd: &std::os::fd::OwnedFd| -> i32 {
+        let info = fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).unwrap();
+        info.lines().find_map(|l| l.strip_prefix("Pid:")).unwrap_or_else(|| panic!("not a pidfd: {info}")).trim().parse().unwrap()
+    };
+    let c = Ctx::new("pidfd-socket");
+    let sock = ConsoleSocket::new(&c.dir);
+    c.try_create(&["--pidfd-socket", sock.path.to_str().unwrap()]).assert_ok();
+    assert_eq!(pid_of(&sock.master()), c.pid());
+    c.start();
+
+    fs::remove_file(&sock.path).unwrap();
+    let sock = ConsoleSocket::new(&c.dir);
+    c.cmd(&["exec", "-d", "--pidfd-socket", sock.path.to_str().unwrap(), &c.id, "sleep", "77"]).assert_ok();
+    let pid = pid_of(&sock.master());
+    assert_ne!(pid, c.pid());
+    assert_eq!(cmdline(pid), "sleep 77");
+    c.delete(true);
+}

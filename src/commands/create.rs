@@ -132,6 +132,9 @@ pub fn create_from(g: &Global, id: &str, opts: &CreateArgs, bundle: Bundle, cons
             crate::state::write_pid_file(p, pid)?;
             crate::trace::mark("pid-file");
         }
+        if let Some(sock) = &opts.pidfd_socket {
+            crate::console::send_pidfd(sock, pid, "standard")?;
+        }
         crate::trace::flush("create");
         Ok(pid)
     })();

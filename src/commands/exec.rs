@@ -103,9 +103,10 @@ fn exec(g: &Global, a: &ExecArgs) -> Result<i32> {
         state: &st,
     })?;
     drop(theirs);
-    if let Some(p) = &pid_file
-        && let Err(e) = crate::state::write_pid_file(p, pid) {
-            // Nobody could find or manage the process without its pid file: stop it.
+    let handed_out = |p: &Path| crate::state::write_pid_file(p, pid);
+    let pidfd_sent = || a.pidfd_socket.as_deref().map(|s| crate::console::send_pidfd(s, pid, "setns")).transpose();
+    if let Err(e) = pid_file.as_deref().map(handed_out).transpose().and_then(|_| pidfd_sent()) {
+            // Nobody could find or manage the process without its pid file (or pidfd): stop it.
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
             if !a.detach {
                 let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
