@@ -88,6 +88,8 @@ fn state_root_follows_xdg_runtime_dir_in_a_user_namespace() {
     let d = tempfile::tempdir().unwrap();
     let (xdg, other) = (d.path().join("xdg"), d.path().join("other"));
     fs::create_dir(&xdg).unwrap();
+    // A --root given to `list` must exist (runc 1.5: a missing one is an error).
+    fs::create_dir(&other).unwrap();
     let list = |userns: bool, user: &str, global: &[&str]| {
         let mut c = if userns {
             let mut c = std::process::Command::new("unshare");
