@@ -545,3 +545,16 @@ fn exec_into_a_user_namespace() {
     unsafe { libc::kill(pid, libc::SIGKILL) };
     ct.assert_only_init();
 }
+
+/// runc 1.5: the config's linux.personality applies to exec'd processes too (LINUX32 makes
+/// uname(2) report a 32-bit machine).
+#[test]
+fn exec_gets_the_containers_personality() {
+    let ct = Ct::start("persona", |c| {
+        c["linux"]["personality"] = serde_json::json!({"domain": "LINUX32"});
+    });
+    let init = ct.sh(&[], "cat /proc/1/personality");
+    let mine = ct.sh(&[], "cat /proc/self/personality");
+    assert_eq!(init.trim(), "00000008", "{init}");
+    assert_eq!(mine.trim(), "00000008", "{mine}");
+}

@@ -94,6 +94,7 @@ fn exec(g: &Global, a: &ExecArgs) -> Result<i32> {
         namespaces,
         cgroup_dirs,
         seccomp: seccomp.as_ref(),
+        personality: crate::security::personality::value(&spec)?,
         console_socket: theirs.as_ref().map(|s| s.as_raw_fd()),
         relay_pty: ours.is_some(),
         preserve_fds: a.preserve_fds,

@@ -42,6 +42,8 @@ pub struct ExecConfig<'a> {
     /// all of them before it may exec.
     pub cgroup_dirs: Vec<(PathBuf, bool)>,
     pub seccomp: Option<&'a crate::security::seccomp::CompiledFilter>,
+    /// linux.personality of the container (security::personality::value).
+    pub personality: Option<u64>,
     /// Receives the pty master when process.terminal is true.
     pub console_socket: Option<RawFd>,
     /// The console socket is the runtime's own (foreground `exec -t`), which relays the pty.
@@ -288,6 +290,7 @@ fn child_setup(cfg: &ExecConfig, target: &Target, tasks: &[OwnedFd], ch: &Channe
     finalize::set_rlimits(process)?;
     finalize::chdir_cwd(process.cwd(), false)?;
     crate::security::lsm::apply_exec_labels(Some(process))?;
+    crate::security::personality::set(cfg.personality)?;
 
     let nnp = process.no_new_privileges().unwrap_or(false);
     if !nnp {

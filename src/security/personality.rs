@@ -43,7 +43,13 @@ pub fn value(spec: &Spec) -> Result<Option<u64>> {
 
 /// Sets it (in the init, right before the exec).
 pub fn apply(spec: &Spec) -> Result<()> {
-    if let Some(v) = value(spec)?
+    set(value(spec)?)
+}
+
+/// Sets a `value` computed earlier (exec: in the parent, so the child only makes the call; as
+/// runc 1.5, exec'd processes get the container's personality too).
+pub fn set(v: Option<u64>) -> Result<()> {
+    if let Some(v) = v
         && unsafe { libc::personality(v as libc::c_ulong) } < 0
     {
         return Err(std::io::Error::last_os_error()).map_err(|e| anyhow::anyhow!("linux.personality: personality({v:#x}): {e}"));
