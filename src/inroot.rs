@@ -73,6 +73,11 @@ impl InRoot {
     /// Resolves `p`, creating missing directories on the way and the last component as
     /// `kind`. Each creation happens relative to the already-resolved parent.
     pub fn resolve_create(&self, p: &Path, kind: Kind, no_symlinks: bool) -> Result<OwnedFd> {
+        self.resolve_create_at_depth(p, kind, no_symlinks, 0)
+    }
+
+    /// `depth`: dangling symlinks followed so far (a loop of them ends as ELOOP would).
+    fn resolve_create_at_depth(&self, p: &Path, kind: Kind, no_symlinks: bool, depth: u32) -> Result<OwnedFd> {
         // Most destinations exist already: one lookup instead of one per component.
         if let Ok(fd) = self.resolve(p, no_symlinks) {
             return Ok(fd);
@@ -97,7 +102,17 @@ impl InRoot {
                         created = true;
                     }
                     Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                        bail!("{} is a dangling symlink", self.display(&prefix))
+                        // A dangling symlink: as runc, what it points to is created, inside
+                        // the root (its target is resolved in-root like any destination).
+                        if depth >= 40 {
+                            bail!("{} is a dangling symlink (too many levels)", self.display(&prefix));
+                        }
+                        let target = nix::fcntl::readlinkat(&parent, comp.as_os_str())
+                            .with_context(|| format!("{} is a dangling symlink", self.display(&prefix)))?;
+                        let base = if Path::new(&target).is_absolute() { PathBuf::from("/") } else { Path::new("/").join(prefix.parent().unwrap_or(Path::new(""))) };
+                        let mut next = clean_in_root(&base.join(target));
+                        next.extend(&comps[i + 1..]);
+                        return self.resolve_create_at_depth(&next, kind, no_symlinks, depth + 1);
                     }
                     Err(e) if e.raw_os_error() == Some(libc::ELOOP) && no_symlinks => {
                         bail!("{} is a symlink, which is not allowed here", self.display(&prefix))
@@ -108,6 +123,21 @@ impl InRoot {
         }
         Ok(parent)
     }
+}
+
+/// `p` with `.` and `..` applied lexically, never above `/` (the root's own `..` is itself).
+fn clean_in_root(p: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in p.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(n) => out.push(n),
+            _ => {}
+        }
+    }
+    out
 }
 
 fn create_at(parent: &OwnedFd, name: &std::ffi::OsStr, kind: Kind) -> std::io::Result<()> {
@@ -150,11 +180,20 @@ mod tests {
     }
 
     #[test]
-    fn dangling_symlink_is_an_error_not_a_loop() {
+    fn dangling_symlink_target_is_created_inside_the_root() {
         let t = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink("/nowhere/deeper", t.path().join("d")).unwrap();
+        std::fs::create_dir(t.path().join("sub")).unwrap();
+        std::os::unix::fs::symlink("../../../rel-target", t.path().join("sub/r")).unwrap();
         let r = InRoot::open(t.path()).unwrap();
-        let e = format!("{:#}", r.resolve_create(Path::new("/d"), Kind::Dir, false).unwrap_err());
-        assert!(e.contains("dangling") || e.contains("creating"), "{e}");
+        r.resolve_create(Path::new("/d/x"), Kind::File, false).unwrap();
+        assert!(t.path().join("nowhere/deeper/x").is_file());
+        r.resolve_create(Path::new("/sub/r"), Kind::Dir, false).unwrap();
+        assert!(t.path().join("rel-target").is_dir());
+        assert!(!Path::new("/nowhere").exists() && !Path::new("/rel-target").exists());
+        // A loop of dangling links ends with an error.
+        std::os::unix::fs::symlink("/loop-b", t.path().join("loop-a")).unwrap();
+        std::os::unix::fs::symlink("/loop-a", t.path().join("loop-b")).unwrap();
+        assert!(r.resolve_create(Path::new("/loop-a"), Kind::Dir, false).is_err());
     }
 }

@@ -436,6 +436,19 @@ fn masked_paths_deduplicated_and_dirs_share_one_tmpfs() {
     }
 }
 
+/// runc 1.5: a mount destination reached through a dangling symlink gets the symlink's target
+/// created inside the rootfs, and the mount lands there.
+#[test]
+fn mount_through_a_dangling_symlink_creates_its_target_inside() {
+    let mut c = Ctx::new("mount-dangling");
+    std::os::unix::fs::symlink("/target/inside", c.rootfs.join("dangling")).unwrap();
+    push(&mut c, "/mounts", json!({"destination": "/dangling", "type": "tmpfs", "source": "tmpfs"}));
+    let o = c.sh("grep ' /target/inside ' /proc/self/mountinfo");
+    o.assert_ok();
+    assert!(o.stdout.contains(" - tmpfs "), "{o}");
+    assert!(c.rootfs.join("target/inside").is_dir());
+}
+
 #[test]
 fn readonly_paths() {
     let mut c = Ctx::new("ro-paths");
