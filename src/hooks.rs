@@ -1,6 +1,7 @@
 //! OCI hooks: each runs with the container's state JSON on stdin, its own args and env, and an
-//! optional timeout in seconds. The caller decides whether a failure fails the operation
-//! (create-time hooks) or only warns (poststart, poststop).
+//! optional timeout in seconds (the hook is killed and the phase fails when it passes). The
+//! caller decides whether a failure fails the operation (create-time hooks; poststart, which
+//! also stops the container, as runtime-spec 1.3) or only warns (poststop).
 
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{Hook, Hooks};
@@ -79,8 +80,8 @@ fn failed(phase: Phase, i: usize, h: &Hook) -> String {
     format!("error running {} hook #{i} ({})", phase.name(), h.path().display())
 }
 
-/// Runs every hook of `phase`, logging failures as warnings: for poststart and poststop the
-/// spec says "the remaining hooks and lifecycle continue as if the hook had succeeded".
+/// Runs every hook of `phase`, logging failures as warnings: for poststop the spec says
+/// "the remaining hooks and lifecycle continue as if the hook had succeeded".
 pub fn run_warn(phase: Phase, hooks: Option<&Hooks>, state_json: &str) {
     for (i, h) in phase.of(hooks).iter().enumerate() {
         if let Err(e) = run_one(h, state_json, &Setting::default()) {

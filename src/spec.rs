@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use std::path::{Component, Path, PathBuf};
 
 /// The runtime spec version we implement (reported in state and features).
-pub const OCI_VERSION: &str = "1.1.0";
+pub const OCI_VERSION: &str = "1.3.0";
 
 /// A loaded bundle: the parsed config plus the absolute paths it refers to.
 pub struct Bundle {
@@ -61,9 +61,10 @@ pub fn propagation_flag(name: &str) -> Option<MsFlags> {
     })
 }
 
-/// The default config.json (`bulkhead spec`, and the base of `bulkhead-bundle`'s configs): the
-/// same shape as runc's.
-pub fn default_spec(rootless: bool, uid: u32, gid: u32) -> Value {
+/// The default config.json (`bulkhead spec`, and the base of `bulkhead-bundle`'s configs): what
+/// runc 1.5's Example and ToRootless write: no ambient capabilities, a cgroup namespace only
+/// when `cgroupns` (runc: /sys/fs/cgroup is cgroup2). The hostname is the one difference.
+pub fn default_spec(rootless: bool, uid: u32, gid: u32, cgroupns: bool) -> Value {
     let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
     let mut v = json!({
         "ociVersion": OCI_VERSION,
@@ -73,7 +74,7 @@ pub fn default_spec(rootless: bool, uid: u32, gid: u32) -> Value {
             "args": ["sh"],
             "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
             "cwd": "/",
-            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps, "ambient": caps},
+            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
             "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
             "noNewPrivileges": true
         },
@@ -90,18 +91,23 @@ pub fn default_spec(rootless: bool, uid: u32, gid: u32) -> Value {
         ],
         "linux": {
             "resources": {"devices": [{"allow": false, "access": "rwm"}]},
-            "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}],
+            "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}],
             "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
                             "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
             "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
         }
     });
+    if cgroupns {
+        v["linux"]["namespaces"].as_array_mut().expect("array").push(json!({"type": "cgroup"}));
+    }
     if rootless {
         // runc's rootless shape: map only the caller, no network namespace (sysfs then comes
         // from a bind of the host's), no devpts gid option, no resources.
         v["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 1}]);
         v["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": gid, "size": 1}]);
-        v["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}, {"type": "user"}]);
+        let nss = v["linux"]["namespaces"].as_array_mut().expect("array");
+        nss.retain(|n| n["type"] != "network");
+        nss.push(json!({"type": "user"}));
         v["linux"].as_object_mut().unwrap().remove("resources");
         v["mounts"][2]["options"] = json!(["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]);
         v["mounts"][5] = json!({"destination": "/sys", "type": "none", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
@@ -142,12 +148,66 @@ fn relative_mount_destinations_from_root(spec: &mut Spec) {
     }
 }
 
+/// oci-spec 0.10 spells two `process.scheduler.flags` values differently from runtime-spec
+/// 1.3 (it derives them from its enum names): the spec's spellings are mapped to its own so a
+/// valid config parses. Costs one scan of the text; copies only when a spelling is present.
+pub fn scheduler_flag_spellings(text: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    const MAP: [(&[u8], &[u8]); 2] = [
+        (b"\"SCHED_FLAG_RESET_ON_FORK\"", b"\"SCHED_RESET_ON_FORK\""),
+        (b"\"SCHED_FLAG_DL_OVERRUN\"", b"\"SCHED_FLAG_D_L_OVERRUN\""),
+    ];
+    let find = |hay: &[u8], n: &[u8]| hay.windows(n.len()).position(|w| w == n);
+    if !text.windows(12).any(|w| w == b"\"SCHED_FLAG_") {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = text.to_vec();
+    for (from, to) in MAP {
+        while let Some(i) = find(&out, from) {
+            out.splice(i..i + from.len(), to.iter().copied());
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// runtime-spec 1.3: `pids.limit` is optional and 0 is a limit (runc 1.4). oci-spec reads
+/// an absent limit as 0 too, so when it says 0 the text decides: a `pids` object without
+/// `limit` is dropped (it changes nothing, as in runc).
+fn drop_pids_without_limit(text: &[u8], spec: &mut Spec) {
+    let zero = spec.linux().as_ref().and_then(|l| l.resources().as_ref()).and_then(|r| r.pids().as_ref()).is_some_and(|p| p.limit() == 0);
+    if !zero {
+        return;
+    }
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        linux: Option<ProbeLinux>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ProbeLinux {
+        resources: Option<ProbeResources>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ProbeResources {
+        pids: Option<serde_json::Map<String, serde_json::Value>>,
+    }
+    let has_limit = serde_json::from_slice::<Probe>(text)
+        .ok()
+        .and_then(|p| p.linux?.resources?.pids)
+        .is_some_and(|p| p.get("limit").is_some_and(|l| !l.is_null()));
+    if !has_limit
+        && let Some(r) = spec.linux_mut().as_mut().and_then(|l| l.resources_mut().as_mut())
+    {
+        r.set_pids(None);
+    }
+}
+
 /// Parses config.json text; errors name the offending field path. Capabilities this build does
 /// not know are ignored with runc 1.5's warning (`drop_unknown_caps`); only a config that
 /// names one pays for the second parse.
 pub fn parse(text: &[u8]) -> Result<Spec> {
-    let mut spec = parse_fields(text)?;
+    let text = scheduler_flag_spellings(text);
+    let mut spec = parse_fields(&text)?;
     empty_namespace_paths_are_none(&mut spec);
+    drop_pids_without_limit(&text, &mut spec);
     Ok(spec)
 }
 
@@ -249,6 +309,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         check_destination(m.destination()).with_context(|| format!("mounts[{i}].destination"))?;
     }
+    crate::process::tuning::validate(spec)?;
     let linux = spec.linux().as_ref();
     let namespaces = linux.and_then(|l| l.namespaces().as_ref());
     let mut seen = Vec::new();
@@ -280,6 +341,15 @@ pub fn validate(spec: &Spec) -> Result<()> {
         if user_ns && !joins_user && !maps {
             bail!("linux.uidMappings: a new user namespace needs uidMappings and gidMappings");
         }
+        if linux.time_offsets().as_ref().is_some_and(|o| !o.is_empty()) {
+            let joins_time = namespaces.into_iter().flatten().any(|n| n.typ() == LinuxNamespaceType::Time && n.path().is_some());
+            if !has(LinuxNamespaceType::Time) {
+                bail!("linux.timeOffsets: offsets need a new time namespace (add {{\"type\": \"time\"}} to linux.namespaces)");
+            }
+            if joins_time {
+                bail!("linux.timeOffsets: a joined time namespace (linux.namespaces path) keeps its own offsets; give either the path or the offsets");
+            }
+        }
         for key in linux.sysctl().iter().flat_map(|s| s.keys()) {
             check_sysctl(key, &has).with_context(|| format!("linux.sysctl[{key:?}]"))?;
         }
@@ -289,10 +359,34 @@ pub fn validate(spec: &Spec) -> Result<()> {
                 bail!("linux.devices[{i}].path: {} is not under /dev", d.path().display());
             }
         }
+        if !has(LinuxNamespaceType::Mount) {
+            check_without_mount_ns(spec)?;
+        }
         if let Some(p) = linux.rootfs_propagation()
             && !p.is_empty() && propagation_flag(p).is_none() {
                 bail!("linux.rootfsPropagation: {p:?} is not one of shared, slave, private, unbindable (or r-prefixed)");
             }
+    }
+    Ok(())
+}
+
+/// A container without its own mount namespace is set up in the caller's (the spec allows it;
+/// runc and crun run it): whatever would change that namespace's existing mounts is refused,
+/// as runc refuses masked and read-only paths.
+fn check_without_mount_ns(spec: &Spec) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    let nonempty = |v: Option<&Vec<String>>| v.is_some_and(|v| !v.is_empty());
+    if nonempty(linux.and_then(|l| l.masked_paths().as_ref())) {
+        bail!("linux.maskedPaths: masking paths needs a mount namespace (add {{\"type\": \"mount\"}} to linux.namespaces)");
+    }
+    if nonempty(linux.and_then(|l| l.readonly_paths().as_ref())) {
+        bail!("linux.readonlyPaths: read-only paths need a mount namespace (add {{\"type\": \"mount\"}} to linux.namespaces)");
+    }
+    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+        bail!("root.readonly: a read-only root needs a mount namespace (add {{\"type\": \"mount\"}} to linux.namespaces)");
+    }
+    if linux.and_then(|l| l.rootfs_propagation().as_deref()).is_some_and(|p| !p.is_empty()) {
+        bail!("linux.rootfsPropagation: needs a mount namespace (it would change the caller's mounts)");
     }
     Ok(())
 }
@@ -323,6 +417,13 @@ fn check_sysctl(key: &str, has: &dyn Fn(LinuxNamespaceType) -> bool) -> Result<(
         }
         return Ok(());
     }
+    // runc 1.4: the ucounts limits are per user namespace; without one they are the host's.
+    if key.starts_with("user.") {
+        if !has(LinuxNamespaceType::User) {
+            bail!("needs a user namespace (the user.* limits are the host's otherwise)");
+        }
+        return Ok(());
+    }
     if key == "kernel.hostname" || key == "kernel.domainname" {
         if !has(LinuxNamespaceType::Uts) {
             bail!("needs a private UTS namespace");
@@ -338,14 +439,27 @@ mod tests {
 
     #[test]
     fn default_and_rootless_specs_are_valid() {
-        for rootless in [false, true] {
-            let v = default_spec(rootless, 1000, 1000);
+        for (rootless, cgroupns) in [(false, false), (true, false), (false, true), (true, true)] {
+            let v = default_spec(rootless, 1000, 1000, cgroupns);
             let spec = crate::spec::parse(v.to_string().as_bytes()).unwrap();
             crate::spec::validate(&spec).unwrap();
         }
-        let r = default_spec(true, 1000, 1001);
+        let r = default_spec(true, 1000, 1001, false);
         assert_eq!(r["linux"]["uidMappings"][0]["hostID"], 1000);
         assert_eq!(r["linux"]["gidMappings"][0]["hostID"], 1001);
+    }
+
+    /// runc 1.5's specconv.Example and ToRootless.
+    #[test]
+    fn default_namespaces_and_caps_as_runc() {
+        let types = |v: &Value| v["linux"]["namespaces"].as_array().unwrap().iter().map(|n| n["type"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+        assert_eq!(types(&default_spec(false, 0, 0, false)), ["pid", "network", "ipc", "uts", "mount"]);
+        assert_eq!(types(&default_spec(false, 0, 0, true)), ["pid", "network", "ipc", "uts", "mount", "cgroup"]);
+        assert_eq!(types(&default_spec(true, 1, 1, true)), ["pid", "ipc", "uts", "mount", "cgroup", "user"]);
+        assert_eq!(types(&default_spec(true, 1, 1, false)), ["pid", "ipc", "uts", "mount", "user"]);
+        let v = default_spec(false, 0, 0, false);
+        assert!(v["process"]["capabilities"].get("ambient").is_none());
+        assert_eq!(v["ociVersion"], "1.3.0");
     }
 
     fn base() -> serde_json::Value {
@@ -412,6 +526,41 @@ mod tests {
     }
 
     #[test]
+    fn user_sysctls_need_a_user_namespace() {
+        let mut v = base();
+        v["linux"]["sysctl"] = serde_json::json!({"user.max_user_namespaces": "10"});
+        assert!(format!("{:#}", check(&v).unwrap_err()).contains("user namespace"));
+        v["linux"]["namespaces"].as_array_mut().unwrap().push(serde_json::json!({"type": "user"}));
+        v["linux"]["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+        v["linux"]["gidMappings"] = serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+        check(&v).unwrap();
+    }
+
+    #[test]
+    fn time_offsets_need_a_new_time_namespace() {
+        let mut v = base();
+        v["linux"]["timeOffsets"] = serde_json::json!({"monotonic": {"secs": 10}});
+        let e = format!("{:#}", check(&v).unwrap_err());
+        assert!(e.starts_with("linux.timeOffsets"), "{e}");
+        v["linux"]["namespaces"].as_array_mut().unwrap().push(serde_json::json!({"type": "time", "path": "/proc/1/ns/time"}));
+        assert!(check(&v).is_err());
+        v["linux"]["namespaces"][2] = serde_json::json!({"type": "time"});
+        check(&v).unwrap();
+    }
+
+    #[test]
+    fn without_mount_namespace_what_would_touch_the_callers_mounts_is_refused() {
+        let mut v = base();
+        v["linux"]["namespaces"] = serde_json::json!([{"type": "pid"}]);
+        check(&v).unwrap();
+        v["linux"]["maskedPaths"] = serde_json::json!(["/proc/kcore"]);
+        assert!(format!("{:#}", check(&v).unwrap_err()).starts_with("linux.maskedPaths"));
+        v["linux"]["maskedPaths"] = serde_json::json!([]);
+        v["root"]["readonly"] = true.into();
+        assert!(format!("{:#}", check(&v).unwrap_err()).starts_with("root.readonly"));
+    }
+
+    #[test]
     fn duplicate_namespace_rejected() {
         let mut v = base();
         v["linux"]["namespaces"].as_array_mut().unwrap().push(serde_json::json!({"type": "pid"}));
@@ -453,6 +602,25 @@ mod tests {
         assert_eq!(p["capabilities"]["bounding"], serde_json::json!(["CAP_CHOWN"]));
         assert_eq!(p["capabilities"]["effective"], serde_json::json!([]));
         assert!(drop_unknown_caps(&mut serde_json::json!({"args": ["sh"]})).is_empty());
+    }
+
+    #[test]
+    fn pids_zero_is_a_limit_absent_is_nothing() {
+        let mut v = base();
+        v["linux"]["resources"] = serde_json::json!({"pids": {"limit": 0}});
+        let s = parse(v.to_string().as_bytes()).unwrap();
+        assert_eq!(s.linux().as_ref().unwrap().resources().as_ref().unwrap().pids().unwrap().limit(), 0);
+        v["linux"]["resources"] = serde_json::json!({"pids": {}});
+        let s = parse(v.to_string().as_bytes()).unwrap();
+        assert!(s.linux().as_ref().unwrap().resources().as_ref().unwrap().pids().is_none());
+    }
+
+    #[test]
+    fn scheduler_flags_in_the_spec_spelling_parse() {
+        let mut v = base();
+        v["process"]["scheduler"] = serde_json::json!({"policy": "SCHED_OTHER", "flags": ["SCHED_FLAG_RESET_ON_FORK", "SCHED_FLAG_DL_OVERRUN", "SCHED_FLAG_KEEP_POLICY"]});
+        let s = parse(v.to_string().as_bytes()).unwrap();
+        assert_eq!(s.process().as_ref().unwrap().scheduler().as_ref().unwrap().flags().as_ref().unwrap().len(), 3);
     }
 
     #[test]

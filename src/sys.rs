@@ -204,3 +204,21 @@ pub fn replace_file(tmp: &Path, dest: &Path) -> Result<()> {
     }
     std::fs::rename(tmp, dest).with_context(|| format!("renaming {} to {}", tmp.display(), dest.display()))
 }
+
+/// mount_setattr(2) on the mount `fd` refers to (AT_EMPTY_PATH), optionally on every mount
+/// below it (AT_RECURSIVE). `attr_set`/`attr_clr` are MOUNT_ATTR_* bits; `userns_fd` is for
+/// MOUNT_ATTR_IDMAP. Returns the raw error so callers can explain EINVAL/ENOSYS.
+pub fn mount_setattr(fd: RawFd, recursive: bool, attr_set: u64, attr_clr: u64, userns_fd: Option<RawFd>) -> std::io::Result<()> {
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    const AT_RECURSIVE: u32 = 0x8000;
+    let attr = MountAttr { attr_set, attr_clr, propagation: 0, userns_fd: userns_fd.map(|f| f as u64).unwrap_or(0) };
+    let flags = libc::AT_EMPTY_PATH as u32 | if recursive { AT_RECURSIVE } else { 0 };
+    let r = unsafe { libc::syscall(libc::SYS_mount_setattr, fd, c"".as_ptr(), flags, &attr as *const MountAttr, std::mem::size_of::<MountAttr>()) };
+    if r < 0 { Err(Error::last_os_error()) } else { Ok(()) }
+}

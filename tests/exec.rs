@@ -56,7 +56,13 @@ fn joins_the_cgroup_in_every_hierarchy() {
 
 #[test]
 fn sub_cgroup_and_escape_rejected() {
-    let ct = Ct::start("subcg", |_| {});
+    // A cgroup namespace (runc's `spec` lists one only on a pure cgroup2 host).
+    let ct = Ct::start("subcg", |c| {
+        let nss = c["linux"]["namespaces"].as_array_mut().unwrap();
+        if !nss.iter().any(|n| n["type"] == "cgroup") {
+            nss.push(json!({"type": "cgroup"}));
+        }
+    });
     ct.make_sub_cgroup("sub");
     let out = ct.exec(&["--cgroup", "sub"], &["cat", "/proc/self/cgroup"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));

@@ -101,7 +101,7 @@ pub fn image_volumes(image_config: &Value) -> Vec<String> {
 
 pub fn build(image_config: &Value, rootfs: &Path, o: &Options) -> Result<Value> {
     let c = &image_config["config"];
-    let mut spec = crate::spec::default_spec(false, 0, 0);
+    let mut spec = crate::spec::default_spec(false, 0, 0, true);
     spec["process"]["terminal"] = json!(false);
     spec["root"]["readonly"] = json!(false);
 

@@ -46,6 +46,7 @@ fn exec(g: &Global, a: &ExecArgs) -> Result<i32> {
         Some(path) => load_process(path)?,
         None => process_from_flags(&spec, a)?,
     };
+    crate::process::tuning::validate_process(&process)?;
     let terminal = process.terminal().unwrap_or(false);
     if a.detach && terminal && a.console_socket.is_none() {
         bail!("cannot allocate tty if bulkhead will detach without setting console socket (--console-socket)");
@@ -129,7 +130,7 @@ fn exec(g: &Global, a: &ExecArgs) -> Result<i32> {
 /// `--process F`: the whole process, as containerd and podman write it.
 fn load_process(path: &Path) -> Result<Process> {
     let text = std::fs::read(path).with_context(|| format!("--process: reading {}", path.display()))?;
-    let mut v: serde_json::Value = serde_json::from_slice(&text).map_err(|e| anyhow::anyhow!("--process {}: invalid JSON: {e}", path.display()))?;
+    let mut v: serde_json::Value = serde_json::from_slice(&crate::spec::scheduler_flag_spellings(&text)).map_err(|e| anyhow::anyhow!("--process {}: invalid JSON: {e}", path.display()))?;
     // As runc (a struct there, not a pointer): a missing user is uid 0, gid 0.
     if let Some(o) = v.as_object_mut() {
         o.entry("user").or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));

@@ -69,9 +69,29 @@ pub fn start(g: &Global, id: &str) -> Result<()> {
     c.transition(Status::Running)?;
     if c.state().post_hooks {
         let spec = c.spec()?;
-        hooks::run_warn(Phase::Poststart, spec.hooks().as_ref(), &c.state().oci_json().to_string());
+        // runtime-spec 1.3 (as runc and crun): a failed poststart hook stops the container
+        // and fails `start`; poststop hooks then run at `delete`.
+        if let Err(e) = hooks::run(Phase::Poststart, spec.hooks().as_ref(), &c.state().oci_json().to_string()) {
+            stop(c.state());
+            return Err(e).with_context(|| format!("starting container {id:?}: it was stopped"));
+        }
         crate::trace::mark("poststart");
     }
     crate::trace::flush("start");
     Ok(())
+}
+
+/// SIGKILL to the init (and, without a pid namespace, to the rest of its cgroup), then wait
+/// until it is gone, so `start` returns with the container stopped.
+fn stop(st: &crate::state::State) {
+    use crate::cgroups::Manager;
+    use std::os::fd::AsRawFd;
+    if let Some(cg) = &st.cgroup {
+        let _ = cg.kill_all(libc::SIGKILL);
+    }
+    if let Some(init) = crate::state::open_init(st.pid, st.init_start_time) {
+        let _ = crate::sys::pidfd_send_signal(init.as_raw_fd(), libc::SIGKILL);
+        let mut p = libc::pollfd { fd: init.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        unsafe { libc::poll(&mut p, 1, 10_000) };
+    }
 }

@@ -164,6 +164,8 @@ pub fn spawn(cfg: &ExecConfig) -> Result<i32> {
     }
 
     let (parent, child) = sync::pair()?;
+    let affinity = cfg.process.exec_cpu_affinity().as_ref();
+    let runtime_affinity = super::tuning::initial_affinity(affinity)?;
     let fork = |into: Option<RawFd>| -> Result<i32> {
         // SAFETY: the runtime is single-threaded.
         let r = match into {
@@ -191,6 +193,7 @@ pub fn spawn(cfg: &ExecConfig) -> Result<i32> {
         drop(parent);
         child_main(cfg, &target, &tasks, &child, last_cap, setgroups_allowed);
     }
+    super::tuning::restore_affinity(runtime_affinity);
     drop(child);
     drop(target);
     drop(tasks);
@@ -223,6 +226,10 @@ pub fn spawn(cfg: &ExecConfig) -> Result<i32> {
             let why = if e.kind() == std::io::ErrorKind::NotFound { format!("{} does not exist", dir.display()) } else { e.to_string() };
             return Err(abort(anyhow::anyhow!("adding pid {pid} to the container's cgroup: writing {}: {why}", p.display())));
         }
+    }
+    // In its cgroup now (a cpuset there would narrow an earlier mask).
+    if let Err(e) = super::tuning::final_affinity(affinity, pid) {
+        return Err(abort(e));
     }
     if let Err(e) = parent.send(&Msg::Go(pid)) {
         return Err(abort(e));
@@ -281,6 +288,13 @@ fn child_setup(cfg: &ExecConfig, target: &Target, tasks: &[OwnedFd], ch: &Channe
     }
     // setns(CLONE_NEWNS) put our root and cwd on the namespace's root, following the mounts
     // stacked there: the rootfs after pivot_root, and also after --no-pivot's MS_MOVE.
+    if !cfg.namespaces.contains(&LinuxNamespaceType::Mount) {
+        // No mount namespace to join: the container's root is the directory its init
+        // chrooted into.
+        let root = format!("/proc/{}/root", cfg.init_pid);
+        nix::unistd::chroot(root.as_str()).with_context(|| format!("chroot {root} (the container has no mount namespace)"))?;
+        std::env::set_current_dir("/").context("chdir /")?;
+    }
 
     if process.terminal().unwrap_or(false) {
         let sock = cfg.console_socket.context("process.terminal is true but there is no console socket")?;
@@ -297,6 +311,7 @@ fn child_setup(cfg: &ExecConfig, target: &Target, tasks: &[OwnedFd], ch: &Channe
         load_seccomp(cfg, ch)?;
     }
     finalize::set_identity(process, last_cap, setgroups_allowed)?;
+    super::tuning::apply(process, cfg.spec.linux().as_ref().and_then(|l| l.memory_policy().as_ref()))?;
     if nnp {
         load_seccomp(cfg, ch)?;
     }

@@ -95,6 +95,7 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usiz
         cgroup_unified: cfg.cgroup_unified,
         idmapped,
         bind_sources: &bind_sources,
+        own_mount_ns: plan.mount,
     })?;
     crate::trace::mark("mounts");
 
@@ -121,14 +122,14 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usiz
     }
 
     crate::trace::mark("hooks");
-    crate::rootfs::pivot(cfg.rootfs, cfg.no_pivot)?;
+    crate::rootfs::pivot(cfg.rootfs, cfg.no_pivot, plan.mount)?;
     crate::trace::mark("pivot");
     if process.terminal().unwrap_or(false) {
         let sock = cfg.console_socket.as_ref().context("process.terminal is true but no --console-socket was given")?;
         let size = process.console_size().as_ref().map(|b| (b.height() as u16, b.width() as u16));
         crate::console::setup_in_container(sock.as_raw_fd(), size, process.user().uid())?;
     }
-    crate::rootfs::finish(spec)?;
+    crate::rootfs::finish(spec, plan.mount)?;
     crate::trace::mark("finish");
     if !cfg.no_new_keyring {
         // EACCES/ENOSYS where keyrings are unavailable (some LSMs, old kernels): not fatal.
@@ -154,6 +155,8 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usiz
     }
     finalize::set_identity(process, last_cap, setgroups_allowed)?;
     crate::trace::mark("caps");
+    // As runc: with the container's own capabilities (CAP_SYS_NICE for real-time policies).
+    super::tuning::apply(process, spec.linux().as_ref().and_then(|l| l.memory_policy().as_ref()))?;
     if nnp {
         load_seccomp(cfg, ch)?;
         crate::trace::mark("seccomp");

@@ -27,6 +27,7 @@ pub mod foreground;
 pub mod init;
 pub mod namespaces;
 pub mod sync;
+pub mod tuning;
 
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::Spec;
@@ -87,9 +88,6 @@ fn fast_join_handles(cg: &Cgroup) -> (Vec<OwnedFd>, Option<OwnedFd>) {
 pub fn spawn(cfg: InitConfig) -> Result<i32> {
     let mut plan = namespaces::Plan::from_spec(cfg.spec);
     plan.mounts_in_userns = crate::security::rootless::mounts_in_userns(crate::security::rootless::facts(), plan.user);
-    if !plan.mount {
-        bail!("linux.namespaces: a mount namespace is required (add {{\"type\": \"mount\"}})");
-    }
     let joins = plan.open_joins()?;
     // Idmapped mounts are made on the host side (see rootfs::idmap), before anything else.
     let idmapped = crate::rootfs::idmap::prepare(cfg.spec, cfg.bundle)?;

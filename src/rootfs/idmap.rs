@@ -6,9 +6,11 @@
 //!
 //! 1. a throw-away child in a new user namespace gets the mount's mappings (as runc, the
 //!    map line is `containerID hostID size`: files owned by containerID on disk appear as
-//!    hostID); we keep an fd on its /proc/<pid>/ns/user and kill it;
+//!    hostID); we keep an fd on its /proc/<pid>/ns/user and kill it. The `idmap`/`ridmap`
+//!    options without mappings use the container's own mappings (or the userns it joins);
 //! 2. open_tree(source, OPEN_TREE_CLONE [| AT_RECURSIVE for rbind]) makes a detached copy of
-//!    the source; mount_setattr(MOUNT_ATTR_IDMAP, userns_fd) idmaps it;
+//!    the source; mount_setattr(MOUNT_ATTR_IDMAP, userns_fd [, AT_RECURSIVE for ridmap])
+//!    idmaps it (as runc: `idmap` maps only the top mount of an rbind);
 //! 3. the init (which inherits the fd) attaches it with move_mount onto the destination
 //!    resolved inside the rootfs (rootfs::prepare), then applies the remount flags.
 
@@ -24,17 +26,34 @@ const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
 const MOVE_MOUNT_F_EMPTY_PATH: u32 = 0x4;
 const MOVE_MOUNT_T_EMPTY_PATH: u32 = 0x40;
 
-#[repr(C)]
-struct MountAttr {
-    attr_set: u64,
-    attr_clr: u64,
-    propagation: u64,
-    userns_fd: u64,
+/// Whether the entry asks for an idmapped mount: mappings of its own, or the `idmap` /
+/// `ridmap` option (which without mappings takes the container's, as runc).
+pub fn wants_idmap(m: &Mount) -> bool {
+    m.uid_mappings().as_ref().is_some_and(|v| !v.is_empty())
+        || m.gid_mappings().as_ref().is_some_and(|v| !v.is_empty())
+        || m.options().iter().flatten().any(|o| o == "idmap" || o == "ridmap")
 }
 
-/// Whether the entry asks for an idmapped mount (and is well-formed for one).
-pub fn wants_idmap(m: &Mount) -> bool {
-    m.uid_mappings().as_ref().is_some_and(|v| !v.is_empty()) || m.gid_mappings().as_ref().is_some_and(|v| !v.is_empty())
+/// The user namespace that carries an entry's mapping: its own mappings; else (idmap/ridmap
+/// without mappings) the container's user namespace: the one it joins, or one made with
+/// linux.uidMappings/gidMappings.
+fn userns_for(m: &Mount, spec: &Spec) -> Result<OwnedFd> {
+    let own = |v: &Option<Vec<LinuxIdMapping>>| v.clone().filter(|v| !v.is_empty());
+    match (own(m.uid_mappings()), own(m.gid_mappings())) {
+        (Some(u), Some(g)) => return userns_with(&u, &g),
+        (None, None) => {}
+        _ => bail!("uidMappings and gidMappings must both be given"),
+    }
+    let linux = spec.linux().as_ref();
+    let userns = linux.and_then(|l| l.namespaces().as_ref()).into_iter().flatten().find(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User);
+    let Some(userns) = userns else { bail!("idmap/ridmap without uidMappings/gidMappings needs a user namespace in linux.namespaces") };
+    if let Some(path) = userns.path() {
+        return Ok(OwnedFd::from(std::fs::File::open(path).with_context(|| format!("opening the container's user namespace {}", path.display()))?));
+    }
+    match (linux.and_then(|l| own(l.uid_mappings())), linux.and_then(|l| own(l.gid_mappings()))) {
+        (Some(u), Some(g)) => userns_with(&u, &g),
+        _ => bail!("idmap/ridmap without mappings: the container has no linux.uidMappings/gidMappings"),
+    }
 }
 
 fn map_text(maps: &[LinuxIdMapping]) -> String {
@@ -63,11 +82,12 @@ fn userns_with(uids: &[LinuxIdMapping], gids: &[LinuxIdMapping]) -> Result<Owned
     result
 }
 
-/// Detached, idmapped copy of `src`.
-fn idmapped_tree(src: &Path, recursive: bool, userns: &OwnedFd) -> Result<OwnedFd> {
+/// Detached, idmapped copy of `src`: the copy takes the submounts with `rbind`
+/// (`recursive_tree`), the mapping reaches them only with `ridmap` (`recursive_attr`), as runc.
+fn idmapped_tree(src: &Path, recursive_tree: bool, recursive_attr: bool, userns: &OwnedFd) -> Result<OwnedFd> {
     let c = CString::new(std::os::unix::ffi::OsStrExt::as_bytes(src.as_os_str()))?;
     let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as u32;
-    if recursive {
+    if recursive_tree {
         flags |= AT_RECURSIVE;
     }
     let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c.as_ptr(), flags) };
@@ -75,12 +95,7 @@ fn idmapped_tree(src: &Path, recursive: bool, userns: &OwnedFd) -> Result<OwnedF
         return Err(std::io::Error::last_os_error()).with_context(|| format!("open_tree({})", src.display()));
     }
     let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-    let attr = MountAttr { attr_set: MOUNT_ATTR_IDMAP, attr_clr: 0, propagation: 0, userns_fd: userns.as_raw_fd() as u64 };
-    let r = unsafe {
-        libc::syscall(libc::SYS_mount_setattr, fd.as_raw_fd(), c"".as_ptr(), libc::AT_EMPTY_PATH as u32 | if recursive { AT_RECURSIVE } else { 0 }, &attr as *const MountAttr, std::mem::size_of::<MountAttr>())
-    };
-    if r < 0 {
-        let e = std::io::Error::last_os_error();
+    if let Err(e) = crate::sys::mount_setattr(fd.as_raw_fd(), recursive_attr, MOUNT_ATTR_IDMAP, 0, Some(userns.as_raw_fd())) {
         let why = match e.raw_os_error() {
             Some(libc::EINVAL) => " (the filesystem may not support idmapped mounts)",
             Some(libc::ENOSYS) => " (kernel older than 5.12)",
@@ -100,17 +115,15 @@ pub fn prepare(spec: &Spec, bundle: &Path) -> Result<Vec<(usize, OwnedFd)>> {
             continue;
         }
         let r = (|| -> Result<OwnedFd> {
-            let (Some(uids), Some(gids)) = (m.uid_mappings().as_ref().filter(|v| !v.is_empty()), m.gid_mappings().as_ref().filter(|v| !v.is_empty())) else {
-                bail!("uidMappings and gidMappings must both be given");
-            };
             let opts = super::options::parse(m.options().as_deref().unwrap_or(&[]));
             if !(opts.is_bind() || m.typ().as_deref() == Some("bind")) {
                 bail!("uidMappings/gidMappings are only supported on bind mounts");
             }
             let src = m.source().as_ref().context("bind mount without a source")?;
             let src = if src.is_absolute() { src.clone() } else { bundle.join(src) };
-            let userns = userns_with(uids, gids)?;
-            idmapped_tree(&src, opts.flags.contains(nix::mount::MsFlags::MS_REC), &userns)
+            let userns = userns_for(m, spec)?;
+            let ridmap = opts.idmap == Some(super::options::IdmapKind::Recursive);
+            idmapped_tree(&src, opts.flags.contains(nix::mount::MsFlags::MS_REC), ridmap, &userns)
         })();
         out.push((i, r.with_context(|| format!("mounts[{i}] ({}): idmapped mount", m.destination().display()))?));
     }

@@ -4,6 +4,7 @@
 //! devices), `pivot` switches root, and `finish` applies what must target the container's own
 //! view (masked and read-only paths, sysctls, read-only root, rootfsPropagation).
 
+pub mod copyup;
 pub mod devices;
 pub mod idmap;
 pub mod mounts;
@@ -31,6 +32,10 @@ pub struct RootfsConfig<'a> {
     pub idmapped: &'a [(usize, OwnedFd)],
     /// Bind sources opened by the runtime (rootfs::sources), by mounts[] index.
     pub bind_sources: &'a [(usize, OwnedFd)],
+    /// False for a config without a mount namespace: the mounts go into the caller's
+    /// namespace (and stay there, as with runc), so its propagation is left alone and the
+    /// rootfs is entered with chroot.
+    pub own_mount_ns: bool,
 }
 
 fn root_propagation(spec: &Spec) -> Option<MsFlags> {
@@ -45,14 +50,16 @@ pub fn prepare(cfg: &RootfsConfig) -> Result<()> {
     let prop = root_propagation(cfg.spec)
         .filter(|p| !p.contains(MsFlags::MS_UNBINDABLE))
         .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
-    // First cut our copy of the mount tree from the host's, so nothing we mount leaks out.
-    mount(None::<&str>, "/", None::<&str>, prop | MsFlags::MS_REC, None::<&str>).context("setting propagation of / in the container's mount namespace")?;
-    if prop.contains(MsFlags::MS_SHARED) {
-        make_parent_private(cfg.rootfs)?;
+    if cfg.own_mount_ns {
+        // First cut our copy of the mount tree from the host's, so nothing we mount leaks out.
+        mount(None::<&str>, "/", None::<&str>, prop | MsFlags::MS_REC, None::<&str>).context("setting propagation of / in the container's mount namespace")?;
+        if prop.contains(MsFlags::MS_SHARED) {
+            make_parent_private(cfg.rootfs)?;
+        }
+        // pivot_root needs the rootfs to be a mount point.
+        mount(Some(cfg.rootfs), cfg.rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+            .with_context(|| format!("bind-mounting rootfs {} onto itself", cfg.rootfs.display()))?;
     }
-    // pivot_root needs the rootfs to be a mount point.
-    mount(Some(cfg.rootfs), cfg.rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .with_context(|| format!("bind-mounting rootfs {} onto itself", cfg.rootfs.display()))?;
 
     let root = InRoot::open(cfg.rootfs)?;
     let ctx = MountContext {
@@ -105,8 +112,15 @@ fn make_parent_private(rootfs: &Path) -> Result<()> {
     mount(None::<&str>, best.as_str(), None::<&str>, MsFlags::MS_PRIVATE, None::<&str>).with_context(|| format!("making {best} private for pivot_root"))
 }
 
-/// Makes the prepared rootfs the container's `/`.
-pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
+/// Makes the prepared rootfs the container's `/`. Without a mount namespace of its own the
+/// container only chroots (as runc): pivot_root would change the caller's root.
+pub fn pivot(rootfs: &Path, no_pivot: bool, own_mount_ns: bool) -> Result<()> {
+    if !own_mount_ns {
+        std::env::set_current_dir(rootfs).with_context(|| format!("chdir {}", rootfs.display()))?;
+        nix::unistd::chroot(".").context("chroot . (no mount namespace)")?;
+        std::env::set_current_dir("/").context("chdir /")?;
+        return Ok(());
+    }
     if no_pivot {
         // For ramdisk hosts where pivot_root is impossible: move the rootfs over / and chroot.
         std::env::set_current_dir(rootfs).with_context(|| format!("chdir {}", rootfs.display()))?;
@@ -141,8 +155,12 @@ fn open_devnull(root: &InRoot) -> Result<OwnedFd> {
 }
 
 /// After pivot_root: masked paths, sysctls, read-only paths, read-only root, rootfsPropagation.
-pub fn finish(spec: &Spec) -> Result<()> {
+/// Without a mount namespace only the sysctls apply (spec::validate refuses the rest).
+pub fn finish(spec: &Spec, own_mount_ns: bool) -> Result<()> {
     let root = InRoot::open(Path::new("/"))?;
+    if !own_mount_ns {
+        return write_sysctls(spec, &root);
+    }
     let linux = spec.linux().as_ref();
     // Masked and read-only paths are mounted through /proc/self/fd/N: verify once that it
     // leads to our own fds. Nothing below mounts over /proc/self, and nothing of the
@@ -152,11 +170,7 @@ pub fn finish(spec: &Spec) -> Result<()> {
         crate::security::procfs::check_fd_paths(&root)?;
     }
     // runc's order: sysctls while /proc/sys is still writable, then read-only, then masked.
-    if let Some(sysctl) = linux.and_then(|l| l.sysctl().as_ref()) {
-        for (k, v) in sysctl {
-            write_sysctl(&root, k, v).with_context(|| format!("linux.sysctl {k}={v}"))?;
-        }
-    }
+    write_sysctls(spec, &root)?;
     for p in linux.and_then(|l| l.readonly_paths().as_ref()).into_iter().flatten() {
         readonly(&root, Path::new(p)).with_context(|| format!("linux.readonlyPaths: {p}"))?;
     }
@@ -252,6 +266,13 @@ fn readonly(root: &InRoot, p: &Path) -> Result<()> {
     let mpath = fd_path(&mounted);
     let keep = mounts_locked(&mpath.to_string_lossy());
     mount(None::<&str>, &mpath, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC | keep, None::<&str>).context("remounting read-only")
+}
+
+fn write_sysctls(spec: &Spec, root: &InRoot) -> Result<()> {
+    for (k, v) in spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()).into_iter().flatten() {
+        write_sysctl(root, k, v).with_context(|| format!("linux.sysctl {k}={v}"))?;
+    }
+    Ok(())
 }
 
 /// Writes a sysctl through a handle verified to be on the container's /proc mount itself, so

@@ -92,7 +92,7 @@ fn o_cleared(o: &MountOptions) -> MsFlags {
 
 /// Flags that only mean something to the remount of a bind mount.
 fn remount_flags(o: &MountOptions) -> MsFlags {
-    o.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT)
+    o.flags.difference(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT)
 }
 
 /// A read-only tmpfs or /dev is mounted read-write and made read-only in rootfs::finish, as
@@ -126,10 +126,13 @@ pub fn mount_entry(root: &InRoot, m: &Mount, ctx: &MountContext) -> Result<()> {
     let dest = m.destination();
     let typ = m.typ().as_deref().unwrap_or("");
     let opts = entry_options(m);
-    if opts.tmpcopyup {
-        crate::debug!("mount {}: tmpcopyup is not supported, ignored", dest.display());
+    if opts.tmpcopyup && typ != "tmpfs" {
+        bail!("tmpcopyup: only a tmpfs can be copied up (type is {typ:?})");
     }
     if typ == "cgroup" || typ == "cgroup2" {
+        if opts.has_rec_attrs() {
+            bail!("recursive mount options (rro, rnosuid...) are not supported on the cgroup mount");
+        }
         return mount_cgroup(root, dest, &opts, ctx);
     }
     if opts.is_bind() || typ == "bind" {
@@ -151,7 +154,13 @@ pub fn mount_entry(root: &InRoot, m: &Mount, ctx: &MountContext) -> Result<()> {
         data = if data.is_empty() { ctx_label.to_string() } else { format!("{data},{ctx_label}") };
     }
     let data = (!data.is_empty()).then_some(data.as_str());
-    let flags = opts.flags & !MsFlags::MS_REMOUNT;
+    // difference, not `& !`: bitflags' `!` drops bits nix does not name (MS_NOSYMFOLLOW).
+    let mut flags = opts.flags.difference(MsFlags::MS_REMOUNT);
+    // tmpcopyup: keep a handle on the covered directory; a read-only tmpfs is filled first.
+    let lower = opts.tmpcopyup.then(|| super::copyup::open_lower(&target)).transpose()?;
+    if lower.is_some() {
+        flags.remove(MsFlags::MS_RDONLY);
+    }
     match mount(Some(&source), &fd_path(&target), Some(typ), flags, data) {
         Ok(()) => {}
         // Without its own network namespace a user namespace may not mount sysfs (and likewise
@@ -160,11 +169,42 @@ pub fn mount_entry(root: &InRoot, m: &Mount, ctx: &MountContext) -> Result<()> {
             let host = if typ == "sysfs" { "/sys" } else { "/dev/mqueue" };
             let mut o = MountOptions { flags: opts.flags | MsFlags::MS_BIND | MsFlags::MS_REC, ..Default::default() };
             o.propagation = opts.propagation.clone();
+            (o.rec_set, o.rec_clr) = (opts.rec_set, opts.rec_clr);
             return bind(root, Path::new(host), dest, &o, ctx.in_userns);
         }
         Err(e) => bail!("mounting {typ} on {}: {e}", root.display(dest)),
     }
+    if let Some(lower) = lower {
+        copy_up(root, dest, &lower, &opts, data)?;
+    }
+    set_rec_attrs(root, dest, &opts)?;
     apply_propagation(root, dest, &opts)
+}
+
+/// tmpcopyup: fill the new tmpfs from the directory it covers, then make it read-only if
+/// the options asked for that.
+fn copy_up(root: &InRoot, dest: &Path, lower: &std::os::fd::OwnedFd, opts: &MountOptions, data: Option<&str>) -> Result<()> {
+    let upper = root.resolve(dest, false).with_context(|| format!("reopening {}", root.display(dest)))?;
+    let upper_dir = super::copyup::open_lower(&upper)?;
+    super::copyup::copy_tree(lower, &upper_dir).with_context(|| format!("tmpcopyup on {}", root.display(dest)))?;
+    if opts.flags.contains(MsFlags::MS_RDONLY) {
+        mount(None::<&str>, &fd_path(&upper), None::<&str>, opts.flags.difference(MsFlags::MS_BIND) | MsFlags::MS_REMOUNT, data)
+            .with_context(|| format!("remounting {} read-only after tmpcopyup", root.display(dest)))?;
+    }
+    Ok(())
+}
+
+/// `rro`, `rnosuid`, `rnoatime`...: mount_setattr(AT_RECURSIVE) on the mount now at `dest`,
+/// which reaches the submounts of an rbind too (a plain remount does not).
+fn set_rec_attrs(root: &InRoot, dest: &Path, opts: &MountOptions) -> Result<()> {
+    if !opts.has_rec_attrs() {
+        return Ok(());
+    }
+    let fd = root.resolve(dest, false).with_context(|| format!("reopening {}", root.display(dest)))?;
+    crate::sys::mount_setattr(std::os::fd::AsRawFd::as_raw_fd(&fd), true, opts.rec_set, opts.rec_clr, None).map_err(|e| {
+        let why = if e.raw_os_error() == Some(libc::ENOSYS) { " (kernel older than 5.12)" } else { "" };
+        anyhow::anyhow!("mount_setattr(AT_RECURSIVE, set={:#x}, clear={:#x}) on {}: {e}{why}", opts.rec_set, opts.rec_clr, root.display(dest))
+    })
 }
 
 /// A bind mount, then (if asked) a remount that applies ro/nosuid/nodev/noexec/atime flags,
@@ -235,6 +275,7 @@ fn bind_prepared(root: &InRoot, src: &Path, src_fd: &std::os::fd::OwnedFd, dest:
         mount(None::<&str>, &path, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra | keep | rec, None::<&str>)
             .with_context(|| format!("remounting {} with {:?}", root.display(dest), extra))?;
     }
+    set_rec_attrs(root, dest, opts)?;
     apply_propagation(root, dest, opts)
 }
 
@@ -251,7 +292,7 @@ fn apply_propagation(root: &InRoot, dest: &Path, opts: &MountOptions) -> Result<
 /// container's cgroup as its root), else the container's own cgroup dir bound there; on v1 a
 /// tmpfs holding a bind of the container's dir in every hierarchy.
 fn mount_cgroup(root: &InRoot, dest: &Path, opts: &MountOptions, ctx: &MountContext) -> Result<()> {
-    let flags = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+    let flags = opts.flags.difference(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
     if ctx.cgroup_unified {
         if ctx.cgroup_ns {
             let target = root.resolve_create(dest, Kind::Dir, false)?;
@@ -267,7 +308,7 @@ fn mount_cgroup(root: &InRoot, dest: &Path, opts: &MountOptions, ctx: &MountCont
     let target = root.resolve_create(dest, Kind::Dir, false)?;
     check_proc_dest(dest, &target, false)?;
     let ro = flags & MsFlags::MS_RDONLY;
-    mount(Some("tmpfs"), &fd_path(&target), Some("tmpfs"), flags & !MsFlags::MS_RDONLY, Some("mode=755"))
+    mount(Some("tmpfs"), &fd_path(&target), Some("tmpfs"), flags.difference(MsFlags::MS_RDONLY), Some("mode=755"))
         .with_context(|| format!("mounting tmpfs for cgroups on {}", root.display(dest)))?;
     for (name, src) in ctx.cgroup_sources {
         let o = MountOptions { flags: flags | MsFlags::MS_BIND, ..Default::default() };

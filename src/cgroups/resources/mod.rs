@@ -192,12 +192,13 @@ pub fn num_to_str(v: i64) -> Option<String> {
     }
 }
 
-/// pids.limit → pids.max: -1 and 0 mean unlimited.
+/// pids.limit → pids.max as runc 1.4+: negative is unlimited; 0 is a limit (runtime-spec
+/// 1.3), written as "1" like runc (systemd cannot express 0; either stops every fork).
 pub fn pids_max(limit: i64) -> String {
-    if limit > 0 {
-        limit.to_string()
-    } else {
-        "max".into()
+    match limit {
+        l if l > 0 => l.to_string(),
+        0 => "1".into(),
+        _ => "max".into(),
     }
 }
 

@@ -161,7 +161,7 @@ fn swap_conversion() {
     assert_eq!(num_to_str(-1).as_deref(), Some("max"));
     assert_eq!(num_to_str(5).as_deref(), Some("5"));
     assert_eq!(pids_max(-1), "max");
-    assert_eq!(pids_max(0), "max");
+    assert_eq!(pids_max(0), "1");
     assert_eq!(pids_max(32), "32");
 }
 
@@ -619,7 +619,7 @@ fn v2_io_pids_hugetlb_rdma_network() {
     assert_eq!(
         f.w(),
         vec![
-            ("pids.max", "max"),
+            ("pids.max", "1"),
             ("io.weight", "10000"),
             ("io.weight", "8:16 1"),
             ("io.max", "8:0 rbps=1000"),

@@ -113,6 +113,7 @@ use seccompiler::{BpfProgram, SeccompAction, sock_filter};
 use asm::emit;
 
 mod asm;
+pub mod features;
 mod syscall_tables;
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,325 @@
+//! runtime-spec 1.3 / runc 1.5 fields (issue 14): each is acted on, or refused with an error
+//! naming it; `features` advertises exactly what is implemented and every advertised item
+//! runs. Checks look from inside the container where they can, else at the init from the host.
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn push(c: &mut Ctx, ptr: &str, v: Value) {
+    c.config.pointer_mut(ptr).and_then(|a| a.as_array_mut()).unwrap_or_else(|| panic!("config has no array at {ptr}")).push(v);
+}
+
+fn features() -> Value {
+    let o = rt_exec(&["features"]);
+    o.assert_ok();
+    serde_json::from_str(&o.stdout).expect("features is JSON")
+}
+
+/// A mount made by the test on the host (in its own temp dir), unmounted on drop.
+struct HostMount(PathBuf);
+
+impl HostMount {
+    fn tmpfs(at: &Path) -> HostMount {
+        fs::create_dir_all(at).unwrap();
+        let o = exec(std::process::Command::new("mount").args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"]).arg(at), CMD_TIMEOUT);
+        o.assert_ok();
+        HostMount(at.to_path_buf())
+    }
+}
+
+impl Drop for HostMount {
+    fn drop(&mut self) {
+        let _ = exec(std::process::Command::new("umount").arg("-l").arg(&self.0), CMD_TIMEOUT);
+    }
+}
+
+/// A source directory with a tmpfs mounted on its `sub` (a submount an rbind takes along).
+fn source_with_submount(c: &Ctx) -> (PathBuf, HostMount) {
+    let src = c.dir.join("src");
+    fs::create_dir_all(src.join("sub")).unwrap();
+    let m = HostMount::tmpfs(&src.join("sub"));
+    (src, m)
+}
+
+#[test]
+fn features_tell_the_truth_and_each_advertised_item_runs() {
+    let f = features();
+    assert_eq!(f["ociVersionMax"], "1.3.0", "{f:#}");
+    assert_eq!(f["linux"]["mountExtensions"]["idmap"]["enabled"], true, "{f:#}");
+    assert_eq!(f["linux"]["seccomp"]["enabled"], true, "{f:#}");
+    let opts: Vec<String> = serde_json::from_value(f["mountOptions"].clone()).unwrap();
+    for o in ["rro", "rnosuid", "rnodev", "rnoexec", "rnoatime", "nosymfollow", "tmpcopyup"] {
+        assert!(opts.iter().any(|x| x == o), "{o} not advertised: {opts:?}");
+    }
+    if is_runc() {
+        return; // runc 1.1.5 advertises other sets; the rest exercises bulkhead's document
+    }
+    // Every mount option, each on a mount of its own: bind options on a bind, the others on a
+    // tmpfs. One container runs with all of them.
+    let mut c = Ctx::new("features-all");
+    let src = c.dir.join("bindsrc");
+    fs::create_dir_all(&src).unwrap();
+    for (i, o) in opts.iter().enumerate() {
+        let dest = format!("/mnt/opt{i}");
+        let m = if o == "bind" || o == "rbind" {
+            json!({"destination": dest, "type": "bind", "source": src, "options": [o]})
+        } else {
+            json!({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": [o]})
+        };
+        push(&mut c, "/mounts", m);
+    }
+    // Every hook phase, each leaving a mark.
+    let marks = c.dir.join("marks");
+    fs::create_dir_all(&marks).unwrap();
+    let hooks: Vec<String> = serde_json::from_value(f["hooks"].clone()).unwrap();
+    for h in &hooks {
+        let hook = json!({"path": "/bin/sh", "args": ["sh", "-c", format!("touch {}/{h}", marks.display())]});
+        c.config["hooks"][h] = json!([hook]);
+    }
+    // Every namespace at once (an identity-mapped user namespace, a time namespace).
+    let nss: Vec<String> = serde_json::from_value(f["linux"]["namespaces"].clone()).unwrap();
+    c.config["linux"]["namespaces"] = Value::Array(nss.iter().map(|n| json!({"type": n})).collect());
+    c.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
+    c.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
+    c.config["linux"]["timeOffsets"] = json!({"monotonic": {"secs": 1}});
+    // Every capability in the bounding set.
+    c.config["process"]["capabilities"]["bounding"] = f["linux"]["capabilities"].clone();
+    c.config["root"]["readonly"] = json!(false);
+    // The startContainer hook runs in the container: its sh and touch are the rootfs's.
+    let inner = c.rootfs.join("marks");
+    fs::create_dir_all(&inner).unwrap();
+    c.config["hooks"]["startContainer"] = json!([{"path": "/bin/sh", "args": ["sh", "-c", "touch /marks/startContainer"]}]);
+    let out = c.sh("grep -c /mnt/opt /proc/self/mountinfo");
+    out.assert_ok();
+    assert_eq!(out.stdout.trim().parse::<usize>().unwrap(), opts.len(), "{out}");
+    c.delete(true);
+    for h in &hooks {
+        let mark = if h == "startContainer" { inner.join(h) } else { marks.join(h) };
+        assert!(mark.exists(), "hook {h} did not run");
+    }
+}
+
+#[test]
+fn rro_and_recursive_attrs_reach_submounts() {
+    let mut c = Ctx::new("rro");
+    let (src, _m) = source_with_submount(&c);
+    push(&mut c, "/mounts", json!({"destination": "/mnt/ro", "type": "bind", "source": src, "options": ["rbind", "ro"]}));
+    push(&mut c, "/mounts", json!({"destination": "/mnt/rro", "type": "bind", "source": src, "options": ["rbind", "rro", "rnoexec", "rnosuid"]}));
+    let out = c.sh_ok(
+        "touch /mnt/ro/sub/a && echo plain-ro-sub-writable; touch /mnt/rro/sub/b 2>/dev/null || echo rro-sub-refused; \
+         cat /proc/self/mountinfo > /out/mi",
+    );
+    assert!(out.contains("plain-ro-sub-writable"), "ro without r stays top-only (as runc): {out}");
+    assert!(out.contains("rro-sub-refused"), "rro did not reach the submount: {out}");
+    let mi = fs::read_to_string(c.out.join("mi")).unwrap();
+    let (per, _) = mount_opts(mountinfo_line(&mi, "/mnt/rro/sub").expect("submount"));
+    for o in ["ro", "noexec", "nosuid"] {
+        assert!(per.iter().any(|p| p == o), "{o} missing on the submount: {per:?}");
+    }
+}
+
+#[test]
+fn recursive_attrs_on_a_tmpfs_and_nosymfollow() {
+    let mut c = Ctx::new("nosymfollow");
+    push(&mut c, "/mounts", json!({"destination": "/mnt/t", "type": "tmpfs", "source": "tmpfs", "options": ["nosymfollow", "rnoatime", "rnodev"]}));
+    let out = c.sh_ok(
+        "echo x > /mnt/t/f; ln -s f /mnt/t/l; cat /mnt/t/l 2>/dev/null || echo symlink-refused; cat /proc/self/mountinfo > /out/mi",
+    );
+    let mi = fs::read_to_string(c.out.join("mi")).unwrap();
+    let line = mountinfo_line(&mi, "/mnt/t").unwrap();
+    assert!(out.contains("symlink-refused"), "{out} {line}");
+    let (per, _) = mount_opts(line);
+    for o in ["nosymfollow", "noatime", "nodev"] {
+        assert!(per.iter().any(|p| p == o), "{o} missing: {per:?}");
+    }
+}
+
+#[test]
+fn tmpcopyup_fills_the_tmpfs_from_the_image() {
+    let mut c = Ctx::new("tmpcopyup");
+    fs::create_dir_all(c.rootfs.join("data/sub")).unwrap();
+    fs::write(c.rootfs.join("data/sub/file"), "from-image\n").unwrap();
+    std::os::unix::fs::symlink("sub/file", c.rootfs.join("data/link")).unwrap();
+    push(&mut c, "/mounts", json!({"destination": "/data", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup", "mode=755"]}));
+    let out = c.sh_ok("cat /data/sub/file; readlink /data/link; echo changed > /data/sub/file; grep ' /data ' /proc/self/mountinfo");
+    assert!(out.contains("from-image") && out.contains("sub/file"), "{out}");
+    assert!(out.contains("tmpfs"), "{out}");
+    assert_eq!(fs::read_to_string(c.rootfs.join("data/sub/file")).unwrap(), "from-image\n", "the image was written");
+}
+
+#[test]
+fn idmap_maps_the_top_mount_ridmap_every_submount() {
+    if is_runc() {
+        return; // runc 1.1.5 has no idmapped mounts
+    }
+    let mut c = Ctx::new("ridmap");
+    let (src, _m) = source_with_submount(&c);
+    let maps = json!([{"containerID": 0, "hostID": 4000, "size": 1}]);
+    for (dest, opt) in [("/mnt/idmap", "idmap"), ("/mnt/ridmap", "ridmap")] {
+        push(&mut c, "/mounts", json!({"destination": dest, "type": "bind", "source": src, "options": ["rbind", opt],
+            "uidMappings": maps, "gidMappings": maps}));
+    }
+    let out = c.sh_ok("stat -c '%n %u' /mnt/idmap /mnt/idmap/sub /mnt/ridmap /mnt/ridmap/sub");
+    assert!(out.contains("/mnt/idmap 4000"), "{out}");
+    assert!(out.contains("/mnt/idmap/sub 0"), "idmap must not reach the submount (runc): {out}");
+    assert!(out.contains("/mnt/ridmap 4000") && out.contains("/mnt/ridmap/sub 4000"), "{out}");
+}
+
+#[test]
+fn idmap_option_without_mappings_uses_the_containers() {
+    if is_runc() {
+        return;
+    }
+    let mut c = userns_ctx("idmap-userns", 300000);
+    let src = c.dir.join("vol");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("f"), "x").unwrap(); // owned by host root
+    push(&mut c, "/mounts", json!({"destination": "/vol", "type": "bind", "source": src, "options": ["bind", "idmap"]}));
+    let out = c.sh_ok("stat -c '%u' /vol/f");
+    assert_eq!(out.trim(), "0", "host root's file must be the container root's through the idmap: {out}");
+}
+
+/// A container in a new user namespace mapping root to `host` (the rootfs chowned to it).
+fn userns_ctx(name: &str, host: u32) -> Ctx {
+    use std::os::unix::fs::PermissionsExt;
+    let mut c = Ctx::new(name);
+    push(&mut c, "/linux/namespaces", json!({"type": "user"}));
+    let maps = json!([{"containerID": 0, "hostID": host, "size": 65536}]);
+    c.config["linux"]["uidMappings"] = maps.clone();
+    c.config["linux"]["gidMappings"] = maps;
+    let _ = exec(std::process::Command::new("chown").arg("-hR").arg(format!("{host}:{host}")).arg(&c.rootfs), CMD_TIMEOUT);
+    fs::set_permissions(&c.dir, fs::Permissions::from_mode(0o755)).unwrap();
+    c
+}
+
+fn stat_field(pid: i32, n: usize) -> String {
+    let s = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let rest = &s[s.rfind(')').unwrap() + 2..];
+    rest.split(' ').nth(n - 3).unwrap().to_string()
+}
+
+#[test]
+fn scheduler_io_priority_and_memory_policy_of_the_init() {
+    if is_runc() {
+        return; // runc 1.1.5 ignores these 1.2/1.3 fields
+    }
+    let mut c = Ctx::new("sched");
+    c.config["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 7, "flags": ["SCHED_FLAG_RESET_ON_FORK"]});
+    c.config["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0});
+    c.config["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND", "nodes": "0"});
+    c.create().assert_ok();
+    let pid = c.pid();
+    assert_eq!(stat_field(pid, 41), "3", "policy SCHED_BATCH");
+    assert_eq!(stat_field(pid, 19), "7", "nice");
+    let ioprio = unsafe { libc::syscall(libc::SYS_ioprio_get, 1, pid) };
+    assert_eq!(ioprio, 3 << 13, "IOPRIO_CLASS_IDLE");
+    let numa = fs::read_to_string(format!("/proc/{pid}/numa_maps")).unwrap();
+    assert!(numa.lines().any(|l| l.contains(" bind:0")), "{numa}");
+}
+
+#[test]
+fn exec_gets_scheduler_and_final_cpu_affinity() {
+    if is_runc() || std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) < 2 {
+        return;
+    }
+    let c = Ctx::new("exec-affinity");
+    c.create().assert_ok();
+    c.start().assert_ok();
+    let mut p = c.config["process"].clone();
+    p["args"] = json!(["sh", "-c", "grep Cpus_allowed_list /proc/self/status; cut -d' ' -f41 /proc/self/stat"]);
+    p["scheduler"] = json!({"policy": "SCHED_IDLE"});
+    p["execCPUAffinity"] = json!({"initial": "0", "final": "1"});
+    let pf = c.dir.join("process.json");
+    fs::write(&pf, p.to_string()).unwrap();
+    let o = c.cmd(&["exec", "--process", pf.to_str().unwrap(), &c.id]);
+    o.assert_ok();
+    assert!(o.stdout.contains("Cpus_allowed_list:\t1\n"), "{o}");
+    assert_eq!(o.stdout.lines().last(), Some("5"), "SCHED_IDLE: {o}");
+}
+
+#[test]
+fn bad_tuning_values_are_refused_naming_the_field() {
+    let mut c = Ctx::new("bad-sched");
+    c.config["process"]["scheduler"] = json!({"policy": "SCHED_OTHER", "priority": 5});
+    c.write_config();
+    let o = c.try_create(&[]);
+    if is_runc() {
+        return; // runc 1.1.5 ignores process.scheduler
+    }
+    o.assert_fail();
+    assert!(o.stderr.contains("process.scheduler.priority"), "{o}");
+    c.assert_nothing_left(&c.id.clone());
+}
+
+#[test]
+fn pids_limit_zero_is_a_limit() {
+    if is_runc() {
+        return; // runc 1.1.5 (runtime-spec 1.0) treats 0 as unlimited; runc 1.4+ writes 1
+    }
+    let mut c = Ctx::new("pids0");
+    c.config["linux"]["resources"]["pids"] = json!({"limit": 0});
+    c.create().assert_ok();
+    let max = cgroup_dirs_for(&c.cgroup_path).into_iter().map(|d| d.join("pids.max")).find(|p| p.exists()).expect("pids controller");
+    assert_eq!(fs::read_to_string(max).unwrap().trim(), "1");
+}
+
+#[test]
+fn time_offsets_without_a_time_namespace_are_refused() {
+    let mut c = Ctx::new("timeoffsets");
+    c.config["linux"]["timeOffsets"] = json!({"monotonic": {"secs": 5}});
+    c.write_config();
+    let o = c.try_create(&[]);
+    if is_runc() {
+        return; // runc 1.1.5 ignores timeOffsets; runc 1.2+ refuses them like this
+    }
+    o.assert_fail();
+    assert!(o.stderr.contains("linux.timeOffsets"), "{o}");
+    c.assert_nothing_left(&c.id.clone());
+}
+
+#[test]
+fn failed_poststart_hook_stops_the_container_and_fails_start() {
+    let mut c = Ctx::new("poststart-fail");
+    c.config["hooks"] = json!({"poststart": [{"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]}]});
+    c.create().assert_ok();
+    let pid = c.pid();
+    let o = c.try_start();
+    if is_runc() {
+        return; // runc 1.1.5 only warns
+    }
+    o.assert_fail();
+    assert!(o.stderr.contains("poststart"), "{o}");
+    assert!(!pid_alive(pid), "the init survived a failed poststart hook");
+    assert_eq!(c.status(), "stopped");
+}
+
+#[test]
+fn user_sysctls_in_a_user_namespace() {
+    if is_runc() {
+        return; // runc 1.1.5 refuses user.* sysctls; runc 1.4 allows them with a userns
+    }
+    let mut c = userns_ctx("user-sysctl", 310000);
+    c.config["linux"]["sysctl"] = json!({"user.max_user_namespaces": "7"});
+    let out = c.sh_ok("cat /proc/sys/user/max_user_namespaces");
+    assert_eq!(out.trim(), "7");
+    assert_ne!(fs::read_to_string("/proc/sys/user/max_user_namespaces").unwrap().trim(), "7", "the host's limit changed");
+}
+
+#[test]
+fn config_without_a_mount_namespace_runs() {
+    let mut c = Ctx::new("no-mountns");
+    c.config["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}]);
+    // Nothing that would mount in the caller's namespace (it would stay there, as with runc).
+    c.config["mounts"] = json!([]);
+    c.config["linux"]["maskedPaths"] = json!([]);
+    c.config["linux"]["readonlyPaths"] = json!([]);
+    c.config["root"]["readonly"] = json!(false);
+    let out = c.sh_ok("ls /bin/busybox && echo $$ && readlink /proc/1/ns/mnt 2>/dev/null; echo done");
+    assert!(out.contains("/bin/busybox") && out.contains("done"), "{out}");
+    c.create().assert_ok();
+    let o = c.cmd(&["exec", &c.id, "ls", "/bin/busybox"]);
+    o.assert_ok();
+}
