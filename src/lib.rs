@@ -10,6 +10,8 @@ pub mod hooks;
 pub mod inroot;
 #[macro_use]
 pub mod log;
+pub mod netdev;
+pub mod netlink;
 pub mod process;
 pub mod rootfs;
 pub mod security;

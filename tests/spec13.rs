@@ -323,3 +323,62 @@ fn config_without_a_mount_namespace_runs() {
     let o = c.cmd(&["exec", &c.id, "ls", "/bin/busybox"]);
     o.assert_ok();
 }
+
+/// A named network namespace made by the test (`ip netns add`), deleted on drop.
+struct TestNetns(String);
+
+impl TestNetns {
+    fn new(tag: &str) -> TestNetns {
+        let name = format!("s14-{tag}-{}", std::process::id());
+        exec(std::process::Command::new("ip").args(["netns", "add", &name]), CMD_TIMEOUT).assert_ok();
+        TestNetns(name)
+    }
+
+    /// `sh -c script` in the namespace only (`ip netns exec` would also remount /sys, hiding
+    /// the cgroup mounts the runtime needs).
+    fn sh(&self, script: &str) -> Out {
+        exec(std::process::Command::new("nsenter").arg(format!("--net=/run/netns/{}", self.0)).args(["sh", "-c", script]), CMD_TIMEOUT)
+    }
+}
+
+impl Drop for TestNetns {
+    fn drop(&mut self) {
+        let _ = exec(std::process::Command::new("ip").args(["netns", "del", &self.0]), CMD_TIMEOUT);
+    }
+}
+
+#[test]
+fn net_devices_move_renamed_with_their_addresses() {
+    if is_runc() {
+        return; // runc 1.1.5 ignores linux.netDevices (runc 1.4 moves them)
+    }
+    let ns = TestNetns::new("netdev");
+    ns.sh("ip link add s14a type veth peer name s14b && ip addr add 10.77.0.1/24 dev s14a && ip link set s14a up").assert_ok();
+    let mut c = Ctx::new("netdev");
+    c.config["linux"]["netDevices"] = json!({"s14a": {"name": "eth9"}});
+    c.set_args(&["sh", "-c", "ip -o addr show eth9; cat /sys/class/net/eth9/operstate"]);
+    c.write_config();
+    let run = format!("{} --root {} run --bundle {} {}", runtime().display(), c.root.display(), c.bundle.display(), c.id);
+    let o = ns.sh(&run);
+    o.assert_ok();
+    assert!(o.stdout.contains("10.77.0.1/24"), "address not carried over: {o}");
+    // The veth died with the container's namespace, taking its peer (a physical device would
+    // come back).
+    let left = ns.sh("ip -o link show");
+    assert!(!left.stdout.contains("s14a") && !left.stdout.contains("s14b") && !left.stdout.contains("eth9"), "{left}");
+}
+
+#[test]
+fn net_devices_without_a_network_namespace_are_refused() {
+    let mut c = Ctx::new("netdev-nonet");
+    c.config["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "mount"}]);
+    c.config["linux"]["netDevices"] = json!({"lo": {}});
+    c.write_config();
+    let o = c.try_create(&[]);
+    if is_runc() {
+        return;
+    }
+    o.assert_fail();
+    assert!(o.stderr.contains("linux.netDevices"), "{o}");
+    c.assert_nothing_left(&c.id.clone());
+}

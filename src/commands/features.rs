@@ -25,7 +25,9 @@ pub fn features() -> serde_json::Value {
             // Labels are applied where the host has the LSM, refused where it has not.
             "apparmor": {"enabled": true},
             "selinux": {"enabled": true},
-            "mountExtensions": {"idmap": {"enabled": true}}
+            "mountExtensions": {"idmap": {"enabled": true}},
+            "memoryPolicy": {"modes": crate::process::tuning::MPOL_MODES, "flags": crate::process::tuning::MPOL_FLAGS},
+            "netDevices": {"enabled": true}
         },
         "annotations": {"org.opencontainers.runtime-spec.features.version": env!("CARGO_PKG_VERSION")}
     })

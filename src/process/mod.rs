@@ -191,6 +191,7 @@ pub fn spawn(cfg: InitConfig) -> Result<i32> {
         // Written by the runtime on the host's /proc: the non-dumpable init may not be allowed
         // to open its own /proc files once in a user namespace.
         set_oom_score_adj(pid, cfg.spec)?;
+        crate::netdev::move_all(cfg.spec, pid)?;
         send(&Msg::Joined)?;
         loop {
             match parent.recv()? {

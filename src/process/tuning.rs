@@ -99,6 +99,11 @@ pub fn parse_list(s: &str) -> Result<Vec<u64>> {
     Ok(words)
 }
 
+/// What `features` advertises: every mode and flag `apply` passes to set_mempolicy.
+pub const MPOL_MODES: &[&str] =
+    &["MPOL_BIND", "MPOL_DEFAULT", "MPOL_INTERLEAVE", "MPOL_LOCAL", "MPOL_PREFERRED", "MPOL_PREFERRED_MANY", "MPOL_WEIGHTED_INTERLEAVE"];
+pub const MPOL_FLAGS: &[&str] = &["MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES"];
+
 pub fn mpol_mode(m: MemoryPolicyModeType) -> i32 {
     use MemoryPolicyModeType::*;
     match m {
@@ -290,6 +295,31 @@ mod tests {
         assert_eq!(parse_list("64").unwrap(), vec![0, 1]);
         assert!(parse_list("a").is_err());
         assert_eq!(parse_list("").unwrap(), Vec::<u64>::new());
+    }
+
+    /// Each advertised mode (with node 0 where it needs nodes) and flag reaches the kernel:
+    /// set_mempolicy is per thread, so the test thread tries them and resets to the default.
+    #[test]
+    fn every_advertised_policy_applies() {
+        let p = process(serde_json::json!({}));
+        let try_one = |v: serde_json::Value| {
+            let mp: LinuxMemoryPolicy = serde_json::from_value(v.clone()).unwrap();
+            let r = apply(&p, Some(&mp));
+            let _ = apply(&p, Some(&serde_json::from_value(serde_json::json!({"mode": "MPOL_DEFAULT"})).unwrap()));
+            r.unwrap_or_else(|e| panic!("{v}: {e:#}"));
+        };
+        for m in MPOL_MODES {
+            let nodes = if matches!(*m, "MPOL_DEFAULT" | "MPOL_LOCAL") { "" } else { "0" };
+            try_one(serde_json::json!({"mode": m, "nodes": nodes}));
+        }
+        for f in MPOL_FLAGS {
+            // NUMA balancing combines with MPOL_BIND only (and needs CONFIG_NUMA_BALANCING).
+            if *f == "MPOL_F_NUMA_BALANCING" && !std::path::Path::new("/proc/sys/kernel/numa_balancing").exists() {
+                continue;
+            }
+            let mode = if *f == "MPOL_F_NUMA_BALANCING" { "MPOL_BIND" } else { "MPOL_INTERLEAVE" };
+            try_one(serde_json::json!({"mode": mode, "nodes": "0", "flags": [f]}));
+        }
     }
 
     #[test]

@@ -59,9 +59,6 @@ pub fn validate(spec: &Spec) -> Result<()> {
     {
         bail!("linux.mountLabel {l:?}: SELinux is disabled or not supported on this host");
     }
-    if linux.and_then(|l| l.net_devices().as_ref()).is_some_and(|d| !d.is_empty()) {
-        bail!("linux.netDevices: moving host network devices into the container is not implemented yet; refusing to start the container without its interfaces");
-    }
     if linux.and_then(|l| l.intel_rdt().as_ref()).is_some() {
         if !resctrl_mounted() {
             bail!("linux.intelRdt: Intel RDT is not available on this host (no resctrl filesystem at /sys/fs/resctrl)");
