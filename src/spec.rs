@@ -309,8 +309,6 @@ pub fn validate(spec: &Spec) -> Result<()> {
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         check_destination(m.destination()).with_context(|| format!("mounts[{i}].destination"))?;
     }
-    crate::process::tuning::validate(spec)?;
-    crate::netdev::validate(spec)?;
     let linux = spec.linux().as_ref();
     let namespaces = linux.and_then(|l| l.namespaces().as_ref());
     let mut seen = Vec::new();

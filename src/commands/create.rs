@@ -36,6 +36,9 @@ pub fn create_from(g: &Global, id: &str, opts: &CreateArgs, bundle: Bundle, cons
     // Labels and host features the config asks for must be honoured, not silently skipped.
     crate::security::lsm::validate(&bundle.spec)?;
     crate::security::personality::value(&bundle.spec)?;
+    // runc's rules for the 1.3 fields, before anything is created.
+    crate::process::tuning::validate(&bundle.spec)?;
+    crate::netdev::validate(&bundle.spec)?;
     let listen_fds = super::listen_fds();
     let seccomp = match bundle.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(s) => Some(crate::security::seccomp::compile_for_process(s)?),
