@@ -371,7 +371,7 @@ fn net_devices_move_renamed_with_their_addresses() {
 #[test]
 fn net_devices_without_a_network_namespace_are_refused() {
     let mut c = Ctx::new("netdev-nonet");
-    c.config["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "mount"}]);
+    c.config["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "mount"}, {"type": "uts"}, {"type": "ipc"}]);
     c.config["linux"]["netDevices"] = json!({"lo": {}});
     c.write_config();
     let o = c.try_create(&[]);
