@@ -310,6 +310,9 @@ fn user_sysctls_in_a_user_namespace() {
 
 #[test]
 fn config_without_a_mount_namespace_runs() {
+    if is_runc() {
+        return; // runc 1.1.5 needs a /proc in the rootfs here (it closes fds via /proc/self/fd)
+    }
     let mut c = Ctx::new("no-mountns");
     c.config["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}]);
     // Nothing that would mount in the caller's namespace (it would stay there, as with runc).

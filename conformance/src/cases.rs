@@ -24,6 +24,7 @@ const DEVIATIONS: &[(&str, &str, &str)] = &[
     ("runc", "hook-fail-poststart", "runc 1.1.5 runs poststart hooks during `create`; a failing one fails create and kills the container"),
     ("runc", "time-offsets-need-time-ns", "runc 1.1.5 knows no time namespace and ignores timeOffsets (runc 1.2+ refuses them without one)"),
     ("runc", "cgroup-pids-zero", "runc 1.1.5 (runtime-spec 1.0) writes pids.max \"max\" for limit 0; runc 1.4+ writes 1"),
+    ("runc", "no-mount-namespace", "runc 1.1.5 closes its fds through /proc/self/fd after the chroot: without a /proc in the rootfs create fails (\"open /proc/self/fd: no such file or directory\")"),
     ("runc", "hook-fail-poststop", "runc stops at the first failing poststop hook: the remaining poststop hooks are skipped"),
     ("crun", "rootfs-propagation-slave", "crun 1.8.1 leaves the container's / with no master peer group, even when the bundle is on a shared mount"),
     ("crun", "ns-time", "crun 1.8.1 fails create with a time namespace (\"write to sync socket: Connection reset by peer\")"),
