@@ -54,15 +54,18 @@ fn joins_the_cgroup_in_every_hierarchy() {
     ct.assert_only_init();
 }
 
+/// A cgroup namespace, whose root is the container's cgroup (runc's `spec` lists one only on
+/// a pure cgroup2 host).
+fn with_cgroupns(c: &mut serde_json::Value) {
+    let nss = c["linux"]["namespaces"].as_array_mut().unwrap();
+    if !nss.iter().any(|n| n["type"] == "cgroup") {
+        nss.push(json!({"type": "cgroup"}));
+    }
+}
+
 #[test]
 fn sub_cgroup_and_escape_rejected() {
-    // A cgroup namespace (runc's `spec` lists one only on a pure cgroup2 host).
-    let ct = Ct::start("subcg", |c| {
-        let nss = c["linux"]["namespaces"].as_array_mut().unwrap();
-        if !nss.iter().any(|n| n["type"] == "cgroup") {
-            nss.push(json!({"type": "cgroup"}));
-        }
-    });
+    let ct = Ct::start("subcg", with_cgroupns);
     ct.make_sub_cgroup("sub");
     let out = ct.exec(&["--cgroup", "sub"], &["cat", "/proc/self/cgroup"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -86,7 +89,7 @@ fn sub_cgroup_and_escape_rejected() {
 /// container's cgroup (with a process in them) in every hierarchy.
 #[test]
 fn exec_cgroup_controller_form_and_delete_removes_sub_cgroups() {
-    let ct = Ct::start("subcg-v1", |_| {});
+    let ct = Ct::start("subcg-v1", with_cgroupns);
     ct.make_sub_cgroup("sub");
     let v1 = !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
     if v1 {
