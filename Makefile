@@ -10,7 +10,7 @@ BULKHEAD ?= $(TARGET_DIR)/$(TRIPLE)/release/bulkhead
 
 export CARGO_TARGET_DIR := $(TARGET_DIR)
 
-.PHONY: all deps deps-demo build demo test bench vm-test clean conformance integration integration-runc reliability
+.PHONY: all deps deps-demo deps-node build demo test bench vm-test clean conformance integration integration-runc reliability node-image node-test
 
 all: build
 
@@ -64,6 +64,19 @@ integration-runc: deps
 # RUNTIME=/usr/sbin/runc make reliability runs it against runc; MUTANTS, TRIALS... scale it.
 reliability: deps build
 	RUNTIME="$(or $(RUNTIME),$(BULKHEAD))" scripts/reliability.py
+
+# The production-node VM (vm/node/): Debian sid, systemd, pure cgroup v2, containerd 2,
+# podman 5, docker 28. Host needs: mmdebstrap, e2fsprogs, qemu (deps-node).
+deps-node: deps
+	@scripts/install-deps.sh --node
+
+node-image: deps-node
+	@scripts/node-image.sh
+
+# RUNTIME=bulkhead (default) | runc | crun (the node's own); NODE_CLIENTS to run a subset.
+node-test: deps-node
+	@if [ "$(notdir $(or $(RUNTIME),bulkhead))" = bulkhead ]; then scripts/build.sh || exit 1; fi
+	@BULKHEAD="$(BULKHEAD)" RUNTIME="$(or $(RUNTIME),bulkhead)" scripts/node-test.sh
 
 clean:
 	cargo clean

@@ -6,10 +6,13 @@
 #     into build/ and unpacked with dpkg-deb -x into build/kernel (never installed)
 #   - the rust musl target (falls back to gnu + crt-static, see scripts/triple.sh)
 # With --demo: only what building and running a first container needs (make demo).
+# With --node: only what the production-node VM adds (make node-test: mmdebstrap, e2fsprogs
+# for mke2fs -d); the node's own packages (Debian sid) live only in its image, never here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-demo_only=0
+demo_only=0 node_only=0
 [ "${1:-}" = --demo ] && demo_only=1
+[ "${1:-}" = --node ] && node_only=1
 
 # gcc/libc6-dev: rust's linker and crt-static fallback; busybox-static: demo/bench/VM
 # rootfs; runc/crun: reference runtimes for bench; time: /usr/bin/time; file: static
@@ -22,6 +25,7 @@ APT_PKGS=(gcc libc6-dev busybox-static runc crun time file python3 xz-utils zstd
           containerd podman docker.io umoci skopeo python3-grpcio python3-grpc-tools curl
           containernetworking-plugins netavark aardvark-dns iptables slirp4netns tini catatonit)
 [ "$demo_only" = 1 ] && APT_PKGS=(gcc libc6-dev busybox-static python3 file)
+[ "$node_only" = 1 ] && APT_PKGS=(mmdebstrap e2fsprogs qemu-system-x86 debian-archive-keyring)
 KERNEL_DIR=build/kernel
 export DEBIAN_FRONTEND=noninteractive
 
@@ -62,6 +66,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
 else
     log "apt packages present"
 fi
+
+[ "$node_only" = 1 ] && exit 0
 
 # 2. Kernel for the cgroup v2 test VM: the current linux-image-*-cloud-amd64
 if [ "$demo_only" = 1 ]; then

@@ -10,6 +10,11 @@
       start ID / stop ID TIMEOUT / rm ID
       status ID                              -> RUNNING|EXITED <exit code>
       exec ID TIMEOUT CMD...                 -> its stdout, stderr; exits with its exit code
+      update ID MEMORY_BYTES                 -> UpdateContainerResources (memory limit)
+
+CRI_USERNS=HOSTID:LENGTH makes the pod (and its containers) hostUsers: false: a user
+namespace mapping 0..LENGTH-1 to HOSTID.. for uids and gids; CRI_MOUNT=HOSTPATH:CTRPATH adds
+a volume to `create`, idmapped with the same mapping when CRI_USERNS is set.
 
 The Python modules are generated from cri_min.proto into DIR at run time.
 """
@@ -49,6 +54,18 @@ def main():
     t = a.timeout
     args = a.args
 
+    userns = os.environ.get("CRI_USERNS")
+    idmap = []
+    if userns:
+        host, length = (int(x) for x in userns.split(":"))
+        idmap = [pb.IDMapping(host_id=host, container_id=0, length=length)]
+
+    def ns_options():
+        ns = pb.NamespaceOption(network=pb.NODE, pid=pb.POD, ipc=pb.POD)
+        if idmap:
+            ns.userns_options.CopyFrom(pb.UserNamespace(mode=pb.POD, uids=idmap, gids=idmap))
+        return ns
+
     def pod_config(name, cgroup_parent):
         return pb.PodSandboxConfig(
             metadata=pb.PodSandboxMetadata(name=name, uid=name + "-uid", namespace="bulkhead-it"),
@@ -56,8 +73,7 @@ def main():
             log_directory=os.environ.get("CRI_LOG_DIR", ""),
             linux=pb.LinuxPodSandboxConfig(
                 cgroup_parent=cgroup_parent,
-                security_context=pb.LinuxSandboxSecurityContext(
-                    namespace_options=pb.NamespaceOption(network=pb.NODE, pid=pb.POD, ipc=pb.POD))))
+                security_context=pb.LinuxSandboxSecurityContext(namespace_options=ns_options())))
 
     try:
         if a.cmd == "version":
@@ -80,6 +96,11 @@ def main():
                 metadata=pb.ContainerMetadata(name=name), image=pb.ImageSpec(image=image),
                 command=args[4:], envs=[pb.KeyValue(key="BULKHEAD_IT", value="1")],
                 log_path=name + ".log" if os.environ.get("CRI_LOG_DIR") else "")
+            if idmap:
+                cfg.linux.security_context.namespace_options.CopyFrom(ns_options())
+            if os.environ.get("CRI_MOUNT"):
+                hp, cp = os.environ["CRI_MOUNT"].split(":")
+                cfg.mounts.append(pb.Mount(container_path=cp, host_path=hp, uid_mappings=idmap, gid_mappings=idmap))
             # The pod name is also the sandbox config's name (see runp).
             podname = pod.split(":", 1)
             r = rt.CreateContainer(pb.CreateContainerRequest(
@@ -100,6 +121,9 @@ def main():
             sys.stdout.write(r.stdout.decode(errors="replace"))
             sys.stderr.write(r.stderr.decode(errors="replace"))
             sys.exit(r.exit_code)
+        elif a.cmd == "update":
+            rt.UpdateContainerResources(pb.UpdateContainerResourcesRequest(
+                container_id=args[0], linux=pb.LinuxContainerResources(memory_limit_in_bytes=int(args[1]))), timeout=t)
         else:
             ap.error("unknown command " + a.cmd)
     except grpc.RpcError as e:
