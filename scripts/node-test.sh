@@ -29,6 +29,8 @@ trap 'rm -f "$env"' EXIT
   [ -n "${STEP_TIMEOUT:-}" ] && echo "STEP_TIMEOUT=$STEP_TIMEOUT"
 } >"$env"
 log=$out/console-$RUNTIME.log
+# the node's own runtimes need no bulkhead binary
+if [ "$RUNTIME" != bulkhead ] && ! [ -x "${BULKHEAD:-/nonexistent}" ]; then export BULKHEAD=none; fi
 NODE_ENV=$env NODE_LOG=$log vm/node/run.sh vm/node/flows.sh integration vm/node/clients "$out/images" >/dev/null
 rc=$?
 
@@ -36,7 +38,7 @@ rc=$?
 tr -d '\r' <"$log" | grep -aE '^(ok|not ok|skip) |^# node:|^CRIU-CHECK|^vm/node|NODE-RESULT' || true
 [ "$rc" = 0 ] || echo "node-test: the VM run ended with status $rc (console: $log)"
 tr -d '\r' <"$log" | awk -v rc="$rc" '
-    /^(ok|not ok|skip) [a-z0-9_]+: / {
+    /^(ok|not ok|skip) [a-z0-9_-]+: / {
         c = ($1 == "not") ? $3 : $2; sub(/:$/, "", c)
         if (c == "images" || c == "all") next
         if (!(c in seen)) { seen[c] = 1; order[++n] = c }

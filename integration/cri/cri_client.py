@@ -61,7 +61,9 @@ def main():
         idmap = [pb.IDMapping(host_id=host, container_id=0, length=length)]
 
     def ns_options():
-        ns = pb.NamespaceOption(network=pb.NODE, pid=pb.POD, ipc=pb.POD)
+        # a user namespace needs the pod's own network namespace (as hostUsers: false
+        # excludes hostNetwork in Kubernetes): CNI must have a network (loopback is enough)
+        ns = pb.NamespaceOption(network=pb.POD if idmap else pb.NODE, pid=pb.POD, ipc=pb.POD)
         if idmap:
             ns.userns_options.CopyFrom(pb.UserNamespace(mode=pb.POD, uids=idmap, gids=idmap))
         return ns

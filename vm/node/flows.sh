@@ -16,9 +16,12 @@ echo "# node: $(containerd --version | cut -d' ' -f1,3), podman $(podman --versi
 echo "# node: runc $(runc --version | awk 'NR==1{print $3}'), crun $(crun --version | awk 'NR==1{print $3}'), cgroup $(stat -fc %T /sys/fs/cgroup), controllers: $(cat /sys/fs/cgroup/cgroup.subtree_control)"
 echo "# node: caller's cgroup $(cut -d: -f3 /proc/self/cgroup)"
 cp /test/clients/*.sh /test/integration/clients/
+clients="containerd cri podman docker placement cgroupv2 criu"
+# the rootless podman flow of integration/, where the checkout has one
+[ -f /test/integration/clients/podman-rootless.sh ] && clients="$clients podman-rootless"
 # logs of every step: a failing run shows them on the console (KEEP_LOGS)
 RUNTIME=$RT IMAGES_CACHE=/test/images KEEP_LOGS=/test/logs STEP_TIMEOUT=${STEP_TIMEOUT:-180} \
-    bash /test/integration/run.sh ${NODE_CLIENTS:-containerd cri podman docker placement cgroupv2 criu}
+    bash /test/integration/run.sh ${NODE_CLIENTS:-$clients}
 rc=$?
 if [ "$rc" != 0 ] && [ -n "${NODE_SHOW_LOGS:-1}" ]; then
     for f in /test/logs/*.log; do echo "==== $f"; tail -n 40 "$f"; done

@@ -15,7 +15,8 @@
 # The exit status follows the marker (no marker: 2; timeout: 124).
 # Console log: build/node/console.log (NODE_LOG to move it; the raw console in LOG.raw).
 #
-# Environment: BULKHEAD (static binary; default the release static build), NODE_TIMEOUT
+# Environment: BULKHEAD (static binary; default the release static build; `none`: a run
+# without it, for the node's own runtimes), NODE_TIMEOUT
 # (seconds, default 1800), NODE_MEM (MiB, default 3072), NODE_SMP (default 2),
 # NODE_APPEND (extra kernel command line), NODE_QEMU_ARGS (extra qemu arguments).
 set -euo pipefail
@@ -41,9 +42,11 @@ log=${NODE_LOG:-$out/console.log}
 if [ -z "${BULKHEAD:-}" ]; then
     BULKHEAD=${CARGO_TARGET_DIR:-$repo/target}/$("$repo/scripts/triple.sh")/release/bulkhead
 fi
-[ -x "$BULKHEAD" ] || die "bulkhead binary not found: $BULKHEAD (run 'make build' or set BULKHEAD)"
-file -L "$BULKHEAD" | grep -Eq 'statically linked|static-pie linked' \
-    || die "$BULKHEAD is not statically linked; it would not run on the node"
+if [ "$BULKHEAD" != none ]; then
+    [ -x "$BULKHEAD" ] || die "bulkhead binary not found: $BULKHEAD (run 'make build', set BULKHEAD, or BULKHEAD=none)"
+    file -L "$BULKHEAD" | grep -Eq 'statically linked|static-pie linked' \
+        || die "$BULKHEAD is not statically linked; it would not run on the node"
+fi
 
 "$repo/scripts/node-image.sh"
 
@@ -54,7 +57,7 @@ cleanup() { rm -rf "$run" "$disk"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 mkdir -p "$run"
-cp "$BULKHEAD" "$run/bulkhead"
+[ "$BULKHEAD" = none ] || cp "$BULKHEAD" "$run/bulkhead"
 cp "$script" "$run/"
 basename "$script" > "$run/script-name"
 for f in "$@"; do cp -a "$f" "$run/"; done

@@ -216,6 +216,18 @@ cri_userns_rmp() {
     local p; p=$(cat "$WORK/cri.uspod")
     cric stopp "$p" && cric rmp "$p" && cri_root_empty
 }
+# The userns pod has a network namespace of its own: CNI with a bridge network of the VM
+# (the node's plugins in /usr/lib/cni; addresses kept under the containerd dir).
+eval "$(declare -f cri_config | sed '1s/cri_config/cri_config_base/')"
+cri_config() {
+    local d=$1
+    cat >"$d/cni/conf/10-bhit.conflist" <<CNI
+{"cniVersion": "1.0.0", "name": "bhit-br", "plugins": [{"type": "bridge", "bridge": "bhit-cni0",
+  "isGateway": true, "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.88.77.0/24"}]],
+  "dataDir": "$d/cni/ipam"}}]}
+CNI
+    cri_config_base "$d" | sed "s|bin_dir = \"$d/cni/bin\"|bin_dir = \"/usr/lib/cni\"|"
+}
 eval "$(declare -f client_cri | sed '1s/client_cri/client_cri_base/')"
 client_cri() {
     CONTAINERD_PID=
