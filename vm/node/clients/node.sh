@@ -9,10 +9,12 @@ NODE_RT=/run/bhnode-rt
 nrt() { "$RUNTIME" --root "$NODE_RT" "$@"; }
 
 # node_bundle DIR CGROUPSPATH|- ARG...: a bundle with config.json from `runc spec`, the
-# rootfs shared (read-only) in /run/bhnode-rootfs, args ARG...
+# rootfs shared (read-only) in /var/lib/bhnode-rootfs, args ARG... (Not under /run: systemd
+# 262 mounts it noexec. runc still runs such a rootfs read-only, its remount clearing the
+# inherited noexec; bulkhead keeps the flags and finds no executable.)
 node_bundle() {
     local d=$1 cg=$2; shift 2
-    local r=/run/bhnode-rootfs a
+    local r=/var/lib/bhnode-rootfs a
     if [ ! -x "$r/bin/busybox" ]; then
         mkdir -p "$r/bin" "$r/proc" "$r/sys" "$r/dev" "$r/tmp" "$r/etc"
         cp /bin/busybox "$r/bin/busybox"
@@ -187,6 +189,9 @@ client_criu() { step "criu check (recorded)" criu_check; }
 CRI_USERNS_MAP=200000:65536
 cri_userns_runp() {
     local out
+    # the pod's root (uid 200000 outside) must reach its rootfs and bundle through the work
+    # dir, which mktemp made 0700 (/var/lib/containerd is 0711 on a node)
+    chmod 711 "$WORK" || return 1
     out=$(CRI_USERNS=$CRI_USERNS_MAP cric runp uspod bulkhead "$CRI_CG") || return 1
     echo "$out" >"$WORK/cri.uspod"
     expect "pod status" "$(cric podstatus "$out")" "READY bulkhead"
