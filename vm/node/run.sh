@@ -16,11 +16,11 @@
 # Console log: build/node/console.log (NODE_LOG to move it; the raw console in LOG.raw).
 #
 # Environment: BULKHEAD (static binary; default the release static build; `none`: a run
-# without it, for the node's own runtimes), NODE_TIMEOUT
-# (seconds, default 1800), NODE_MEM (MiB, default 3072), NODE_SMP (default 1: with 2 TCG
-# vCPUs the kernel's text patching (the cfs-bandwidth static key flipped by the first cpu.max)
-# oopsed with int3 in dequeue_entities once),
-# NODE_APPEND (extra kernel command line), NODE_QEMU_ARGS (extra qemu arguments).
+# without it, for the node's own runtimes); NODE_TIMEOUT (seconds, default 3600: a full
+# flows run took 18-30 min on a loaded 2-core host); NODE_MEM (MiB, default 3072); NODE_SMP
+# (default 1: with 2 TCG vCPUs the guest oopsed once, int3 in dequeue_entities while the
+# kernel patched its text for the first cpu.max); NODE_APPEND (extra kernel command line);
+# NODE_QEMU_ARGS (extra qemu arguments).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -36,7 +36,7 @@ for c in qemu-system-x86_64 mke2fs file; do
 done
 
 out=$repo/build/node
-NODE_TIMEOUT=${NODE_TIMEOUT:-1800}
+NODE_TIMEOUT=${NODE_TIMEOUT:-3600}
 NODE_MEM=${NODE_MEM:-3072}
 NODE_SMP=${NODE_SMP:-1}
 log=${NODE_LOG:-$out/console.log}

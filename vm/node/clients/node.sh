@@ -238,7 +238,7 @@ client_cri() {
     CONTAINERD_PID=
     client_cri_base
     [ -n "${CONTAINERD_PID:-}" ] || return
-    step "RunPodSandbox hostUsers: false (user namespace $CRI_USERNS_MAP)" cri_userns_runp
+    step "RunPodSandbox, hostUsers false (user namespace $CRI_USERNS_MAP)" cri_userns_runp
     [ -s "$WORK/cri.uspod" ] || return
     step "CreateContainer + Start with an idmapped volume" cri_userns_create
     step "the container's uid_map" cri_userns_map
