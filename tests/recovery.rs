@@ -143,3 +143,17 @@ fn limit_without_its_control_file_fails_naming_the_field() {
     }
     c.assert_nothing_left(&c.id);
 }
+
+/// Found by the reliability fuzzer: an RLIMIT_NOFILE too low for the init's last steps made
+/// create fail with `opening root /: No file descriptors available`, naming no field.
+#[test]
+fn too_low_nofile_rlimit_names_the_field() {
+    let mut c = Ctx::new("nofile");
+    c.config["process"]["rlimits"] = serde_json::json!([{"type": "RLIMIT_NOFILE", "soft": 3, "hard": 3}]);
+    let o = c.try_create(&[]);
+    o.assert_fail_msg();
+    if !is_runc() {
+        assert!(o.stderr.contains("process.rlimits"), "{o}");
+    }
+    c.assert_nothing_left(&c.id);
+}

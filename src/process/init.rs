@@ -15,7 +15,7 @@ pub fn run(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usize, Owne
     crate::trace::begin();
     let err = match setup_and_exec(cfg, plan, ch, idmapped, cgroup_tasks) {
         Ok(never) => match never {},
-        Err(e) => e,
+        Err(e) => blame_nofile(e, cfg.spec),
     };
     // Before Ready the parent is listening and reports the error; after it (exec failed
     // after start) stderr is all there is.
@@ -191,6 +191,18 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usiz
     let n = msg.floor_char_boundary(libc::PIPE_BUF);
     unsafe { libc::write(cfg.start_error.as_raw_fd(), msg.as_ptr().cast(), n) };
     Err(e)
+}
+
+/// The init applies process.rlimits before its last steps (cwd, seccomp, lookup, exec): an
+/// RLIMIT_NOFILE too low for those fails them with EMFILE, which must name the field.
+fn blame_nofile(e: anyhow::Error, spec: &oci_spec::runtime::Spec) -> anyhow::Error {
+    let emfile = e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.raw_os_error() == Some(libc::EMFILE))
+        || c.downcast_ref::<nix::errno::Errno>() == Some(&nix::errno::Errno::EMFILE));
+    let nofile = spec.process().as_ref().and_then(|p| p.rlimits().as_ref()).and_then(|r| r.iter().find(|l| l.typ() == oci_spec::runtime::PosixRlimitType::RlimitNofile));
+    match nofile {
+        Some(l) if emfile => e.context(format!("process.rlimits: RLIMIT_NOFILE soft {} leaves too few file descriptors to start the process", l.soft())),
+        _ => e,
+    }
 }
 
 fn wait_joined(ch: &Channel) -> Result<()> {
