@@ -17,7 +17,7 @@ if scripts/build.sh; then
     target_dir=$(realpath -m "${CARGO_TARGET_DIR:-target}")
     BULKHEAD="$target_dir/$(scripts/triple.sh)/release/bulkhead" conformance/run.sh || fail=1
     echo "test: reliability (bounded: kills, races, fuzzing) against the static binary"
-    RUNTIME="$target_dir/$(scripts/triple.sh)/release/bulkhead" TRIALS=8 LIFECYCLES=20 EXECS=10 MUTANTS=200 \
+    RUNTIME="$target_dir/$(scripts/triple.sh)/release/bulkhead" TRIALS=8 LIFECYCLES=20 EXECS=10 MUTANTS=200 SEED=${RELIABILITY_SEED:-15} \
         scripts/reliability.py || fail=1
     echo "test: integration (containerd ctr + CRI, podman, podman rootless, dockerd) against the static binary"
     RUNTIME="$target_dir/$(scripts/triple.sh)/release/bulkhead" integration/run.sh all || fail=1
