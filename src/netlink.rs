@@ -106,7 +106,7 @@ impl Netlink {
 
     /// Sends `m` and hands each reply (type, sequence number, payload after the header) to
     /// `on` until it returns a result.
-    fn transact(&mut self, mut m: Msg, mut on: impl FnMut(u16, u32, &[u8]) -> Option<io::Result<()>>) -> io::Result<()> {
+    fn transact(&mut self, mut m: Msg, on: impl FnMut(u16, u32, &[u8]) -> Option<io::Result<()>>) -> io::Result<()> {
         self.seq += 1;
         let len = m.buf.len() as u32;
         m.buf[0..4].copy_from_slice(&len.to_ne_bytes());
@@ -115,31 +115,7 @@ impl Netlink {
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
-        let mut buf = vec![0u8; 65536];
-        loop {
-            let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e);
-            }
-            let mut off = 0usize;
-            let n = n as usize;
-            while off + 16 <= n {
-                let mlen = u32::from_ne_bytes(buf[off..off + 4].try_into().unwrap()) as usize;
-                let ty = u16::from_ne_bytes(buf[off + 4..off + 6].try_into().unwrap());
-                let seq = u32::from_ne_bytes(buf[off + 8..off + 12].try_into().unwrap());
-                if mlen < 16 || off + mlen > n {
-                    break;
-                }
-                if let Some(r) = on(ty, seq, &buf[off + 16..off + mlen]) {
-                    return r;
-                }
-                off += (mlen + 3) & !3;
-            }
-        }
+        recv_messages(self.fd.as_raw_fd(), on)
     }
 
     /// A request answered by an ack (NLMSG_ERROR with 0 or -errno).
@@ -278,5 +254,36 @@ mod tests {
         }
         let a = parse_addr(&b).unwrap();
         assert_eq!((a.family, a.prefix, a.index, a.flags, a.local), (libc::AF_INET as u8, 24, 7, 0x80, vec![10, 0, 0, 2]));
+    }
+}
+
+/// Reads netlink datagrams from `fd`, handing each message (type, sequence number, payload
+/// after the 16-byte header) to `on` until it returns a result. EINTR is retried. Shared by
+/// the rtnetlink client above and bulkhead-bundle's nftables client.
+pub(crate) fn recv_messages(fd: RawFd, mut on: impl FnMut(u16, u32, &[u8]) -> Option<io::Result<()>>) -> io::Result<()> {
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        let n = n as usize;
+        let mut off = 0usize;
+        while off + 16 <= n {
+            let len = u32::from_ne_bytes(buf[off..off + 4].try_into().unwrap()) as usize;
+            if len < 16 || off + len > n {
+                break;
+            }
+            let ty = u16::from_ne_bytes(buf[off + 4..off + 6].try_into().unwrap());
+            let seq = u32::from_ne_bytes(buf[off + 8..off + 12].try_into().unwrap());
+            if let Some(r) = on(ty, seq, &buf[off + 16..off + len]) {
+                return r;
+            }
+            off += (len + 3) & !3;
+        }
     }
 }

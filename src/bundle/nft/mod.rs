@@ -93,32 +93,8 @@ impl Nft {
     }
 
     /// Receives messages, calling `f(type, seq, payload)` for each, until `f` says stop.
-    fn recv(&self, mut f: impl FnMut(u16, u32, &[u8]) -> Option<io::Result<()>>) -> io::Result<()> {
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e);
-            }
-            let n = n as usize;
-            let mut off = 0;
-            while off + 16 <= n {
-                let len = u32::from_ne_bytes(buf[off..off + 4].try_into().unwrap()) as usize;
-                if len < 16 || off + len > n {
-                    break;
-                }
-                let ty = u16::from_ne_bytes(buf[off + 4..off + 6].try_into().unwrap());
-                let seq = u32::from_ne_bytes(buf[off + 8..off + 12].try_into().unwrap());
-                if let Some(r) = f(ty, seq, &buf[off + 16..off + len]) {
-                    return r;
-                }
-                off += (len + 3) & !3;
-            }
-        }
+    fn recv(&self, f: impl FnMut(u16, u32, &[u8]) -> Option<io::Result<()>>) -> io::Result<()> {
+        crate::netlink::recv_messages(self.fd.as_raw_fd(), f)
     }
 
     /// Sends the messages written by `f` as one transaction; every message is acknowledged.
