@@ -240,23 +240,6 @@ fn parse_addr(b: &[u8]) -> Option<Addr> {
     Some(a)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_an_ifaddrmsg() {
-        let mut b = vec![libc::AF_INET as u8, 24, 0x80, 0, 7, 0, 0, 0];
-        for (ty, data) in [(IFA_ADDRESS, vec![10u8, 0, 0, 1]), (IFA_LOCAL, vec![10, 0, 0, 2]), (IFA_FLAGS, 0x80u32.to_ne_bytes().to_vec())] {
-            b.extend_from_slice(&((4 + data.len()) as u16).to_ne_bytes());
-            b.extend_from_slice(&ty.to_ne_bytes());
-            b.extend_from_slice(&data);
-        }
-        let a = parse_addr(&b).unwrap();
-        assert_eq!((a.family, a.prefix, a.index, a.flags, a.local), (libc::AF_INET as u8, 24, 7, 0x80, vec![10, 0, 0, 2]));
-    }
-}
-
 /// Reads netlink datagrams from `fd`, handing each message (type, sequence number, payload
 /// after the 16-byte header) to `on` until it returns a result. EINTR is retried. Shared by
 /// the rtnetlink client above and bulkhead-bundle's nftables client.
@@ -287,3 +270,21 @@ pub(crate) fn recv_messages(fd: RawFd, mut on: impl FnMut(u16, u32, &[u8]) -> Op
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_an_ifaddrmsg() {
+        let mut b = vec![libc::AF_INET as u8, 24, 0x80, 0, 7, 0, 0, 0];
+        for (ty, data) in [(IFA_ADDRESS, vec![10u8, 0, 0, 1]), (IFA_LOCAL, vec![10, 0, 0, 2]), (IFA_FLAGS, 0x80u32.to_ne_bytes().to_vec())] {
+            b.extend_from_slice(&((4 + data.len()) as u16).to_ne_bytes());
+            b.extend_from_slice(&ty.to_ne_bytes());
+            b.extend_from_slice(&data);
+        }
+        let a = parse_addr(&b).unwrap();
+        assert_eq!((a.family, a.prefix, a.index, a.flags, a.local), (libc::AF_INET as u8, 24, 7, 0x80, vec![10, 0, 0, 2]));
+    }
+}
+
