@@ -132,7 +132,10 @@ fn setns(fd: RawFd, flags: libc::c_int) -> std::io::Result<()> {
 pub fn spawn(cfg: &ExecConfig) -> Result<i32> {
     let target = open_target(cfg)?;
     let has_pid_ns = cfg.namespaces.contains(&LinuxNamespaceType::Pid);
-    let setgroups_allowed = !cfg.namespaces.contains(&LinuxNamespaceType::User)
+    // As runc: a user namespace whose setgroups is denied (its own, or the runtime's: `unshare
+    // -r`) refuses setgroups(2) even with an empty list.
+    let in_userns = crate::security::rootless::in_userns(crate::security::rootless::facts(), cfg.namespaces.contains(&LinuxNamespaceType::User));
+    let setgroups_allowed = !in_userns
         || std::fs::read_to_string(format!("/proc/{}/setgroups", cfg.init_pid)).map(|s| s.trim() != "deny").unwrap_or(true);
     let last_cap = crate::security::caps::last_cap();
 

@@ -89,7 +89,7 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usiz
         spec,
         rootfs: cfg.rootfs,
         bundle: cfg.bundle,
-        in_userns: plan.mounts_in_userns,
+        in_userns: plan.in_userns,
         cgroup_ns: plan.new_cgroup,
         cgroup_sources: &cgroup_sources,
         cgroup_unified: cfg.cgroup_unified,
@@ -140,7 +140,7 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usiz
     finalize::set_rlimits(process)?;
     finalize::chdir_cwd(process.cwd(), true)?;
     crate::trace::mark("keyring-rlimits-cwd");
-    let setgroups_allowed = !plan.user || std::fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() != "deny").unwrap_or(true);
+    let setgroups_allowed = !plan.in_userns || std::fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() != "deny").unwrap_or(true);
     // As runc: without no_new_privs, loading a filter needs CAP_SYS_ADMIN, so it goes in
     // before the capabilities are dropped; with it, as late as possible.
     let nnp = process.no_new_privileges().unwrap_or(false);

@@ -87,7 +87,7 @@ fn fast_join_handles(cg: &Cgroup) -> (Vec<OwnedFd>, Option<OwnedFd>) {
 /// Runs the create path and returns the init's pid once it waits for `start`.
 pub fn spawn(cfg: InitConfig) -> Result<i32> {
     let mut plan = namespaces::Plan::from_spec(cfg.spec);
-    plan.mounts_in_userns = crate::security::rootless::mounts_in_userns(crate::security::rootless::facts(), plan.user);
+    plan.in_userns = crate::security::rootless::in_userns(crate::security::rootless::facts(), plan.user);
     let joins = plan.open_joins()?;
     // Idmapped mounts are made on the host side (see rootfs::idmap), before anything else.
     let idmapped = crate::rootfs::idmap::prepare(cfg.spec, cfg.bundle)?;

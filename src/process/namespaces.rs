@@ -32,15 +32,16 @@ pub struct Plan {
     pub new_time: bool,
     pub user: bool,
     pub mount: bool,
-    /// The container's mounts are made in a user namespace: its own, or the one the runtime
-    /// runs in (podman rootless). Devices are then bound, not mknod'ed, and locked mount flags
-    /// kept. Decided by the parent (security::rootless::mounts_in_userns).
-    pub mounts_in_userns: bool,
+    /// The container lives in a user namespace: its own, or the one the runtime runs in
+    /// (podman rootless, `unshare -r`). Devices are then bound, not mknod'ed, locked mount
+    /// flags kept, and setgroups asked first. Decided by the parent
+    /// (security::rootless::in_userns).
+    pub in_userns: bool,
 }
 
 impl Plan {
     pub fn from_spec(spec: &Spec) -> Plan {
-        let mut p = Plan { clone_flags: CloneFlags::empty(), joins: Vec::new(), new_user: false, new_cgroup: false, new_time: false, user: false, mount: false, mounts_in_userns: false };
+        let mut p = Plan { clone_flags: CloneFlags::empty(), joins: Vec::new(), new_user: false, new_cgroup: false, new_time: false, user: false, mount: false, in_userns: false };
         let nss = spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default();
         for ns in &nss {
             let t = ns.typ();

@@ -8,7 +8,8 @@
 //!   for euid 0 inside a non-initial user namespace (podman rootless runs the runtime there,
 //!   as uid 0 of its own namespace), unless the global `--rootless true|false` says;
 //! - running in a user namespace (runc's `userns.RunningInUserNS()`): devices cannot be
-//!   mknod'ed and mount flags are locked, even for a container without a user namespace.
+//!   mknod'ed, mount flags are locked and setgroups may be denied, even for a container
+//!   without a user namespace of its own.
 //!
 //! The state root follows runc's `shouldHonorXDGRuntimeDir`: `$XDG_RUNTIME_DIR/bulkhead` for a
 //! non-zero euid, and for euid 0 in a user namespace unless `USER=root`; else /run/bulkhead.
@@ -124,10 +125,11 @@ pub fn rootless_cgroups(f: &Facts, flag: Option<bool>) -> bool {
     }
 }
 
-/// Devices are bind-mounted from the host instead of mknod'ed (runc: `useBindMount`), and
-/// locked mount flags are kept, whenever the container's mounts are made in a user
-/// namespace: its own, or the one the runtime already runs in.
-pub fn mounts_in_userns(f: &Facts, container_userns: bool) -> bool {
+/// The container lives in a user namespace: its own, or the one the runtime already runs in.
+/// Then devices are bind-mounted from the host instead of mknod'ed (runc: `useBindMount`),
+/// locked mount flags are kept, and setgroups(2) is skipped where /proc/self/setgroups says
+/// "deny" (runc: `allowSupGroups`).
+pub fn in_userns(f: &Facts, container_userns: bool) -> bool {
     container_userns || f.in_userns
 }
 
@@ -226,9 +228,9 @@ mod tests {
     fn euid_and_userns_decisions() {
         assert!(!rootless_euid(&facts(0, true, None, None)), "uid 0 of a userns writes id maps itself, as runc");
         assert!(rootless_euid(&facts(1001, false, None, None)));
-        assert!(mounts_in_userns(&facts(0, true, None, None), false), "podman rootless without a container userns: bind devices");
-        assert!(mounts_in_userns(&facts(0, false, None, None), true));
-        assert!(!mounts_in_userns(&facts(0, false, None, None), false));
+        assert!(in_userns(&facts(0, true, None, None), false), "podman rootless without a container userns: bind devices");
+        assert!(in_userns(&facts(0, false, None, None), true));
+        assert!(!in_userns(&facts(0, false, None, None), false));
     }
 
     #[test]
