@@ -55,11 +55,12 @@ rl_setup() {
     chmod 755 "$base"
     RL_BASE=$base RL_HOME=$base/home RL_XDG=$base/run
     on_exit "rl_teardown"
-    useradd -M -d "$RL_HOME" -s /bin/sh "$RL_USER" || return 1
+    # /etc/passwd and /etc/subuid locks may be held by a test creating its own user: retry
+    retry 10 useradd -M -d "$RL_HOME" -s /bin/sh "$RL_USER" || { echo "setup: useradd $RL_USER failed"; return 1; }
     RL_UID=$(id -u "$RL_USER") RL_GID=$(id -g "$RL_USER")
     # useradd may have given a range already (SUB_UID_COUNT in login.defs); else add one
-    grep -q "^$RL_USER:" /etc/subuid || usermod --add-subuids 1300000-1365535 "$RL_USER" || return 1
-    grep -q "^$RL_USER:" /etc/subgid || usermod --add-subgids 1300000-1365535 "$RL_USER" || return 1
+    grep -q "^$RL_USER:" /etc/subuid || retry 10 usermod --add-subuids 1300000-1365535 "$RL_USER" || { echo "setup: no subuid range"; return 1; }
+    grep -q "^$RL_USER:" /etc/subgid || retry 10 usermod --add-subgids 1300000-1365535 "$RL_USER" || { echo "setup: no subgid range"; return 1; }
     mkdir -p "$RL_HOME/bin" "$RL_XDG" "$RL_HOME/private"
     chmod 700 "$RL_HOME" "$RL_XDG" "$RL_HOME/private"
     echo "only the user can read this" >"$RL_HOME/private/secret"
@@ -71,8 +72,8 @@ rl_setup() {
     mkdir -p "$RL_HOME/.config/containers"
     printf '[storage]\ndriver = "vfs"\n' >"$RL_HOME/.config/containers/storage.conf"
     chown -R "$RL_UID:$RL_GID" "$RL_HOME" "$RL_XDG"
-    mknod -m 666 "$RL_BASE/tun" c 10 200 || return 1
-    rl_as_user >"$RL_BASE/as-user" && chmod 755 "$RL_BASE/as-user"
+    mknod -m 666 "$RL_BASE/tun" c 10 200 || { echo "setup: mknod $RL_BASE/tun failed"; return 1; }
+    rl_as_user >"$RL_BASE/as-user" && chmod 755 "$RL_BASE/as-user" || { echo "setup: writing $RL_BASE/as-user failed"; return 1; }
     # The netns is held by a process of ours, not a /run/netns name: a name there can be
     # removed by anything else on the machine that cleans up netns names.
     unshare --net sh -c 'ip link set lo up && exec sleep 2147483647' >/dev/null 2>&1 &
@@ -202,7 +203,7 @@ client_podman-rootless() {
         return
     fi
     if rl_setup >"$WORK/step.out" 2>&1; then ok "setup (user, subuid, XDG_RUNTIME_DIR, netns)"; else
-        notok "setup (user, subuid, XDG_RUNTIME_DIR, netns)" "$(tail -n1 "$WORK/step.out")"; return; fi
+        notok "setup (user, subuid, XDG_RUNTIME_DIR, netns)" "$(grep -v '^[[:space:]]*$' "$WORK/step.out" | tail -n 3 | tr '\n' ' ')"; return; fi
     step "load (docker-archive)" rl_load
     step "run (uid 0 in the container), exit code" rl_run
     step "run -it" rl_run_it
