@@ -54,6 +54,63 @@ fn joins_the_cgroup_in_every_hierarchy() {
     ct.assert_only_init();
 }
 
+/// `/proc/PID/cgroup` as hierarchy (the controllers field, "" for cgroup2) → path.
+fn cgroup_map(pid: i32) -> std::collections::BTreeMap<String, String> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    s.lines()
+        .filter_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, ctl, path) = (f.next()?, f.next()?, f.next()?);
+            Some((ctl.to_string(), path.to_string()))
+        })
+        .collect()
+}
+
+/// runc 1.5 (issue 19, item 3): on a v1/hybrid host an exec'd process is in the container's
+/// cgroup in every hierarchy the init is in, whichever way it got there: the child writing "0"
+/// to each v1 `tasks` file (the fast path) or the parent writing each `cgroup.procs` (the path
+/// a frozen container takes with --ignore-paused). Checked hierarchy by hierarchy, so a
+/// missed one is named.
+#[test]
+fn exec_joins_every_hierarchy_on_both_join_paths() {
+    let ct = Ct::start("cg-all", |_| {});
+    let init = cgroup_map(ct.init_pid());
+    let v1 = init.keys().filter(|k| !k.is_empty()).count();
+    if v1 == 0 {
+        eprintln!("pure cgroup2 host: one hierarchy, covered by joins_the_cgroup_in_every_hierarchy");
+    }
+    let (freezer, frozen, thawed) = ct.freezer_file();
+    for paused in [false, true] {
+        if paused && text(&Command::new(&*BIN).arg("--version").output().unwrap().stdout).starts_with("runc") {
+            continue; // runc's `exec -d` waits for the frozen process to exec; that path is bulkhead's
+        }
+        if paused {
+            std::fs::write(&freezer, frozen).unwrap();
+            wait_for(Duration::from_secs(5), "the cgroup to freeze", || std::fs::read_to_string(&freezer).ok().filter(|s| s.trim() == frozen || s.trim() == "1"));
+        }
+        let pidfile = ct.bundle.path().join(format!("exec-{paused}.pid"));
+        let mut args = vec!["exec", "-d", "--pid-file", pidfile.to_str().unwrap()];
+        if paused {
+            args.push("--ignore-paused");
+        }
+        args.extend([ct.id.as_str(), "sleep", "100"]);
+        let out = ct.cmd(&args, true);
+        assert_eq!(out.status.code(), Some(0), "paused={paused}: {}", text(&out.stderr));
+        let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+        let mine = cgroup_map(pid);
+        if paused {
+            std::fs::write(&freezer, thawed).unwrap();
+        }
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        for (h, path) in &init {
+            assert_eq!(mine.get(h), Some(path), "paused={paused}: hierarchy {h:?}: exec'd process at {:?}, init at {path:?}", mine.get(h));
+            assert!(path.ends_with(&ct.cgroup), "hierarchy {h:?}: the init is at {path}, not in {}", ct.cgroup);
+        }
+        assert_eq!(mine.len(), init.len(), "paused={paused}: {mine:?} vs {init:?}");
+    }
+    ct.assert_only_init();
+}
+
 /// A cgroup namespace, whose root is the container's cgroup (runc's `spec` lists one only on
 /// a pure cgroup2 host).
 fn with_cgroupns(c: &mut serde_json::Value) {
