@@ -1,4 +1,5 @@
-//! Behaviour runc users notice (issue 15, items 1-10), each checked on the same case as runc.
+//! Behaviour runc users notice (issue 15, items 1-10; issue 19), each checked on the same case as
+//! runc.
 mod common;
 
 use common::*;
@@ -78,6 +79,43 @@ fn userns_bind_source_under_a_private_host_dir() {
     }
     let out = c.sh_ok("cat /vol/f /file; touch /vol/x 2>/dev/null && echo writable || echo read-only");
     assert_eq!(out, "reachable\na file\nread-only\n");
+}
+
+/// Issue 19, item 8: a bind source inside the rootfs is looked up once the entries before it
+/// are mounted (runc 1.5.1: mount order matters). /data is first bound from a host dir; a
+/// later bind of `<rootfs>/data/...` must get that dir's file, not the image's, whoever opens
+/// the source: the init itself, the runtime for an init in a user namespace that cannot reach
+/// it (a 0700 directory), the runtime as an idmapped mount (owned by the container's root).
+#[test]
+fn bind_source_inside_an_earlier_mount_sees_that_mount() {
+    use std::os::unix::fs::PermissionsExt;
+    if runc_older_than(1, 2) {
+        return; // runc 1.1.5: no idmapped mounts, and its mount fds are opened before any mount
+    }
+    let mut wrong = Vec::new();
+    for (userns, how) in [(false, "plain"), (true, "plain"), (true, "private"), (true, "idmap")] {
+        let mut c = if userns { userns_ctx(&format!("order-{how}")) } else { Ctx::new("order-plain") };
+        let earlier = c.dir.join("earlier");
+        fs::create_dir_all(earlier.join("private")).unwrap();
+        fs::create_dir_all(c.rootfs.join("data/private")).unwrap();
+        for d in [&earlier, &c.rootfs.join("data")] {
+            let text = if d == &earlier { "from-earlier-mount\n" } else { "from-image\n" };
+            fs::write(d.join("marker"), text).unwrap();
+            fs::write(d.join("private/marker"), text).unwrap();
+        }
+        fs::set_permissions(earlier.join("private"), fs::Permissions::from_mode(0o700)).unwrap();
+        let src = c.rootfs.join(if how == "private" { "data/private/marker" } else { "data/marker" });
+        let opts = if how == "idmap" { serde_json::json!(["bind", "idmap"]) } else { serde_json::json!(["bind"]) };
+        let mounts = c.config["mounts"].as_array_mut().unwrap();
+        mounts.push(serde_json::json!({"destination": "/data", "type": "bind", "source": earlier, "options": ["rbind"]}));
+        mounts.push(serde_json::json!({"destination": "/mnt/marker", "type": "bind", "source": src, "options": opts}));
+        let out = c.sh_ok("cat /mnt/marker; stat -c %u /mnt/marker");
+        let owner = if how == "idmap" { "0" } else if userns { "65534" } else { "0" };
+        if out != format!("from-earlier-mount\n{owner}\n") {
+            wrong.push(format!("{how} bind, user namespace {userns}: {out:?}, want from-earlier-mount, owner {owner}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
 }
 
 /// Item 3: `/dev` read-only with mounts below it (/dev/pts, /dev/shm, /dev/mqueue in the

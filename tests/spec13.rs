@@ -150,27 +150,74 @@ fn tmpcopyup_fills_the_tmpfs_from_the_image() {
     assert_eq!(fs::read_to_string(c.rootfs.join("data/sub/file")).unwrap(), "from-image\n", "the image was written");
 }
 
+/// Issue 19, item 8: the owners seen through idmapped mounts are runc 1.5.1's, for `idmap`,
+/// `ridmap` and mappings alone, on `bind` and `rbind` of a directory with a submount, with the
+/// mount's own mappings and with those implied by the container's user namespace. Expected
+/// lines are what runc 1.5.1 printed on this case. `idmap` maps only the top mount of an
+/// rbind, `ridmap` every submount; a non-recursive idmapped copy of a directory with a mount
+/// below it is refused in a user namespace (the kernel locks that submount; runc: open_tree
+/// EINVAL).
 #[test]
-fn idmap_maps_the_top_mount_ridmap_every_submount() {
-    if is_runc() {
+fn idmap_ids_as_runc_1_5_1() {
+    use std::os::unix::fs::chown;
+    if runc_older_than(1, 2) {
         return; // runc 1.1.5 has no idmapped mounts
     }
-    let mut c = Ctx::new("ridmap");
-    let (src, _m) = source_with_submount(&c);
-    let maps = json!([{"containerID": 0, "hostID": 4000, "size": 1}]);
-    for (dest, opt) in [("/mnt/idmap", "idmap"), ("/mnt/ridmap", "ridmap")] {
-        push(&mut c, "/mounts", json!({"destination": dest, "type": "bind", "source": src, "options": ["rbind", opt],
-            "uidMappings": maps, "gidMappings": maps}));
+    // Every combination on one container: (container userns, mount mappings, binds).
+    let cases: [(bool, &[&str]); 2] = [(false, &["bind", "rbind"]), (true, &["rbind"])];
+    let want = [
+        "/idmap-bind/f 5000:5000\n/idmap-bind/sub 4000:4000\n/idmap-rbind/f 5000:5000\n/idmap-rbind/sub 0:0\n/idmap-rbind/sub/g 2000:2000\n\
+         /ridmap-bind/f 5000:5000\n/ridmap-bind/sub 4000:4000\n/ridmap-rbind/f 5000:5000\n/ridmap-rbind/sub 4000:4000\n/ridmap-rbind/sub/g 6000:6000\n\
+         /maps-bind/f 5000:5000\n/maps-bind/sub 4000:4000\n/maps-rbind/f 5000:5000\n/maps-rbind/sub 0:0\n/maps-rbind/sub/g 2000:2000\n",
+        "/idmap-rbind/f 1000:1000\n/idmap-rbind/sub 65534:65534\n/idmap-rbind/sub/g 65534:65534\n\
+         /ridmap-rbind/f 1000:1000\n/ridmap-rbind/sub 0:0\n/ridmap-rbind/sub/g 2000:2000\n\
+         /maps-rbind/f 65534:65534\n/maps-rbind/sub 65534:65534\n/maps-rbind/sub/g 65534:65534\n",
+    ];
+    for ((userns, binds), want) in cases.iter().zip(want) {
+        let mut c = if *userns { userns_ctx("idmap-implied", 300000) } else { Ctx::new("idmap-own") };
+        let (src, _m) = source_with_submount(&c);
+        fs::write(src.join("f"), "x").unwrap();
+        fs::write(src.join("sub/g"), "x").unwrap();
+        chown(src.join("f"), Some(1000), Some(1000)).unwrap();
+        chown(src.join("sub/g"), Some(2000), Some(2000)).unwrap();
+        let mut paths = Vec::new();
+        for opt in ["idmap", "ridmap", "maps"] {
+            for bind in binds.iter() {
+                let dest = format!("/{opt}-{bind}");
+                let mut m = json!({"destination": dest, "type": "bind", "source": src, "options": [bind]});
+                if opt != "maps" {
+                    m["options"].as_array_mut().unwrap().push(json!(opt));
+                }
+                // In the user namespace only `maps` has mappings of its own (to ids it does
+                // not map: overflow ids); the others take the container's.
+                if !userns || opt == "maps" {
+                    let maps = json!([{"containerID": 0, "hostID": 4000, "size": 3000}]);
+                    (m["uidMappings"], m["gidMappings"]) = (maps.clone(), maps);
+                }
+                push(&mut c, "/mounts", m);
+                paths.extend([format!("{dest}/f"), format!("{dest}/sub")]);
+                if *bind == "rbind" {
+                    paths.push(format!("{dest}/sub/g"));
+                }
+            }
+        }
+        let out = c.sh_ok(&format!("stat -c '%n %u:%g' {}", paths.join(" ")));
+        assert_eq!(out, want, "user namespace: {userns}");
     }
-    let out = c.sh_ok("stat -c '%n %u' /mnt/idmap /mnt/idmap/sub /mnt/ridmap /mnt/ridmap/sub");
-    assert!(out.contains("/mnt/idmap 4000"), "{out}");
-    assert!(out.contains("/mnt/idmap/sub 0"), "idmap must not reach the submount (runc): {out}");
-    assert!(out.contains("/mnt/ridmap 4000") && out.contains("/mnt/ridmap/sub 4000"), "{out}");
+    // The non-recursive copy in a user namespace: refused, naming the entry.
+    let mut c = userns_ctx("idmap-locked", 300000);
+    let (src, _m) = source_with_submount(&c);
+    push(&mut c, "/mounts", json!({"destination": "/vol", "type": "bind", "source": src, "options": ["bind", "idmap"]}));
+    let o = c.sh("true");
+    assert!(!o.ok() && o.stderr.contains("open_tree"), "{o}");
+    if !is_runc() {
+        assert!(o.stderr.contains("mounts[") && o.stderr.contains("rbind"), "the entry and the way out are named: {o}");
+    }
 }
 
 #[test]
 fn idmap_option_without_mappings_uses_the_containers() {
-    if is_runc() {
+    if runc_older_than(1, 2) {
         return;
     }
     let mut c = userns_ctx("idmap-userns", 300000);

@@ -11,9 +11,9 @@ use crate::cgroups::Manager;
 use crate::hooks::{self, Phase};
 use crate::state::Status;
 
-pub fn run(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usize, OwnedFd)], cgroup_tasks: &[OwnedFd]) -> ! {
+pub fn run(cfg: &InitConfig, plan: &Plan, ch: &Channel, cgroup_tasks: &[OwnedFd]) -> ! {
     crate::trace::begin();
-    let err = match setup_and_exec(cfg, plan, ch, idmapped, cgroup_tasks) {
+    let err = match setup_and_exec(cfg, plan, ch, cgroup_tasks) {
         Ok(never) => match never {},
         Err(e) => blame_nofile(e, cfg.spec),
     };
@@ -25,18 +25,13 @@ pub fn run(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usize, Owne
     unsafe { libc::_exit(127) }
 }
 
-fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usize, OwnedFd)], cgroup_tasks: &[OwnedFd]) -> Result<std::convert::Infallible> {
+fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, cgroup_tasks: &[OwnedFd]) -> Result<std::convert::Infallible> {
     let spec = cfg.spec;
     let process = spec.process().as_ref().context("process: missing")?;
-    let mut bind_sources = Vec::new();
-    let host_pid = loop {
-        match ch.recv()? {
-            Some(Msg::Go(pid)) => break pid,
-            // SAFETY: recv hands us this fd (SCM_RIGHTS); nothing else owns it.
-            Some(Msg::MountSource(i, fd)) => bind_sources.push((i, unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })),
-            // The parent gave up (its own error is what the user sees).
-            _ => unsafe { libc::_exit(1) },
-        }
+    let host_pid = match ch.recv()? {
+        Some(Msg::Go(pid)) => pid,
+        // The parent gave up (its own error is what the user sees).
+        _ => unsafe { libc::_exit(1) },
     };
     crate::trace::mark("go");
     // Already so unless a rootless parent needed our /proc files for the id maps.
@@ -51,7 +46,6 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usiz
     let mut keep = vec![ch.as_raw_fd(), cfg.fifo.as_raw_fd(), cfg.start_error.as_raw_fd()];
     keep.extend(cfg.console_socket.as_ref().map(|s| s.as_raw_fd()));
     keep.extend(crate::log::file_fd());
-    keep.extend(idmapped.iter().chain(&bind_sources).map(|(_, fd)| fd.as_raw_fd()));
     crate::sys::close_fds_except(3 + (cfg.preserve_fds + cfg.listen_fds) as i32, &keep);
     // File modes below (devices, mount points) must be exactly what the config says.
     unsafe { libc::umask(0) };
@@ -65,10 +59,10 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usiz
     // The parent is joining us to our cgroup meanwhile. A cgroup namespace is rooted where we
     // stand when we make it, so that waits for Joined; a cgroup2 mount inside it must come
     // after it, other mounts need not wait.
-    let mut joined = false;
+    let joined = std::cell::Cell::new(false);
     if plan.new_cgroup && cfg.cgroup_unified {
         wait_joined(ch)?;
-        joined = true;
+        joined.set(true);
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).context("unshare(CLONE_NEWCGROUP)")?;
     }
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
@@ -93,13 +87,13 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, idmapped: &[(usiz
         cgroup_ns: plan.new_cgroup,
         cgroup_sources: &cgroup_sources,
         cgroup_unified: cfg.cgroup_unified,
-        idmapped,
-        bind_sources: &bind_sources,
+        request_source: &|i| request_source(ch, i, &joined),
+        ask_for_binds: plan.user && !crate::security::rootless::is_rootless_euid(),
         own_mount_ns: plan.mount,
     })?;
     crate::trace::mark("mounts");
 
-    if !joined {
+    if !joined.get() {
         wait_joined(ch)?;
         if plan.new_cgroup {
             nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).context("unshare(CLONE_NEWCGROUP)")?;
@@ -202,6 +196,21 @@ fn blame_nofile(e: anyhow::Error, spec: &oci_spec::runtime::Spec) -> anyhow::Err
     match nofile {
         Some(l) if emfile => e.context(format!("process.rlimits: RLIMIT_NOFILE soft {} leaves too few file descriptors to start the process", l.soft())),
         _ => e,
+    }
+}
+
+/// The source of mounts[`i`] from the runtime (rootfs::sources). The parent's Joined may
+/// come first: noted in `joined`, for the wait on it not to block.
+fn request_source(ch: &Channel, i: usize, joined: &std::cell::Cell<bool>) -> Result<OwnedFd> {
+    ch.send(&Msg::MountRequest(i))?;
+    loop {
+        match ch.recv()? {
+            // SAFETY: recv hands us this fd (SCM_RIGHTS); nothing else owns it.
+            Some(Msg::MountSource(j, fd)) if j == i => return Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }),
+            Some(Msg::Joined) => joined.set(true),
+            // The parent could not open it and reports why.
+            _ => unsafe { libc::_exit(1) },
+        }
     }
 }
 

@@ -89,8 +89,9 @@ pub fn spawn(cfg: InitConfig) -> Result<i32> {
     let mut plan = namespaces::Plan::from_spec(cfg.spec);
     plan.in_userns = crate::security::rootless::in_userns(crate::security::rootless::facts(), plan.user);
     let joins = plan.open_joins()?;
-    // Idmapped mounts are made on the host side (see rootfs::idmap), before anything else.
-    let idmapped = crate::rootfs::idmap::prepare(cfg.spec, cfg.bundle)?;
+    // Idmapped mounts are made by the runtime when the init asks (rootfs::sources): refuse
+    // those it could not make before anything is cloned.
+    crate::rootfs::sources::check(cfg.spec)?;
     let (parent, child) = sync::pair()?;
     // CVE-2019-5736: everything forked from here on is non-dumpable from its first instruction
     // (see security::dumpable); the init's execve makes the container's program dumpable again.
@@ -117,7 +118,7 @@ pub fn spawn(cfg: InitConfig) -> Result<i32> {
                 drop(proc_self);
                 let pid = unsafe { crate::sys::clone_fork(plan.clone_flags.bits() as u64)? };
                 if pid == 0 {
-                    init::run(&cfg, &plan, &child, &idmapped, &[]);
+                    init::run(&cfg, &plan, &child, &[]);
                 }
                 Ok(pid)
             })();
@@ -153,7 +154,7 @@ pub fn spawn(cfg: InitConfig) -> Result<i32> {
         };
         if pid == 0 {
             drop(parent);
-            init::run(&cfg, &plan, &child, &idmapped, if fast { &tasks } else { &[] });
+            init::run(&cfg, &plan, &child, if fast { &tasks } else { &[] });
         }
         joined_by_init = fast;
         drop(child);
@@ -175,7 +176,6 @@ pub fn spawn(cfg: InitConfig) -> Result<i32> {
         if plan.new_user {
             namespaces::write_id_maps(pid, cfg.spec)?;
             crate::debug!("create {}: uid/gid maps written", cfg.id);
-            send_bind_sources(&parent, pid, cfg.spec, cfg.bundle)?;
         }
         // In the fallback the init starts its mounts while we move it into its cgroups: the
         // cgroup.procs writes' RCU wait overlaps them (see the module doc).
@@ -207,6 +207,10 @@ pub fn spawn(cfg: InitConfig) -> Result<i32> {
                     drop(fd);
                     send(&Msg::SeccompDone)?;
                 }
+                Some(Msg::MountRequest(i)) => {
+                    let fd = crate::rootfs::sources::serve(pid, cfg.spec, cfg.bundle, i)?;
+                    parent.send_mount_source(i, fd.as_raw_fd())?;
+                }
                 Some(Msg::Ready) => return Ok(()),
                 Some(Msg::Error(e)) => bail!("{e}"),
                 Some(other) => bail!("unexpected {other:?} from the container's init"),
@@ -223,19 +227,6 @@ pub fn spawn(cfg: InitConfig) -> Result<i32> {
         return Err(e);
     }
     Ok(pid)
-}
-
-/// A new user namespace's root may not reach the bind sources: open them for it (see
-/// rootfs::sources). Root only: entering another mount namespace needs CAP_SYS_ADMIN here.
-fn send_bind_sources(ch: &sync::Channel, pid: i32, spec: &Spec, bundle: &Path) -> Result<()> {
-    let binds = crate::rootfs::sources::binds(spec, bundle);
-    if binds.is_empty() || crate::security::rootless::is_rootless_euid() {
-        return Ok(());
-    }
-    for (i, fd) in crate::rootfs::sources::open_in_mount_ns(pid, &binds)? {
-        ch.send_mount_source(i, fd.as_raw_fd())?;
-    }
-    Ok(())
 }
 
 /// process.oomScoreAdj of the init, written from the host side before it runs anything.

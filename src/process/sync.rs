@@ -25,8 +25,10 @@ pub enum Msg {
     SeccompFd(i32),
     /// Parent → init: the notify fd reached the agent at listenerPath.
     SeccompDone,
-    /// Parent → init, before Go: the source of mounts[index] opened by the runtime
-    /// (rootfs::sources), attached with SCM_RIGHTS; received, an fd the receiver owns.
+    /// Init → parent, while mounting: open the source of mounts[index] (rootfs::sources).
+    MountRequest(usize),
+    /// Parent → init: the source of mounts[index] opened by the runtime, attached with
+    /// SCM_RIGHTS; received, an fd the receiver owns.
     MountSource(usize, i32),
 }
 
@@ -67,6 +69,10 @@ impl Channel {
             Msg::SeccompFd(_) => bail!("SeccompFd carries an fd: use send_fd"),
             Msg::MountSource(..) => bail!("MountSource carries an fd: use send_mount_source"),
             Msg::SeccompDone => buf.push(b's'),
+            Msg::MountRequest(i) => {
+                buf.push(b'm');
+                buf.extend_from_slice(&(*i as u64).to_le_bytes());
+            }
         }
         let n = unsafe { libc::send(self.0.as_raw_fd(), buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
         if n < 0 {
@@ -147,6 +153,7 @@ impl Channel {
             b'P' => Msg::Pid(int(&buf[..n])?),
             b'E' => Msg::Error(String::from_utf8_lossy(&buf[1..n]).into_owned()),
             b's' => Msg::SeccompDone,
+            b'm' => Msg::MountRequest(u64::from_le_bytes(buf[..n].get(1..9).context("short message")?.try_into()?) as usize),
             t => bail!("unknown message {t} on the init sync channel"),
         }))
     }
@@ -176,7 +183,7 @@ mod tests {
     #[test]
     fn messages_round_trip_and_eof_is_none() {
         let (a, b) = pair().unwrap();
-        for m in [Msg::Go(42), Msg::Joined, Msg::HooksRequest, Msg::HooksDone, Msg::Ready, Msg::Pid(-7), Msg::Error("mounts[1]: boom".into())] {
+        for m in [Msg::Go(42), Msg::Joined, Msg::HooksRequest, Msg::HooksDone, Msg::Ready, Msg::Pid(-7), Msg::Error("mounts[1]: boom".into()), Msg::MountRequest(300)] {
             a.send(&m).unwrap();
             assert_eq!(b.recv().unwrap(), Some(m));
         }

@@ -1,18 +1,20 @@
 //! Idmapped mounts: `mounts[].uidMappings` / `gidMappings` on bind mounts (Linux 5.12+).
 //!
-//! The runtime prepares them on the host, before the init is cloned, so they work for
-//! containers with and without a user namespace (a container's own userns lacks
-//! CAP_SYS_ADMIN over the source filesystem, which mount_setattr needs):
+//! The runtime makes them for the init when it reaches the entry (rootfs::sources: a
+//! container's own userns lacks CAP_SYS_ADMIN over the source filesystem, which
+//! mount_setattr needs), as runc's mount source requests:
 //!
 //! 1. a throw-away child in a new user namespace gets the mount's mappings (as runc, the
 //!    map line is `containerID hostID size`: files owned by containerID on disk appear as
 //!    hostID); we keep an fd on its /proc/<pid>/ns/user and kill it. The `idmap`/`ridmap`
 //!    options without mappings use the container's own mappings (or the userns it joins);
-//! 2. open_tree(source, OPEN_TREE_CLONE [| AT_RECURSIVE for rbind]) makes a detached copy of
-//!    the source; mount_setattr(MOUNT_ATTR_IDMAP, userns_fd [, AT_RECURSIVE for ridmap])
-//!    idmaps it (as runc: `idmap` maps only the top mount of an rbind);
-//! 3. the init (which inherits the fd) attaches it with move_mount onto the destination
-//!    resolved inside the rootfs (rootfs::prepare), then applies the remount flags.
+//! 2. in the init's mount namespace, with the earlier entries mounted (a source inside the
+//!    rootfs sees them), open_tree(source, OPEN_TREE_CLONE [| AT_RECURSIVE for rbind]) makes
+//!    a detached copy of the source; mount_setattr(MOUNT_ATTR_IDMAP, userns_fd
+//!    [, AT_RECURSIVE for ridmap]) idmaps it (as runc: `idmap` maps only the top mount of an
+//!    rbind);
+//! 3. the init attaches it with move_mount onto the destination resolved inside the rootfs,
+//!    then applies the remount flags.
 
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{LinuxIdMapping, Mount, Spec};
@@ -37,7 +39,7 @@ pub fn wants_idmap(m: &Mount) -> bool {
 /// The user namespace that carries an entry's mapping: its own mappings; else (idmap/ridmap
 /// without mappings) the container's user namespace: the one it joins, or one made with
 /// linux.uidMappings/gidMappings.
-fn userns_for(m: &Mount, spec: &Spec) -> Result<OwnedFd> {
+pub fn userns_for(m: &Mount, spec: &Spec) -> Result<OwnedFd> {
     let own = |v: &Option<Vec<LinuxIdMapping>>| v.clone().filter(|v| !v.is_empty());
     match (own(m.uid_mappings()), own(m.gid_mappings())) {
         (Some(u), Some(g)) => return userns_with(&u, &g),
@@ -92,7 +94,10 @@ fn idmapped_tree(src: &Path, recursive_tree: bool, recursive_attr: bool, userns:
     }
     let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c.as_ptr(), flags) };
     if fd < 0 {
-        return Err(std::io::Error::last_os_error()).with_context(|| format!("open_tree({})", src.display()));
+        let e = std::io::Error::last_os_error();
+        // The kernel locks the mounts a user namespace's mount namespace was copied with.
+        let why = if e.raw_os_error() == Some(libc::EINVAL) && !recursive_tree { " (a mount below it may be locked in the container's user namespace: rbind copies it along)" } else { "" };
+        return Err(e).with_context(|| format!("open_tree({}){why}", src.display()));
     }
     let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
     if let Err(e) = crate::sys::mount_setattr(fd.as_raw_fd(), recursive_attr, MOUNT_ATTR_IDMAP, 0, Some(userns.as_raw_fd())) {
@@ -106,28 +111,24 @@ fn idmapped_tree(src: &Path, recursive_tree: bool, recursive_attr: bool, userns:
     Ok(fd)
 }
 
-/// In the runtime, before the clone: one detached idmapped mount per entry that asks for one,
-/// with its index in `mounts[]`.
-pub fn prepare(spec: &Spec, bundle: &Path) -> Result<Vec<(usize, OwnedFd)>> {
-    let mut out = Vec::new();
-    for (i, m) in spec.mounts().iter().flatten().enumerate() {
-        if !wants_idmap(m) {
-            continue;
-        }
-        let r = (|| -> Result<OwnedFd> {
-            let opts = super::options::parse(m.options().as_deref().unwrap_or(&[]));
-            if !(opts.is_bind() || m.typ().as_deref() == Some("bind")) {
-                bail!("uidMappings/gidMappings are only supported on bind mounts");
-            }
-            let src = m.source().as_ref().context("bind mount without a source")?;
-            let src = if src.is_absolute() { src.clone() } else { bundle.join(src) };
-            let userns = userns_for(m, spec)?;
-            let ridmap = opts.idmap == Some(super::options::IdmapKind::Recursive);
-            idmapped_tree(&src, opts.flags.contains(nix::mount::MsFlags::MS_REC), ridmap, &userns)
-        })();
-        out.push((i, r.with_context(|| format!("mounts[{i}] ({}): idmapped mount", m.destination().display()))?));
+/// The detached, idmapped copy of entry `m`'s source `src`, made in the caller's current
+/// mount namespace (rootfs::sources enters the init's first).
+pub fn tree(m: &Mount, src: &Path, userns: &OwnedFd) -> Result<OwnedFd> {
+    let opts = super::options::parse(m.options().as_deref().unwrap_or(&[]));
+    let ridmap = opts.idmap == Some(super::options::IdmapKind::Recursive);
+    idmapped_tree(src, opts.flags.contains(nix::mount::MsFlags::MS_REC), ridmap, userns)
+}
+
+/// runc's checkIDMapMounts, before any namespace is entered.
+pub fn check(m: &Mount) -> Result<()> {
+    let opts = super::options::parse(m.options().as_deref().unwrap_or(&[]));
+    if !(opts.is_bind() || m.typ().as_deref() == Some("bind")) {
+        bail!("uidMappings/gidMappings are only supported on bind mounts");
     }
-    Ok(out)
+    if crate::security::rootless::is_rootless_euid() {
+        bail!("id-mapped mounts are not supported for rootless containers");
+    }
+    Ok(())
 }
 
 /// In the init: attach the prepared mount `fd` at `target` (an O_PATH handle in the rootfs).

@@ -28,10 +28,12 @@ pub struct RootfsConfig<'a> {
     pub cgroup_ns: bool,
     pub cgroup_sources: &'a [(String, PathBuf)],
     pub cgroup_unified: bool,
-    /// Idmapped mounts prepared by the runtime (rootfs::idmap::prepare), by mounts[] index.
-    pub idmapped: &'a [(usize, OwnedFd)],
-    /// Bind sources opened by the runtime (rootfs::sources), by mounts[] index.
-    pub bind_sources: &'a [(usize, OwnedFd)],
+    /// Asks the runtime for the source of mounts[i], opened in our mount namespace as it
+    /// stands when we reach the entry (rootfs::sources).
+    pub request_source: &'a dyn Fn(usize) -> Result<OwnedFd>,
+    /// The runtime may open plain bind sources we cannot reach: we have a user namespace and
+    /// the runtime is root.
+    pub ask_for_binds: bool,
     /// False for a config without a mount namespace: the mounts go into the caller's
     /// namespace (and stay there, as with runc), so its propagation is left alone and the
     /// rootfs is entered with chroot.
@@ -72,10 +74,11 @@ pub fn prepare(cfg: &RootfsConfig) -> Result<()> {
     };
     let mut dev_is_bind = false;
     for (i, m) in cfg.spec.mounts().iter().flatten().enumerate() {
-        match (prepared(cfg.idmapped, i), prepared(cfg.bind_sources, i)) {
-            (Some(fd), _) => mounts::mount_entry_idmapped(&root, m, &ctx, fd),
-            (None, Some(fd)) => mounts::mount_entry_opened(&root, m, &ctx, fd),
-            (None, None) => mounts::mount_entry(&root, m, &ctx),
+        if sources::init_must_ask(m, cfg.bundle, cfg.ask_for_binds) {
+            let fd = (cfg.request_source)(i)?;
+            if idmap::wants_idmap(m) { mounts::mount_entry_idmapped(&root, m, &ctx, &fd) } else { mounts::mount_entry_opened(&root, m, &ctx, &fd) }
+        } else {
+            mounts::mount_entry(&root, m, &ctx)
         }
         .with_context(|| format!("mounts[{i}] ({})", m.destination().display()))?;
         if m.destination() == Path::new("/dev") && options::parse(m.options().as_deref().unwrap_or(&[])).is_bind() {
@@ -91,11 +94,6 @@ pub fn prepare(cfg: &RootfsConfig) -> Result<()> {
         devices::symlinks(&root)?;
     }
     Ok(())
-}
-
-/// The fd the runtime prepared for mounts[`i`], if any.
-fn prepared(fds: &[(usize, OwnedFd)], i: usize) -> Option<&OwnedFd> {
-    fds.iter().find(|(j, _)| *j == i).map(|(_, fd)| fd)
 }
 
 /// pivot_root needs the parent mount of the new root not to be shared.

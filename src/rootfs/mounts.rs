@@ -233,13 +233,13 @@ pub fn mount_entry_opened(root: &InRoot, m: &Mount, ctx: &MountContext, src_fd: 
     bind_prepared(root, &entry_source(m, ctx)?, src_fd, m.destination(), &opts, ctx.in_userns, None)
 }
 
-/// An entry with uidMappings/gidMappings: the idmapped mount prepared by the runtime
-/// (rootfs::idmap) is attached instead of a fresh bind; the rest is as for any bind.
+/// An entry with uidMappings/gidMappings: the idmapped mount made by the runtime
+/// (rootfs::idmap) is attached instead of a fresh bind; the rest is as for any bind. The
+/// detached mount is also what is looked at (file or directory): the source's path may be
+/// out of the init's reach.
 pub fn mount_entry_idmapped(root: &InRoot, m: &Mount, ctx: &MountContext, fd: &std::os::fd::OwnedFd) -> Result<()> {
     let opts = entry_options(m);
-    let src = entry_source(m, ctx)?;
-    let src_fd = open_source(&src)?;
-    bind_prepared(root, &src, &src_fd, m.destination(), &opts, ctx.in_userns, Some(fd))
+    bind_prepared(root, &entry_source(m, ctx)?, fd, m.destination(), &opts, ctx.in_userns, Some(fd))
 }
 
 fn bind_prepared(root: &InRoot, src: &Path, src_fd: &std::os::fd::OwnedFd, dest: &Path, opts: &MountOptions, in_userns: bool, idmapped: Option<&std::os::fd::OwnedFd>) -> Result<()> {

@@ -57,6 +57,17 @@ pub fn is_runc() -> bool {
     })
 }
 
+/// True when the runtime under test is a runc older than `major.minor` (runc 1.1.5 lacks what
+/// runc 1.2+ added: idmapped mounts, mount source requests). False for bulkhead.
+pub fn runc_older_than(major: u32, minor: u32) -> bool {
+    if !is_runc() {
+        return false;
+    }
+    let out = exec(Command::new(runtime()).arg("--version"), CMD_TIMEOUT);
+    let v: Vec<u32> = out.stdout.split_whitespace().nth(2).unwrap_or("0.0").split('.').take(2).filter_map(|n| n.parse().ok()).collect();
+    (v.first().copied().unwrap_or(0), v.get(1).copied().unwrap_or(0)) < (major, minor)
+}
+
 // ---------------------------------------------------------------------------
 // Running commands with a deadline
 // ---------------------------------------------------------------------------
