@@ -118,6 +118,48 @@ fn bind_source_inside_an_earlier_mount_sees_that_mount() {
     assert!(wrong.is_empty(), "{wrong:#?}");
 }
 
+/// Issue 19, item 8: a bind's flag options are the mount's flags, as runc 1.5 ("mount --bind
+/// -o ..."): "rw" alone makes a bind of a ro,nosuid,nodev,noexec host mount read-write and
+/// clears the rest; no flag option keeps the source's. In a user namespace the kernel locks
+/// the source's flags: those the options leave alone are kept (no EPERM), an atime mode other
+/// than the source's is refused in runc's words. Expected: what runc 1.5.1 printed.
+#[test]
+fn bind_flag_options_as_runc_1_5() {
+    if runc_older_than(1, 2) {
+        return; // runc 1.1.5 leaves a bind's flags alone unless an option sets one
+    }
+    let keep = "ro,nosuid,nodev,noexec,noatime";
+    let cases: [(bool, &[&str], Result<&str, &str>); 6] = [
+        (false, &["rbind", "rw"], Ok("rw,noatime")),
+        (false, &["rbind", "nodev"], Ok("rw,nodev,noatime")),
+        (false, &["rbind"], Ok(keep)),
+        (true, &["rbind", "ro"], Ok(keep)),
+        (true, &["bind", "noatime", "nodev"], Ok(keep)),
+        (true, &["bind", "relatime"], Err("cannot change locked atime flags MS_NOATIME")),
+    ];
+    let mut wrong = Vec::new();
+    for (userns, opts, want) in cases {
+        let mut c = if userns { userns_ctx("bind-flags-userns") } else { Ctx::new("bind-flags") };
+        let src = c.dir.join("src");
+        fs::create_dir_all(&src).unwrap();
+        // Under the test's dir: Ctx's Drop detaches it.
+        let o = exec(std::process::Command::new("mount").args(["-t", "tmpfs", "-o", "size=1m,ro,nosuid,nodev,noexec,noatime", "tmpfs"]).arg(&src), CMD_TIMEOUT);
+        o.assert_ok();
+        c.config["mounts"].as_array_mut().unwrap().push(serde_json::json!({"destination": "/mnt", "type": "bind", "source": src, "options": opts}));
+        let o = c.sh("grep ' /mnt ' /proc/self/mountinfo | cut -d' ' -f6");
+        let got = if o.ok() { Ok(o.stdout.trim().to_string()) } else { Err(o.stderr.clone()) };
+        let fine = match (&got, want) {
+            (Ok(g), Ok(w)) => g == w,
+            (Err(e), Err(w)) => e.contains(w),
+            _ => false,
+        };
+        if !fine {
+            wrong.push(format!("{opts:?}, user namespace {userns}: got {got:?}, want {want:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
 /// Item 3: `/dev` read-only with mounts below it (/dev/pts, /dev/shm, /dev/mqueue in the
 /// default spec): the mountpoints and device nodes are made first, the read-only remount
 /// comes last (as runc's finalizeRootfs); the same for any read-only tmpfs.

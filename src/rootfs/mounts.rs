@@ -21,9 +21,9 @@ pub struct MountContext<'a> {
     pub mount_label: Option<String>,
 }
 
-/// Flags that a bind remount must keep: in a user namespace the kernel refuses to clear
-/// "locked" flags of the source mount.
-fn locked_flags(target: &Path) -> MsFlags {
+/// The flags a mount has (statvfs), as mount(2) flags. No atime mode shown is strictatime
+/// (MS_STRICTATIME is not a mount flag the kernel reports), as runc's statfsToMountFlags.
+fn mount_flags_of(target: &Path) -> MsFlags {
     let Ok(st) = nix::sys::statvfs::statvfs(target) else { return MsFlags::empty() };
     use nix::sys::statvfs::FsFlags;
     let f = st.flags();
@@ -41,7 +41,25 @@ fn locked_flags(target: &Path) -> MsFlags {
             m |= ms;
         }
     }
+    if !m.intersects(MsFlags::MS_NOATIME | MsFlags::MS_RELATIME) {
+        m |= MsFlags::MS_STRICTATIME;
+    }
     m
+}
+
+/// The atime flags; in a user namespace the kernel locks them as one.
+const ATIME: MsFlags = MsFlags::MS_NOATIME.union(MsFlags::MS_RELATIME).union(MsFlags::MS_STRICTATIME).union(MsFlags::MS_NODIRATIME);
+/// The flags the kernel locks on a mount a user namespace inherits (MNT_LOCK_*).
+const LOCKABLE: MsFlags = MsFlags::MS_RDONLY.union(MsFlags::MS_NODEV).union(MsFlags::MS_NOEXEC).union(MsFlags::MS_NOSUID).union(ATIME);
+
+/// Flags that a bind remount must keep: in a user namespace the kernel refuses to clear
+/// "locked" flags of the source mount.
+fn locked_flags(target: &Path) -> MsFlags {
+    mount_flags_of(target) & LOCKABLE
+}
+
+fn flag_names(f: MsFlags) -> String {
+    f.iter_names().map(|(n, _)| n).collect::<Vec<_>>().join("|")
 }
 
 /// Entries below /proc that may be mounted over (what lxcfs emulates), as runc allows.
@@ -83,6 +101,29 @@ fn check_proc_dest(dest: &Path, target: &std::os::fd::OwnedFd, proc_source: bool
         bail!("{} resolves to a file inside procfs (a symlink on the way?); refusing to mount there", dest.display());
     }
     Ok(())
+}
+
+/// The remount of a bind that applies the options' flags. In a user namespace the kernel
+/// refuses (EPERM) to clear a flag it locked from the source mount, or to change its atime
+/// mode: as runc 1.5, the flags the options leave alone are then kept from the source and the
+/// remount retried, while options that clear a locked flag, or ask for another atime mode,
+/// are refused (a mount that silently differs from the request fails later, far from here).
+fn remount_bind(path: &Path, opts: &MountOptions, in_userns: bool) -> Result<()> {
+    let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | remount_flags(opts) | (opts.flags & MsFlags::MS_REC);
+    let first = match mount(None::<&str>, path, None::<&str>, flags, None::<&str>) {
+        Err(nix::errno::Errno::EPERM) if in_userns => nix::errno::Errno::EPERM,
+        r => return r.map_err(Into::into),
+    };
+    let locked = locked_flags(path);
+    let cannot = o_cleared(opts) & locked;
+    if !cannot.is_empty() {
+        bail!("cannot clear locked flags {}: {first}", flag_names(cannot));
+    }
+    let asked = opts.flags & ATIME;
+    if !asked.is_empty() && asked != locked & ATIME {
+        bail!("cannot change locked atime flags {}: {first}", flag_names(locked & ATIME));
+    }
+    mount(None::<&str>, path, None::<&str>, flags | locked, None::<&str>).with_context(|| format!("remount with locked flags {} re-applied", flag_names(locked)))
 }
 
 /// Flags the options explicitly clear ("rw", "suid", "dev", "exec", "atime"...).
@@ -253,27 +294,12 @@ fn bind_prepared(root: &InRoot, src: &Path, src_fd: &std::os::fd::OwnedFd, dest:
         None => mount(Some(&fd_path(src_fd)), &fd_path(&target), None::<&str>, MsFlags::MS_BIND | rec, None::<&str>)
             .with_context(|| format!("bind-mounting {} on {}", src.display(), root.display(dest)))?,
     }
-    let extra = remount_flags(opts);
-    if !extra.is_empty() {
+    // As runc 1.5 ("mount --bind -o ..."): any flag option, set or cleared, remounts with
+    // exactly those flags; none keeps the source's.
+    if !remount_flags(opts).is_empty() || !o_cleared(opts).is_empty() {
         // The old handle names the covered directory; look the path up again to reach the mount.
         let mounted = root.resolve(dest, false).with_context(|| format!("reopening {}", root.display(dest)))?;
-        let path = fd_path(&mounted);
-        let keep = if in_userns { locked_flags(&path) } else { MsFlags::empty() };
-        // The config asked to clear flags the kernel locks in a user namespace (from a source
-        // mount that has them): they stay, and the user is told.
-        let mut cleared = o_cleared(opts) & keep;
-        // The atime mode is locked as a whole: a different one is not allowed either.
-        let atime = MsFlags::MS_NOATIME | MsFlags::MS_RELATIME | MsFlags::MS_STRICTATIME;
-        let mut extra = extra;
-        if in_userns && keep.intersects(atime) && extra.intersects(atime) && (extra & atime) != (keep & atime) {
-            cleared |= extra & atime;
-            extra.remove(atime);
-        }
-        if !cleared.is_empty() {
-            crate::warn!("mount {}: {:?} locked by the source mount in a user namespace; the source's flags are kept despite the options", dest.display(), cleared);
-        }
-        mount(None::<&str>, &path, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra | keep | rec, None::<&str>)
-            .with_context(|| format!("remounting {} with {:?}", root.display(dest), extra))?;
+        remount_bind(&fd_path(&mounted), opts, in_userns).with_context(|| format!("setting the requested flags on bind mount {}", root.display(dest)))?;
     }
     set_rec_attrs(root, dest, opts)?;
     apply_propagation(root, dest, opts)
