@@ -137,6 +137,29 @@ fn recursive_attrs_on_a_tmpfs_and_nosymfollow() {
     }
 }
 
+/// Issue 19, item 8: the recursive atime options reach the submounts of an rbind; expected
+/// per-mount options are what runc 1.5.1 showed on this case.
+#[test]
+fn recursive_atime_flags_reach_submounts() {
+    if runc_older_than(1, 2) {
+        return; // runc 1.1.5 has no recursive mount attributes
+    }
+    let mut c = Ctx::new("ratime");
+    let (src, _m) = source_with_submount(&c);
+    let want = [("rnoatime", "rw,noatime"), ("rrelatime", "rw,relatime"), ("rstrictatime", "rw"), ("rnodiratime", "rw,nodiratime,relatime")];
+    for (opt, _) in want {
+        push(&mut c, "/mounts", json!({"destination": format!("/mnt/{opt}"), "type": "bind", "source": src, "options": ["rbind", opt]}));
+    }
+    c.sh_ok("cat /proc/self/mountinfo > /out/mi");
+    let mi = fs::read_to_string(c.out.join("mi")).unwrap();
+    for (opt, per) in want {
+        for at in [format!("/mnt/{opt}"), format!("/mnt/{opt}/sub")] {
+            let line = mountinfo_line(&mi, &at).unwrap_or_else(|| panic!("{at} not mounted: {mi}"));
+            assert_eq!(line.split(' ').nth(5), Some(per), "{at}: {line}");
+        }
+    }
+}
+
 #[test]
 fn tmpcopyup_fills_the_tmpfs_from_the_image() {
     let mut c = Ctx::new("tmpcopyup");
