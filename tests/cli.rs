@@ -452,6 +452,51 @@ fn no_pivot_runs() {
     );
 }
 
+/// --no-pivot in a user namespace: the host's /proc and /sys stay in the container's mount
+/// namespace (MS_MOVE + chroot only hides them) and must not let it mount what pivot_root
+/// forbids: a read-write sysfs (its own /sys is read-only), or a proc while its own /proc is
+/// read-only (the kernel lets a user namespace mount these only where one is fully visible;
+/// see process/hostfs.rs).
+#[test]
+fn no_pivot_keeps_the_hosts_proc_and_sysfs_from_a_user_namespace() {
+    use std::os::unix::fs::PermissionsExt;
+    let try_mounts = |extra: &[&str]| -> String {
+        let mut c = Ctx::new("no-pivot-userns");
+        // The user namespace's root (host uid 100000) must reach the rootfs to chroot into it.
+        fs::set_permissions(&c.dir, fs::Permissions::from_mode(0o755)).unwrap();
+        for d in ["mnt1", "mnt2", "out"] {
+            fs::create_dir_all(c.rootfs.join(d)).unwrap();
+        }
+        let linux = &mut c.config["linux"];
+        linux["namespaces"].as_array_mut().unwrap().push(serde_json::json!({"type": "user"}));
+        for key in ["uidMappings", "gidMappings"] {
+            linux[key] = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        }
+        for set in ["bounding", "effective", "permitted"] {
+            c.config["process"]["capabilities"][set].as_array_mut().unwrap().push("CAP_SYS_ADMIN".into());
+        }
+        for m in c.config["mounts"].as_array_mut().unwrap() {
+            if m["destination"] == "/proc" {
+                m["options"] = serde_json::json!(["ro", "nosuid", "noexec", "nodev"]);
+            }
+        }
+        c.set_args(&["sh", "-c", "mount -t proc proc /mnt1 && echo PROC-MOUNTED; mount -t sysfs sysfs /mnt2 && echo SYSFS-MOUNTED; echo done"]);
+        let o = c.run(extra);
+        o.assert_ok();
+        assert!(o.stdout.contains("done"), "{o}");
+        o.stdout
+    };
+    let pivoted = try_mounts(&[]);
+    assert!(!pivoted.contains("MOUNTED"), "the kernel's baseline (pivot_root) changed: {pivoted}");
+    if is_runc() {
+        // runc 1.1.5 covers the host's mounts with a tmpfs from inside the user namespace,
+        // where the kernel ignores an unlocked cover: both mounts succeed with --no-pivot.
+        return;
+    }
+    let moved = try_mounts(&["--no-pivot"]);
+    assert!(!moved.contains("MOUNTED"), "--no-pivot let the container mount proc or sysfs: {moved}");
+}
+
 #[test]
 fn session_keyring_new_unless_no_new_keyring() {
     let keyring_lines = |no_new: bool| -> (String, String) {

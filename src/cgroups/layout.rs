@@ -45,7 +45,7 @@ pub fn joinable_v1(controllers: &[String]) -> bool {
 }
 
 /// Undo the octal escapes (`\040` for space, ...) of mountinfo fields.
-fn unescape(s: &str) -> String {
+pub fn unescape(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

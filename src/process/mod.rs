@@ -17,13 +17,15 @@
 //! rootless, a joiner, or no clone3, the parent writes cgroup.procs instead, overlapped with
 //! the init's mounts.
 //!
-//! When a namespace is joined by path (or a time namespace is asked for), a short-lived
-//! "joiner" child does the setns/unshare and clones the init, so the runtime process and the
-//! hooks it runs stay in the host's namespaces.
+//! When a namespace is joined by path (or a time namespace is asked for, or --no-pivot in a
+//! user namespace needs the host's proc and sysfs covered, see hostfs), a short-lived "joiner"
+//! child does the setns/unshare and clones the init, so the runtime process and the hooks it
+//! runs stay in the host's namespaces.
 
 pub mod exec;
 pub mod finalize;
 pub mod foreground;
+pub mod hostfs;
 pub mod init;
 pub mod namespaces;
 pub mod sync;
@@ -103,14 +105,28 @@ pub fn spawn(cfg: InitConfig) -> Result<i32> {
         crate::security::dumpable::set_non_dumpable()?;
     }
 
+    // --no-pivot keeps the host's mounts in the init's mount namespace: in a user namespace,
+    // the joiner clones the init from a namespace through which the runtime detaches the
+    // host's proc and sysfs once the init is set up (see hostfs).
+    let facts = crate::security::rootless::facts();
+    let host_root = !crate::security::rootless::rootless_euid(facts) && !facts.in_userns;
+    let detach_hostfs = hostfs::needed(cfg.no_pivot, plan.clone_flags.contains(nix::sched::CloneFlags::CLONE_NEWNS), plan.user, host_root);
+    if detach_hostfs {
+        hostfs::check_propagation(cfg.spec)?;
+    }
+    let mut hostfs_ns = None;
     let mut joined_by_init = false;
-    let pid = if plan.needs_joiner() {
+    let pid = if plan.needs_joiner() || detach_hostfs {
         // SAFETY: the runtime is single-threaded here.
         let joiner = unsafe { crate::sys::clone_fork(0)? };
         if joiner == 0 {
             drop(parent);
             let r = (|| -> Result<i32> {
                 let proc_self = namespaces::open_proc_self()?;
+                if detach_hostfs {
+                    let ns = hostfs::enter_shared_ns()?;
+                    child.send_mount_ns(ns.as_raw_fd())?;
+                }
                 namespaces::join(&joins)?;
                 if plan.new_time {
                     namespaces::unshare_time(cfg.spec, &proc_self)?;
@@ -131,7 +147,13 @@ pub fn spawn(cfg: InitConfig) -> Result<i32> {
         }
         drop(child);
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(joiner), None);
-        match parent.recv()? {
+        let mut msg = parent.recv()?;
+        if let Some(Msg::MountNs(fd)) = msg {
+            // SAFETY: recv hands us this fd (SCM_RIGHTS); nothing else owns it.
+            hostfs_ns = Some(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+            msg = parent.recv()?;
+        }
+        match msg {
             Some(Msg::Pid(p)) => p,
             Some(Msg::Error(e)) => bail!("{e}"),
             other => bail!("joining namespaces: unexpected {other:?} from the joiner process"),
@@ -218,7 +240,11 @@ pub fn spawn(cfg: InitConfig) -> Result<i32> {
             }
         }
     };
-    let r = handshake();
+    let r = handshake().and_then(|()| match &hostfs_ns {
+        Some(ns) => hostfs::detach_host_pseudofs(ns, cfg.rootfs),
+        None => Ok(()),
+    });
+    drop(hostfs_ns);
     crate::trace::mark("init");
     if let Err(e) = r {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);

@@ -30,6 +30,10 @@ pub enum Msg {
     /// Parent → init: the source of mounts[index] opened by the runtime, attached with
     /// SCM_RIGHTS; received, an fd the receiver owns.
     MountSource(usize, i32),
+    /// Joiner → parent, before Pid, for --no-pivot in a user namespace: the mount namespace
+    /// the init's was copied from (process::hostfs), attached with SCM_RIGHTS; received, an fd
+    /// the receiver owns.
+    MountNs(i32),
 }
 
 pub struct Channel(OwnedFd);
@@ -68,6 +72,7 @@ impl Channel {
             }
             Msg::SeccompFd(_) => bail!("SeccompFd carries an fd: use send_fd"),
             Msg::MountSource(..) => bail!("MountSource carries an fd: use send_mount_source"),
+            Msg::MountNs(_) => bail!("MountNs carries an fd: use send_mount_ns"),
             Msg::SeccompDone => buf.push(b's'),
             Msg::MountRequest(i) => {
                 buf.push(b'm');
@@ -89,6 +94,11 @@ impl Channel {
     /// Sends the opened source of mounts[`index`] as a MountSource message.
     pub fn send_mount_source(&self, index: usize, fd: std::os::fd::RawFd) -> Result<()> {
         crate::console::send_fd(self.0.as_raw_fd(), fd, &format!("M{index}")).with_context(|| format!("sending the source of mounts[{index}] on the init sync channel"))
+    }
+
+    /// Sends a mount namespace fd as a MountNs message.
+    pub fn send_mount_ns(&self, fd: std::os::fd::RawFd) -> Result<()> {
+        crate::console::send_fd(self.0.as_raw_fd(), fd, "N").context("sending a mount namespace on the init sync channel")
     }
 
     /// The next message, or None when the other side is gone. An fd attached to a SeccompFd
@@ -128,14 +138,14 @@ impl Channel {
             }
             bail!("malformed mount source message on the init sync channel");
         }
-        if n > 0 && buf[0] == b'S' {
+        if n > 0 && (buf[0] == b'S' || buf[0] == b'N') {
             if let Some((first, rest)) = fds.split_first() {
                 for fd in rest {
                     unsafe { libc::close(*fd) };
                 }
-                return Ok(Some(Msg::SeccompFd(*first)));
+                return Ok(Some(if buf[0] == b'S' { Msg::SeccompFd(*first) } else { Msg::MountNs(*first) }));
             }
-            bail!("seccomp notify message without an fd on the init sync channel");
+            bail!("{} message without an fd on the init sync channel", if buf[0] == b'S' { "seccomp notify" } else { "mount namespace" });
         }
         for fd in fds {
             unsafe { libc::close(fd) };
