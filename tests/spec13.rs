@@ -252,6 +252,35 @@ fn idmap_option_without_mappings_uses_the_containers() {
     assert_eq!(out.trim(), "0", "host root's file must be the container root's through the idmap: {out}");
 }
 
+/// Issue 19, item 8: `idmap`/`ridmap` without mappings in a container that joins another's
+/// user namespace by path take that namespace's mappings (runc 1.5.1 printed the same lines).
+#[test]
+fn idmap_without_mappings_takes_a_joined_user_namespace() {
+    use std::os::unix::fs::chown;
+    if runc_older_than(1, 2) {
+        return;
+    }
+    let owner = userns_ctx("idmap-owner", 300000);
+    owner.create();
+    let mut c = userns_ctx("idmap-joiner", 300000);
+    for n in c.config["linux"]["namespaces"].as_array_mut().unwrap() {
+        if n["type"] == "user" {
+            n["path"] = json!(format!("/proc/{}/ns/user", owner.pid()));
+        }
+    }
+    c.config["linux"].as_object_mut().unwrap().retain(|k, _| k != "uidMappings" && k != "gidMappings");
+    let (src, _m) = source_with_submount(&c);
+    fs::write(src.join("f"), "x").unwrap();
+    fs::write(src.join("sub/g"), "x").unwrap();
+    chown(src.join("f"), Some(1000), Some(1000)).unwrap();
+    chown(src.join("sub/g"), Some(2000), Some(2000)).unwrap();
+    for opt in ["idmap", "ridmap"] {
+        push(&mut c, "/mounts", json!({"destination": format!("/{opt}"), "type": "bind", "source": src, "options": ["rbind", opt]}));
+    }
+    let out = c.sh_ok("stat -c '%n %u:%g' /idmap/f /idmap/sub /idmap/sub/g /ridmap/f /ridmap/sub /ridmap/sub/g");
+    assert_eq!(out, "/idmap/f 1000:1000\n/idmap/sub 65534:65534\n/idmap/sub/g 65534:65534\n/ridmap/f 1000:1000\n/ridmap/sub 0:0\n/ridmap/sub/g 2000:2000\n");
+}
+
 /// A container in a new user namespace mapping root to `host` (the rootfs chowned to it).
 fn userns_ctx(name: &str, host: u32) -> Ctx {
     use std::os::unix::fs::PermissionsExt;
