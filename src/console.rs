@@ -133,7 +133,7 @@ fn give_to(slave: &impl std::os::fd::AsFd, name: &str, owner: u32) -> Result<()>
 fn bind_dev_console(slave_name: &str) -> Result<()> {
     let root = crate::inroot::InRoot::open(Path::new("/"))?;
     let console = root.resolve_create(Path::new("/dev/console"), crate::inroot::Kind::File, true).context("/dev/console")?;
-    crate::security::procfs::check_fd_paths(&root)?;
+    crate::procfs::check_fd_paths(&root)?;
     let st = nix::sys::stat::fstat(&console).context("fstat /dev/console")?;
     if !matches!(st.st_mode & libc::S_IFMT, libc::S_IFREG | libc::S_IFCHR) {
         anyhow::bail!("/dev/console in the container is neither a regular file nor a character device; refusing to mount the pty on it");

@@ -8,11 +8,13 @@ pub mod commands;
 pub mod console;
 pub mod hooks;
 pub mod inroot;
+pub mod kernel;
 #[macro_use]
 pub mod log;
 pub mod netdev;
 pub mod netlink;
 pub mod process;
+pub mod procfs;
 pub mod rootfs;
 pub mod security;
 pub mod spec;

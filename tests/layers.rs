@@ -71,7 +71,7 @@ fn no_module_imports_one_that_imports_it_back() {
 fn low_layers_never_import_the_command_layer() {
     let map = edges();
     let mut bad = Vec::new();
-    for low in ["sys", "inroot", "spec", "cgroups", "rootfs", "security", "bundle"] {
+    for low in ["sys", "inroot", "procfs", "kernel", "spec", "cgroups", "rootfs", "security", "bundle"] {
         for up in reachable(&map, low) {
             if up == "commands" || up == "cli" {
                 bad.push(format!("{low} → {up}"));
@@ -79,6 +79,17 @@ fn low_layers_never_import_the_command_layer() {
         }
     }
     assert!(bad.is_empty(), "{bad:?}");
+}
+
+/// The kernel seam is a bottom layer: every layer that makes an order-sensitive call may use
+/// it, so it may use nothing of theirs.
+#[test]
+fn kernel_seam_is_a_bottom_layer() {
+    let map = edges();
+    let reach = reachable(&map, "kernel");
+    let allowed: BTreeSet<String> = ["procfs", "inroot", "sys"].map(String::from).into();
+    assert!(reach.is_subset(&allowed), "kernel reaches {reach:?}");
+    assert!(reachable(&map, "rootfs").contains("kernel") && reachable(&map, "security").contains("kernel"));
 }
 
 /// Every status change goes through the checked transition (`State::transition`, which asks

@@ -10,7 +10,7 @@
 //! `rootfs_proc_symlink_is_refused`, `racing_symlink_swap_in_shared_volume`; CVE-2025-31133
 //! `cve_2025_31133_*`; CVE-2025-52565 `cve_2025_52565_*`; CVE-2025-52881 `cve_2025_52881_*`,
 //! `timens_offsets_not_redirected_by_joined_mount_namespace`,
-//! `fake_proc_self_fd_in_image_is_not_used_for_masking` (+ security::procfs unit test);
+//! `fake_proc_self_fd_in_image_is_not_used_for_masking` (+ procfs unit test);
 //! ids / --pid-file / state dirs; capabilities; user namespaces and rootless; seccomp notify;
 //! LSM labels, personality, intelRdt; idmapped mounts.
 
@@ -450,7 +450,7 @@ fn cve_2025_52881_sysctl_write_not_redirected() {
     assert!(!o.ok() && o.stderr.contains("inside /proc"), "expected a refusal: {o:?}");
 
     // The sysctl write's own check (mount id of the opened file = that of /proc) is exercised
-    // by security::procfs's unit test: the config can no longer put a mount over a sysctl.
+    // by procfs's unit test: the config can no longer put a mount over a sysctl.
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -306,18 +306,15 @@ fn child_setup(cfg: &ExecConfig, target: &Target, tasks: &[OwnedFd], ch: &Channe
     }
     finalize::set_rlimits(process)?;
     finalize::chdir_cwd(process.cwd(), false)?;
-    crate::security::lsm::apply_exec_labels(Some(process))?;
-    crate::security::personality::set(cfg.personality)?;
-
-    let nnp = process.no_new_privileges().unwrap_or(false);
-    if !nnp {
-        load_seccomp(cfg, ch)?;
-    }
-    finalize::set_identity(process, last_cap, setgroups_allowed)?;
-    super::tuning::apply(process, cfg.spec.linux().as_ref().and_then(|l| l.memory_policy().as_ref()))?;
-    if nnp {
-        load_seccomp(cfg, ch)?;
-    }
+    let limits = finalize::Limits {
+        process,
+        personality: cfg.personality,
+        memory_policy: cfg.spec.linux().as_ref().and_then(|l| l.memory_policy().as_ref()),
+        seccomp: cfg.seccomp,
+        last_cap,
+        setgroups_allowed,
+    };
+    finalize::confine(&crate::kernel::Host, &limits, ch, 255)?;
 
     let env = finalize::environment(process, 0);
     let args = process.args().clone().unwrap_or_default();
@@ -339,12 +336,6 @@ fn open_cgroup(dir: &Path, file: &str, flags: nix::fcntl::OFlag) -> Result<Owned
         let why = if e == nix::errno::Errno::ENOENT { format!("{} does not exist", dir.display()) } else { e.to_string() };
         anyhow::anyhow!("joining the container's cgroup: opening {}: {why}", p.display())
     })
-}
-
-/// The container's filter; a notify fd goes to the parent, which hands it to the agent at
-/// listenerPath (as for the init), and we wait until it has.
-fn load_seccomp(cfg: &ExecConfig, ch: &Channel) -> Result<()> {
-    sync::install_seccomp(cfg.seccomp, ch, 255)
 }
 
 

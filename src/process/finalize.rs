@@ -2,11 +2,14 @@
 //! `exec`: rlimits, oom score, identity, capabilities, no_new_privs, and the execve itself.
 
 use anyhow::{bail, Context, Result};
-use oci_spec::runtime::{PosixRlimitType, Process};
+use oci_spec::runtime::{LinuxMemoryPolicy, PosixRlimitType, Process};
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use super::sync::{install_seccomp, Channel};
+use crate::kernel::Kernel;
+use crate::security::seccomp::CompiledFilter;
 use crate::security::{caps, user};
 
 fn rlimit_resource(t: PosixRlimitType) -> nix::sys::resource::Resource {
@@ -98,18 +101,57 @@ fn errno_text(e: &std::io::Error) -> String {
     c.next().map(|f| f.to_lowercase().chain(c).collect()).unwrap_or_default()
 }
 
+/// What [`confine`] applies to the calling process.
+pub struct Limits<'a> {
+    pub process: &'a Process,
+    /// linux.personality's value (security::personality::value), checked by `create`.
+    pub personality: Option<u64>,
+    pub memory_policy: Option<&'a LinuxMemoryPolicy>,
+    /// linux.seccomp, compiled before the clone.
+    pub seccomp: Option<&'a CompiledFilter>,
+    /// The kernel's cap_last_cap, read while the host's /proc was reachable.
+    pub last_cap: u8,
+    /// False in a user namespace whose setgroups is "deny" (rootless).
+    pub setgroups_allowed: bool,
+}
+
+/// The last privileged steps of the init and of every exec'd process, in runc's order:
+/// LSM exec labels and the personality while still fully privileged (seccomp profiles
+/// restrict personality(2)); seccomp; bounding set, identity, capabilities, no_new_privs;
+/// scheduler, ioPriority, memoryPolicy with the container's own capabilities (CAP_SYS_NICE).
+/// With noNewPrivileges seccomp goes last instead: without no_new_privs loading a filter
+/// needs CAP_SYS_ADMIN, so it must precede the drop; with it, as late as possible. A notify
+/// fd travels over `ch` (sync::install_seccomp); `exit_code` ends us if the parent gives up.
+pub fn confine(k: &impl Kernel, l: &Limits, ch: &Channel, exit_code: i32) -> Result<()> {
+    crate::security::lsm::apply_exec_labels(k, Some(l.process))?;
+    crate::security::personality::set(l.personality)?;
+    crate::trace::mark("lsm-personality");
+    let nnp = l.process.no_new_privileges().unwrap_or(false);
+    if !nnp {
+        install_seccomp(k, l.seccomp, ch, exit_code)?;
+        crate::trace::mark("seccomp");
+    }
+    set_identity(k, l.process, l.last_cap, l.setgroups_allowed)?;
+    crate::trace::mark("caps");
+    super::tuning::apply(l.process, l.memory_policy)?;
+    if nnp {
+        install_seccomp(k, l.seccomp, ch, exit_code)?;
+        crate::trace::mark("seccomp");
+    }
+    Ok(())
+}
+
 /// Identity and capabilities: bounding set first (needs CAP_SETPCAP), then the uid change
-/// with KEEPCAPS, then the remaining sets.
-pub fn set_identity(p: &Process, last_cap: u8, setgroups_allowed: bool) -> Result<()> {
+/// with KEEPCAPS, then the remaining sets, then no_new_privs.
+fn set_identity(k: &impl Kernel, p: &Process, last_cap: u8, setgroups_allowed: bool) -> Result<()> {
     let sets = caps::CapSets::from_spec(p.capabilities().as_ref(), last_cap);
-    caps::drop_bounding(sets.bounding, last_cap).context("process.capabilities.bounding")?;
+    caps::drop_bounding(k, sets.bounding, last_cap).context("process.capabilities.bounding")?;
     let u = p.user();
-    user::switch(u.uid(), u.gid(), u.additional_gids().as_deref().unwrap_or(&[]), setgroups_allowed)?;
-    caps::apply(&sets, last_cap)?;
-    if p.no_new_privileges().unwrap_or(false)
-        && unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-            return Err(std::io::Error::last_os_error()).context("process.noNewPrivileges: prctl(PR_SET_NO_NEW_PRIVS)");
-        }
+    user::switch(k, u.uid(), u.gid(), u.additional_gids().as_deref().unwrap_or(&[]), setgroups_allowed)?;
+    caps::apply(k, &sets, last_cap)?;
+    if p.no_new_privileges().unwrap_or(false) {
+        k.prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0).context("process.noNewPrivileges: prctl(PR_SET_NO_NEW_PRIVS)")?;
+    }
     Ok(())
 }
 
@@ -159,4 +201,78 @@ pub fn exec(path: &Path, args: &[String], env: &[String], preserve_fds: u32, uma
     let e = nix::unistd::execve(&cpath, &cargs, &cenv).unwrap_err();
     // Go's os.PathError, as runc reports a failed execve: "exec /bin/x: exec format error".
     bail!("exec {}: {}", path.display(), errno_text(&std::io::Error::from(e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::{Call, Recorder};
+
+    fn process(nnp: bool) -> Process {
+        let mut v = crate::spec::default_spec(false, 0, 0, false)["process"].clone();
+        v["noNewPrivileges"] = nnp.into();
+        v["user"] = serde_json::json!({"uid": 1000, "gid": 1000, "additionalGids": [10]});
+        serde_json::from_value(v).unwrap()
+    }
+
+    /// Runs `confine` against the Recorder with an allow-all filter.
+    fn confine_recorded(nnp: bool) -> Recorder {
+        let p = process(nnp);
+        let seccomp: oci_spec::runtime::LinuxSeccomp = serde_json::from_value(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"})).unwrap();
+        let filter = crate::security::seccomp::compile(&seccomp).unwrap();
+        let limits = Limits { process: &p, personality: None, memory_policy: None, seccomp: Some(&filter), last_cap: 40, setgroups_allowed: true };
+        let (_parent, child) = super::super::sync::pair().unwrap();
+        let k = Recorder::default();
+        confine(&k, &limits, &child, 1).unwrap();
+        k
+    }
+
+    fn is_seccomp(c: &Call) -> bool {
+        matches!(c, Call::Seccomp { .. })
+    }
+
+    /// Without noNewPrivileges the filter goes in while we still hold CAP_SYS_ADMIN: before
+    /// the bounding set shrinks, the uid changes and capset drops the rest (as runc).
+    #[test]
+    fn seccomp_before_dropping_capabilities() {
+        let k = confine_recorded(false);
+        let seccomp = k.position("seccomp", is_seccomp);
+        assert!(seccomp < k.position("bounding drop", |c| matches!(c, Call::Prctl { option: libc::PR_CAPBSET_DROP, .. })));
+        assert!(seccomp < k.position("setresuid", |c| matches!(c, Call::Setresuid(1000))));
+        assert!(seccomp < k.position("capset", |c| matches!(c, Call::Capset { .. })));
+        assert!(!k.calls().iter().any(|c| matches!(c, Call::Prctl { option: libc::PR_SET_NO_NEW_PRIVS, .. })));
+    }
+
+    /// With noNewPrivileges it goes in last: after no_new_privs and the capability drop.
+    #[test]
+    fn seccomp_after_no_new_privs() {
+        let k = confine_recorded(true);
+        let seccomp = k.position("seccomp", is_seccomp);
+        assert!(k.position("no_new_privs", |c| matches!(c, Call::Prctl { option: libc::PR_SET_NO_NEW_PRIVS, arg2: 1 })) < seccomp);
+        assert!(k.position("capset", |c| matches!(c, Call::Capset { .. })) < seccomp);
+        assert_eq!(k.calls().iter().filter(|c| is_seccomp(c)).count(), 1);
+    }
+
+    /// The identity switch: bounding set first (needs CAP_SETPCAP), KEEPCAPS around the uid
+    /// change, groups before gid before uid, then capset and no_new_privs.
+    #[test]
+    fn identity_switch_order() {
+        let k = confine_recorded(true);
+        let calls: Vec<Call> = k.calls().into_iter().filter(|c| !matches!(c, Call::Prctl { option: libc::PR_CAPBSET_DROP, .. } | Call::Seccomp { .. })).collect();
+        let caps = crate::security::caps::CapSets::from_spec(process(true).capabilities().as_ref(), 40);
+        let ambient: Vec<Call> = (0..=40).filter(|i| caps.ambient & (1 << i) != 0).map(|_| Call::Prctl { option: libc::PR_CAP_AMBIENT, arg2: libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong }).collect();
+        let mut want = vec![
+            Call::Prctl { option: libc::PR_SET_KEEPCAPS, arg2: 1 },
+            Call::Setgroups(vec![10]),
+            Call::Setresgid(1000),
+            Call::Setresuid(1000),
+            Call::Prctl { option: libc::PR_SET_KEEPCAPS, arg2: 0 },
+            Call::Capset { effective: caps.effective, permitted: caps.permitted, inheritable: caps.inheritable },
+        ];
+        want.extend(ambient);
+        want.push(Call::Prctl { option: libc::PR_SET_NO_NEW_PRIVS, arg2: 1 });
+        assert_eq!(calls, want);
+        let first_other = k.position("keepcaps", |c| matches!(c, Call::Prctl { option: libc::PR_SET_KEEPCAPS, .. }));
+        assert!(k.calls()[..first_other].iter().all(|c| matches!(c, Call::Prctl { option: libc::PR_CAPBSET_DROP, .. })), "{:#?}", k.calls());
+    }
 }

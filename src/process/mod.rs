@@ -259,7 +259,7 @@ pub fn spawn(cfg: InitConfig) -> Result<i32> {
 fn set_oom_score_adj(pid: i32, spec: &Spec) -> Result<()> {
     let Some(v) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) else { return Ok(()) };
     let root = crate::inroot::InRoot::open(Path::new("/"))?;
-    crate::security::procfs::write_verified(&root, Path::new(&format!("/proc/{pid}/oom_score_adj")), &v.to_string())
+    crate::procfs::write_verified(&root, Path::new(&format!("/proc/{pid}/oom_score_adj")), &v.to_string())
         .with_context(|| format!("process.oomScoreAdj: writing {v} (lowering it below the current value needs CAP_SYS_RESOURCE)"))
 }
 

@@ -172,9 +172,9 @@ impl Channel {
 /// Child side (init or exec'd process): installs `filter`; a notify fd goes to the parent,
 /// which hands it to the agent at listenerPath, and we wait until it has. Any other answer
 /// means the parent gave up (and reports why): exit with `code`.
-pub fn install_seccomp(filter: Option<&crate::security::seccomp::CompiledFilter>, ch: &Channel, code: i32) -> Result<()> {
+pub fn install_seccomp(k: &impl crate::kernel::Kernel, filter: Option<&crate::security::seccomp::CompiledFilter>, ch: &Channel, code: i32) -> Result<()> {
     let Some(filter) = filter else { return Ok(()) };
-    let notify = crate::security::seccomp::install(filter).context("linux.seccomp: loading the filter")?;
+    let notify = crate::security::seccomp::install(k, filter).context("linux.seccomp: loading the filter")?;
     if let Some(fd) = notify {
         ch.send_fd(fd.as_raw_fd())?;
         drop(fd);

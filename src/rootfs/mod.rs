@@ -6,19 +6,22 @@
 
 pub mod copyup;
 pub mod devices;
+mod finish;
 pub mod idmap;
 pub mod mounts;
 pub mod options;
 pub mod sources;
 
-use anyhow::{bail, Context, Result};
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use anyhow::{Context, Result};
+use nix::mount::{mount, MntFlags, MsFlags};
 use oci_spec::runtime::Spec;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+pub use finish::finish;
 use mounts::MountContext;
-use crate::inroot::{fd_path, InRoot};
+use crate::kernel::Kernel;
+use crate::inroot::InRoot;
 
 pub struct RootfsConfig<'a> {
     pub spec: &'a Spec,
@@ -112,173 +115,75 @@ fn make_parent_private(rootfs: &Path) -> Result<()> {
 
 /// Makes the prepared rootfs the container's `/`. Without a mount namespace of its own the
 /// container only chroots (as runc): pivot_root would change the caller's root.
-pub fn pivot(rootfs: &Path, no_pivot: bool, own_mount_ns: bool) -> Result<()> {
-    if !own_mount_ns {
-        std::env::set_current_dir(rootfs).with_context(|| format!("chdir {}", rootfs.display()))?;
-        nix::unistd::chroot(".").context("chroot . (no mount namespace)")?;
-        std::env::set_current_dir("/").context("chdir /")?;
-        return Ok(());
-    }
-    if no_pivot {
-        // For ramdisk hosts where pivot_root is impossible: move the rootfs over / and chroot.
-        std::env::set_current_dir(rootfs).with_context(|| format!("chdir {}", rootfs.display()))?;
-        mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>).context("moving the rootfs to / (--no-pivot)")?;
-        nix::unistd::chroot(".").context("chroot . (--no-pivot)")?;
-        std::env::set_current_dir("/").context("chdir /")?;
-        return Ok(());
+pub fn pivot(k: &impl Kernel, rootfs: &Path, no_pivot: bool, own_mount_ns: bool) -> Result<()> {
+    let dot = Path::new(".");
+    if !own_mount_ns || no_pivot {
+        k.chdir(rootfs).with_context(|| format!("chdir {}", rootfs.display()))?;
+        if own_mount_ns {
+            // --no-pivot, for ramdisk hosts where pivot_root is impossible: move the rootfs
+            // over / and chroot.
+            k.mount(Some(dot), Path::new("/"), None, MsFlags::MS_MOVE, None).context("moving the rootfs to / (--no-pivot)")?;
+        }
+        k.chroot(dot).context(if own_mount_ns { "chroot . (--no-pivot)" } else { "chroot . (no mount namespace)" })?;
+        return k.chdir(Path::new("/")).context("chdir /");
     }
     let old_root = nix::fcntl::open("/", nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()).context("opening /")?;
-    std::env::set_current_dir(rootfs).with_context(|| format!("chdir {}", rootfs.display()))?;
+    k.chdir(rootfs).with_context(|| format!("chdir {}", rootfs.display()))?;
     // pivot_root(".", ".") stacks the old root on top of the new one; unmounting "." then
     // removes it without needing a directory for it inside the rootfs.
-    crate::sys::pivot_root(Path::new("."), Path::new("."))?;
-    nix::unistd::fchdir(&old_root).context("fchdir to the old root")?;
-    mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>).context("making the old root a slave before unmounting it")?;
-    umount2(".", MntFlags::MNT_DETACH).context("unmounting the old root")?;
-    std::env::set_current_dir("/").context("chdir /")?;
-    Ok(())
+    k.pivot_root(dot, dot)?;
+    k.fchdir(old_root.as_fd()).context("fchdir to the old root")?;
+    k.mount(None, dot, None, MsFlags::MS_SLAVE | MsFlags::MS_REC, None).context("making the old root a slave before unmounting it")?;
+    k.umount2(dot, MntFlags::MNT_DETACH).context("unmounting the old root")?;
+    k.chdir(Path::new("/")).context("chdir /")
 }
 
-/// The container's /dev/null, opened without following symlinks and checked to be the real 1:3
-/// device, so masking cannot be turned into a bind of something else (CVE-2025-31133). (The
-/// host's /dev/null cannot be used: after pivot_root its mount is detached, and the kernel
-/// refuses detached mounts as bind sources.)
-fn open_devnull(root: &InRoot) -> Result<OwnedFd> {
-    let fd = root.resolve(Path::new("/dev/null"), true).context("opening /dev/null in the container")?;
-    let st = nix::sys::stat::fstat(&fd).context("fstat /dev/null")?;
-    if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != libc::makedev(1, 3) {
-        bail!("/dev/null in the container is not the 1:3 character device; refusing to use it for maskedPaths");
-    }
-    Ok(fd)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::{Call, Recorder};
 
-/// After pivot_root: masked paths, sysctls, read-only paths, read-only root, rootfsPropagation.
-/// Without a mount namespace only the sysctls apply (spec::validate refuses the rest).
-pub fn finish(spec: &Spec, own_mount_ns: bool) -> Result<()> {
-    let root = InRoot::open(Path::new("/"))?;
-    if !own_mount_ns {
-        return write_sysctls(spec, &root);
+    fn mount(source: Option<&str>, target: &str, flags: MsFlags) -> Call {
+        Call::Mount { source: source.map(str::to_string), target: target.into(), fstype: None, flags }
     }
-    let linux = spec.linux().as_ref();
-    // Masked and read-only paths are mounted through /proc/self/fd/N: verify once that it
-    // leads to our own fds. Nothing below mounts over /proc/self, and nothing of the
-    // container runs yet, so one check covers them all (it costs ~9 syscalls).
-    let any = |v: Option<&Vec<String>>| v.is_some_and(|v| !v.is_empty());
-    if any(linux.and_then(|l| l.masked_paths().as_ref())) || any(linux.and_then(|l| l.readonly_paths().as_ref())) {
-        crate::security::procfs::check_fd_paths(&root)?;
+
+    /// pivot_root(".", ".") inside the rootfs, then the old root (stacked on top, reached by
+    /// fchdir) is made a slave and detached, so nothing of the host stays reachable.
+    #[test]
+    fn pivot_root_then_detach_the_old_root() {
+        let k = Recorder::default();
+        pivot(&k, Path::new("/b/rootfs"), false, true).unwrap();
+        assert_eq!(k.calls(), vec![
+            Call::Chdir("/b/rootfs".into()),
+            Call::PivotRoot { new_root: ".".into(), put_old: ".".into() },
+            Call::Chdir("/".into()),
+            mount(None, ".", MsFlags::MS_SLAVE | MsFlags::MS_REC),
+            Call::Umount { target: ".".into(), flags: MntFlags::MNT_DETACH },
+            Call::Chdir("/".into()),
+        ]);
     }
-    // runc's order: sysctls while /proc/sys is still writable, then read-only, then masked.
-    write_sysctls(spec, &root)?;
-    for p in linux.and_then(|l| l.readonly_paths().as_ref()).into_iter().flatten() {
-        readonly(&root, Path::new(p)).with_context(|| format!("linux.readonlyPaths: {p}"))?;
+
+    /// --no-pivot: the rootfs is moved over / (MS_MOVE), then chroot.
+    #[test]
+    fn no_pivot_moves_the_rootfs_then_chroots() {
+        let k = Recorder::default();
+        pivot(&k, Path::new("/b/rootfs"), true, true).unwrap();
+        assert_eq!(k.calls(), vec![
+            Call::Chdir("/b/rootfs".into()),
+            mount(Some("."), "/", MsFlags::MS_MOVE),
+            Call::Chroot(".".into()),
+            Call::Chdir("/".into()),
+        ]);
     }
-    if let Some(masked) = linux.and_then(|l| l.masked_paths().as_ref()).filter(|m| !m.is_empty()) {
-        let mut masker = Masker { root: &root, devnull: open_devnull(&root).context("linux.maskedPaths")?, shared_dir: None, bind_failed: false, seen: Vec::new() };
-        for p in masked {
-            masker.mask(Path::new(p)).with_context(|| format!("linux.maskedPaths: {p}"))?;
+
+    /// Without a mount namespace: chroot only (pivot_root or MS_MOVE would change the caller's
+    /// namespace), whatever --no-pivot says.
+    #[test]
+    fn no_mount_namespace_only_chroots() {
+        for no_pivot in [false, true] {
+            let k = Recorder::default();
+            pivot(&k, Path::new("/b/rootfs"), no_pivot, false).unwrap();
+            assert_eq!(k.calls(), vec![Call::Chdir("/b/rootfs".into()), Call::Chroot(".".into()), Call::Chdir("/".into())]);
         }
     }
-    for (i, m) in spec.mounts().iter().flatten().enumerate().filter(|(_, m)| mounts::ro_deferred(m)) {
-        mounts::remount_deferred_ro(&root, m).with_context(|| format!("mounts[{i}] ({})", m.destination().display()))?;
-    }
-    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
-        let keep = mounts_locked("/");
-        mount(None::<&str>, "/", None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | keep, None::<&str>).context("root.readonly: remounting / read-only")?;
-    }
-    if let Some(p) = root_propagation(spec) {
-        mount(None::<&str>, "/", None::<&str>, p, None::<&str>).context("linux.rootfsPropagation")?;
-    }
-    Ok(())
-}
-
-fn mounts_locked(path: &str) -> MsFlags {
-    use nix::sys::statvfs::FsFlags;
-    let Ok(st) = nix::sys::statvfs::statvfs(path) else { return MsFlags::empty() };
-    let mut m = MsFlags::empty();
-    for (fs, ms) in [(FsFlags::ST_NOSUID, MsFlags::MS_NOSUID), (FsFlags::ST_NODEV, MsFlags::MS_NODEV), (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC)] {
-        if st.flags().contains(fs) {
-            m |= ms;
-        }
-    }
-    m
-}
-
-/// maskedPaths as runc 1.5: files get the container's /dev/null bound over them; directories
-/// share one read-only tmpfs (the first one mounted, bound over the others: one tmpfs per
-/// container instead of one per path); a path listed twice is masked once.
-struct Masker<'a> {
-    root: &'a InRoot,
-    devnull: OwnedFd,
-    /// The first masked directory, reopened on its tmpfs: the others are bound from it (until
-    /// a bind fails: then each gets a tmpfs of its own, as runc falls back).
-    shared_dir: Option<OwnedFd>,
-    bind_failed: bool,
-    /// Lexically clean paths masked so far.
-    seen: Vec<PathBuf>,
-}
-
-impl Masker<'_> {
-    fn mask(&mut self, p: &Path) -> Result<()> {
-        let clean: PathBuf = p.components().collect();
-        if self.seen.contains(&clean) {
-            return Ok(());
-        }
-        let target = match self.root.resolve(p, true) {
-            Ok(fd) => fd,
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
-            Err(e) => return Err(e).context("resolving"),
-        };
-        self.seen.push(clean);
-        let st = nix::sys::stat::fstat(&target).context("fstat")?;
-        if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
-            return mount(Some(&fd_path(&self.devnull)), &fd_path(&target), None::<&str>, MsFlags::MS_BIND, None::<&str>).context("binding /dev/null over it");
-        }
-        if let Some(shared) = &self.shared_dir {
-            // A bind keeps the source mount's read-only flag.
-            match mount(Some(&fd_path(shared)), &fd_path(&target), None::<&str>, MsFlags::MS_BIND, None::<&str>) {
-                Ok(()) => return Ok(()),
-                Err(e) => {
-                    crate::warn!("maskedPaths: binding the shared read-only tmpfs over {} failed ({e}); one tmpfs per directory from here on", p.display());
-                    self.shared_dir = None;
-                    self.bind_failed = true;
-                }
-            }
-        }
-        mount(Some("tmpfs"), &fd_path(&target), Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>).context("mounting a read-only tmpfs over it")?;
-        if self.shared_dir.is_none() && !self.bind_failed {
-            self.shared_dir = self.root.resolve(p, true).ok();
-        }
-        Ok(())
-    }
-}
-
-fn readonly(root: &InRoot, p: &Path) -> Result<()> {
-    let target = match root.resolve(p, true) {
-        Ok(fd) => fd,
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
-        Err(e) => return Err(e).context("resolving"),
-    };
-    let path = fd_path(&target);
-    mount(Some(&path), &path, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>).context("bind-mounting onto itself")?;
-    let mounted = root.resolve(p, true).context("reopening")?;
-    let mpath = fd_path(&mounted);
-    let keep = mounts_locked(&mpath.to_string_lossy());
-    mount(None::<&str>, &mpath, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC | keep, None::<&str>).context("remounting read-only")
-}
-
-fn write_sysctls(spec: &Spec, root: &InRoot) -> Result<()> {
-    for (k, v) in spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()).into_iter().flatten() {
-        write_sysctl(root, k, v).with_context(|| format!("linux.sysctl {k}={v}"))?;
-    }
-    Ok(())
-}
-
-/// Writes a sysctl through a handle verified to be on the container's /proc mount itself, so
-/// a mount planted over /proc/sys/... cannot redirect the write (CVE-2025-52881).
-fn write_sysctl(root: &InRoot, key: &str, value: &str) -> Result<()> {
-    if key.split(['.', '/']).any(|c| c.is_empty() || c == "..") {
-        bail!("invalid sysctl name");
-    }
-    let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
-    crate::security::procfs::write_verified(root, &path, value)
 }

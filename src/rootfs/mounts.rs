@@ -54,7 +54,7 @@ const LOCKABLE: MsFlags = MsFlags::MS_RDONLY.union(MsFlags::MS_NODEV).union(MsFl
 
 /// Flags that a bind remount must keep: in a user namespace the kernel refuses to clear
 /// "locked" flags of the source mount.
-fn locked_flags(target: &Path) -> MsFlags {
+pub(super) fn locked_flags(target: &Path) -> MsFlags {
     mount_flags_of(target) & LOCKABLE
 }
 
@@ -146,12 +146,12 @@ pub fn ro_deferred(m: &Mount) -> bool {
 
 /// The read-only remount [`ro_deferred`] put off, with the entry's other flags (a bind
 /// remount: the kernel allows it in a user namespace as long as no locked flag is cleared).
-pub fn remount_deferred_ro(root: &InRoot, m: &Mount) -> Result<()> {
+pub fn remount_deferred_ro(k: &impl crate::kernel::Kernel, root: &InRoot, m: &Mount) -> Result<()> {
     let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
     let fd = root.resolve(m.destination(), false).context("resolving")?;
     let path = fd_path(&fd);
     let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | remount_flags(&opts) | locked_flags(&path);
-    mount(None::<&str>, &path, None::<&str>, flags, None::<&str>).context("remounting read-only")
+    k.mount(None, &path, None, flags, None).context("remounting read-only")
 }
 
 /// The entry's options as the mount call gets them (without a deferred read-only flag).

@@ -5,6 +5,8 @@ use anyhow::{Context, Result};
 use oci_spec::runtime::{Capabilities, LinuxCapabilities};
 use std::str::FromStr;
 
+use crate::kernel::Kernel;
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CapSets {
     pub bounding: u64,
@@ -52,28 +54,20 @@ pub fn last_cap() -> u8 {
 
 /// Drops every capability not in `keep` from the bounding set (needs CAP_SETPCAP, so this
 /// runs while we are still fully privileged).
-pub fn drop_bounding(keep: u64, last_cap: u8) -> Result<()> {
-    for i in 0..=last_cap {
-        if keep & (1 << i) == 0 {
-            let r = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, i as libc::c_ulong, 0, 0, 0) };
-            if r != 0 {
-                return Err(std::io::Error::last_os_error()).with_context(|| format!("prctl(PR_CAPBSET_DROP, {i})"));
-            }
-        }
+pub fn drop_bounding(k: &impl Kernel, keep: u64, last_cap: u8) -> Result<()> {
+    for i in (0..=last_cap).filter(|i| keep & (1 << i) == 0) {
+        k.prctl(libc::PR_CAPBSET_DROP, i as libc::c_ulong, 0).with_context(|| format!("prctl(PR_CAPBSET_DROP, {i})"))?;
     }
     Ok(())
 }
 
 /// Sets effective, permitted and inheritable, then raises the ambient ones.
-pub fn apply(s: &CapSets, last_cap: u8) -> Result<()> {
-    crate::sys::capset(s.effective, s.permitted, s.inheritable).context("process.capabilities: setting effective/permitted/inheritable")?;
-    for i in 0..=last_cap {
-        if s.ambient & (1 << i) != 0 {
-            let r = unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong, i as libc::c_ulong, 0, 0) };
-            if r != 0 {
-                // The kernel refuses ambient caps missing from permitted or inheritable.
-                crate::debug!("process.capabilities.ambient: cannot raise capability {i}: {}", std::io::Error::last_os_error());
-            }
+pub fn apply(k: &impl Kernel, s: &CapSets, last_cap: u8) -> Result<()> {
+    k.capset(s.effective, s.permitted, s.inheritable).context("process.capabilities: setting effective/permitted/inheritable")?;
+    for i in (0..=last_cap).filter(|i| s.ambient & (1 << i) != 0) {
+        if let Err(e) = k.prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong, i as libc::c_ulong) {
+            // The kernel refuses ambient caps missing from permitted or inheritable.
+            crate::debug!("process.capabilities.ambient: cannot raise capability {i}: {e}");
         }
     }
     Ok(())

@@ -70,7 +70,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
 
 /// In the init, before the exec: the AppArmor profile and SELinux label the program gets
 /// when it is exec'd. Written through verified /proc handles (CVE-2025-52881).
-pub fn apply_exec_labels(process: Option<&oci_spec::runtime::Process>) -> Result<()> {
+pub fn apply_exec_labels(k: &impl crate::kernel::Kernel, process: Option<&oci_spec::runtime::Process>) -> Result<()> {
     let wanted = |s: Option<&String>| s.is_some_and(|s| !s.is_empty());
     if !process.is_some_and(|p| wanted(p.apparmor_profile().as_ref()) || wanted(p.selinux_label().as_ref())) {
         return Ok(());
@@ -80,10 +80,10 @@ pub fn apply_exec_labels(process: Option<&oci_spec::runtime::Process>) -> Result
         // Newer kernels have the AppArmor-specific attr dir (stacking); older ones only exec.
         let specific = Path::new("/proc/thread-self/attr/apparmor/exec");
         let path = if root.resolve(specific, false).is_ok() { specific } else { Path::new("/proc/thread-self/attr/exec") };
-        crate::security::procfs::write_verified(&root, path, &format!("exec {p}")).with_context(|| format!("process.apparmorProfile {p:?}"))?;
+        k.write_proc(&root, path, &format!("exec {p}")).with_context(|| format!("process.apparmorProfile {p:?}"))?;
     }
     if let Some(l) = process.and_then(|p| p.selinux_label().as_deref()).filter(|l| !l.is_empty()) {
-        crate::security::procfs::write_verified(&root, Path::new("/proc/thread-self/attr/exec"), l).with_context(|| format!("process.selinuxLabel {l:?}"))?;
+        k.write_proc(&root, Path::new("/proc/thread-self/attr/exec"), l).with_context(|| format!("process.selinuxLabel {l:?}"))?;
     }
     Ok(())
 }

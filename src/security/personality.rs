@@ -41,13 +41,8 @@ pub fn value(spec: &Spec) -> Result<Option<u64>> {
     Ok(Some(v))
 }
 
-/// Sets it (in the init, right before the exec).
-pub fn apply(spec: &Spec) -> Result<()> {
-    set(value(spec)?)
-}
-
 /// Sets a `value` computed earlier (exec: in the parent, so the child only makes the call; as
-/// runc 1.5, exec'd processes get the container's personality too).
+/// runc 1.5, exec'd processes get the container's personality too). Right before the exec.
 pub fn set(v: Option<u64>) -> Result<()> {
     if let Some(v) = v
         && unsafe { libc::personality(v as libc::c_ulong) } < 0

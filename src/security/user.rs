@@ -1,21 +1,19 @@
 //! Switching to the process's user and groups while keeping the capabilities we then set.
 
 use anyhow::{Context, Result};
-use nix::unistd::{Gid, Uid};
+
+use crate::kernel::Kernel;
 
 /// `setgroups_allowed` is false in a user namespace whose setgroups is denied (rootless).
-pub fn switch(uid: u32, gid: u32, additional_gids: &[u32], setgroups_allowed: bool) -> Result<()> {
+pub fn switch(k: &impl Kernel, uid: u32, gid: u32, additional_gids: &[u32], setgroups_allowed: bool) -> Result<()> {
     // Keep permitted capabilities across the uid change; capset then restores effective.
-    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
+    let _ = k.prctl(libc::PR_SET_KEEPCAPS, 1, 0);
     if setgroups_allowed {
-        let groups: Vec<Gid> = additional_gids.iter().map(|g| Gid::from_raw(*g)).collect();
-        nix::unistd::setgroups(&groups).with_context(|| format!("process.user.additionalGids: setgroups({additional_gids:?})"))?;
+        k.setgroups(additional_gids).with_context(|| format!("process.user.additionalGids: setgroups({additional_gids:?})"))?;
     }
-    let g = Gid::from_raw(gid);
-    nix::unistd::setresgid(g, g, g).with_context(|| format!("process.user.gid: setresgid({gid})"))?;
-    let u = Uid::from_raw(uid);
-    nix::unistd::setresuid(u, u, u).with_context(|| format!("process.user.uid: setresuid({uid})"))?;
-    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
+    k.setresgid(gid).with_context(|| format!("process.user.gid: setresgid({gid})"))?;
+    k.setresuid(uid).with_context(|| format!("process.user.uid: setresuid({uid})"))?;
+    let _ = k.prctl(libc::PR_SET_KEEPCAPS, 0, 0);
     Ok(())
 }
 

@@ -101,7 +101,6 @@
 //!   CAP_SYS_ADMIN.
 
 use std::collections::BTreeMap;
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::PathBuf;
 
 use anyhow::{Result, anyhow, bail};
@@ -111,9 +110,11 @@ use oci_spec::runtime::{
 use seccompiler::{BpfProgram, SeccompAction, sock_filter};
 
 use asm::emit;
+pub use install::{install, install_detailed, Installed};
 
 mod asm;
 pub mod features;
+mod install;
 mod syscall_tables;
 #[cfg(test)]
 mod tests;
@@ -549,95 +550,4 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<CompiledFilter> {
         listener_path: seccomp.listener_path().clone(),
         listener_metadata: seccomp.listener_metadata().clone(),
     })
-}
-
-// ---------------------------------------------------------------------------
-// Installation
-
-/// What [`install_detailed`] did.
-#[derive(Debug)]
-pub struct Installed {
-    /// The notify fd, when the filter uses `SCMP_ACT_NOTIFY`.
-    pub notify_fd: Option<OwnedFd>,
-    /// The flags the kernel accepted. Optional flags it refused with EINVAL
-    /// (LOG, SPEC_ALLOW, WAIT_KILLABLE_RECV) are missing.
-    pub flags: u32,
-}
-
-/// Install in the container's init (single-threaded, after fork). Returns the
-/// notify fd when the filter uses `SCMP_ACT_NOTIFY`.
-pub fn install(filter: &CompiledFilter) -> Result<Option<OwnedFd>> {
-    install_detailed(filter).map(|i| i.notify_fd)
-}
-
-/// [`install`], also reporting the flags the kernel took.
-///
-/// On success it allocates nothing: one seccomp(2) call, retried without an
-/// optional flag the kernel refuses with EINVAL, or prctl(2) on kernels
-/// without seccomp(2) (when no flag is needed).
-pub fn install_detailed(filter: &CompiledFilter) -> Result<Installed> {
-    let prog = libc::sock_fprog {
-        len: u16::try_from(filter.program.len()).map_err(|_| {
-            anyhow!(
-                "seccomp: program too long ({} instructions)",
-                filter.program.len()
-            )
-        })?,
-        // seccompiler::sock_filter is #[repr(C)] {u16, u8, u8, u32}, like libc::sock_filter.
-        filter: filter.program.as_ptr() as *mut libc::sock_filter,
-    };
-    let mut flags = filter.flags;
-    loop {
-        // SAFETY: `prog` points into `filter.program`, which outlives the call;
-        // the kernel copies the program and does not keep the pointer.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_seccomp,
-                libc::SECCOMP_SET_MODE_FILTER as libc::c_ulong,
-                flags as libc::c_ulong,
-                &prog as *const libc::sock_fprog,
-            )
-        };
-        if rc >= 0 {
-            let notify_fd = if flags & FLAG_NEW_LISTENER != 0 {
-                // SAFETY: with NEW_LISTENER the kernel returns a new fd that we own.
-                Some(unsafe { OwnedFd::from_raw_fd(rc as libc::c_int) })
-            } else {
-                None
-            };
-            return Ok(Installed { notify_fd, flags });
-        }
-        let err = std::io::Error::last_os_error();
-        match err.raw_os_error() {
-            Some(libc::EINVAL) if OPTIONAL_FLAGS.iter().any(|f| flags & f != 0) => {
-                let drop = OPTIONAL_FLAGS
-                    .iter()
-                    .find(|&&f| flags & f != 0)
-                    .copied()
-                    .unwrap_or(0);
-                flags &= !drop;
-            }
-            Some(libc::ENOSYS) if flags & FLAG_NEW_LISTENER == 0 => {
-                // Kernel without seccomp(2) (< 3.17): prctl takes no flags.
-                // SAFETY: as above.
-                let rc = unsafe {
-                    libc::prctl(
-                        libc::PR_SET_SECCOMP,
-                        libc::SECCOMP_MODE_FILTER as libc::c_ulong,
-                        &prog as *const libc::sock_fprog,
-                        0 as libc::c_ulong,
-                        0 as libc::c_ulong,
-                    )
-                };
-                if rc != 0 {
-                    bail!("prctl(PR_SET_SECCOMP): {}", std::io::Error::last_os_error());
-                }
-                return Ok(Installed {
-                    notify_fd: None,
-                    flags: 0,
-                });
-            }
-            _ => bail!("seccomp(SECCOMP_SET_MODE_FILTER, flags {flags:#x}): {err}"),
-        }
-    }
 }

@@ -924,7 +924,7 @@ fn kernel_installs_filter_and_returns_chosen_errno() {
          "args": [{"index": 0, "value": 0x1_0000_0000u64, "op": "SCMP_CMP_EQ"}]},
     ]}));
     let status = in_child(|| {
-        match install(&f) {
+        match install(&crate::kernel::Host, &f) {
             Ok(None) => {}
             _ => return 10,
         }
@@ -963,7 +963,7 @@ fn kernel_accepts_docker_like_profile() {
     let (v, _, _) = docker_like();
     let f = profile(v);
     let status = in_child(|| {
-        if install(&f).is_err() {
+        if install(&crate::kernel::Host, &f).is_err() {
             return 10;
         }
         if unsafe { libc::syscall(libc::SYS_mount, 0, 0, 0, 0, 0) } != -1
@@ -997,7 +997,7 @@ fn kernel_notify_returns_listener_fd() {
         FLAG_LOG | FLAG_NEW_LISTENER | FLAG_WAIT_KILLABLE_RECV
     );
     let status = in_child(|| {
-        let Ok(installed) = install_detailed(&f) else {
+        let Ok(installed) = install_detailed(&crate::kernel::Host, &f) else {
             return 10;
         };
         let Some(fd) = installed.notify_fd else {
@@ -1021,7 +1021,7 @@ fn kernel_kills_on_default_kill_process() {
     let f = profile(json!({"defaultAction": "SCMP_ACT_ALLOW",
         "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_KILL_PROCESS"}]}));
     let status = in_child(|| {
-        if install(&f).is_err() {
+        if install(&crate::kernel::Host, &f).is_err() {
             return 10;
         }
         unsafe { libc::getppid() };
