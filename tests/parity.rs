@@ -227,3 +227,25 @@ fn debug_logs_each_create_step() {
     }
     assert!(debug_lines >= 4, "{o}");
 }
+
+/// The cgroup namespace is made once the init is in its cgroup, also when the runtime's
+/// "joined" reached the init while it waited for a mount source (a bind under a 0700 host
+/// dir in a user namespace): on a v1/hybrid host it was then skipped, and the container saw
+/// its cgroup's host path instead of `/`.
+#[test]
+fn cgroup_namespace_after_a_requested_mount_source() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut c = userns_ctx("cgns-after-source");
+    let ns = c.config["linux"]["namespaces"].as_array_mut().unwrap();
+    if !ns.iter().any(|n| n["type"] == "cgroup") {
+        ns.push(serde_json::json!({"type": "cgroup"}));
+    }
+    let secret = c.dir.join("secret");
+    fs::create_dir_all(secret.join("vol")).unwrap();
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o700)).unwrap();
+    c.config["mounts"].as_array_mut().unwrap().push(serde_json::json!({
+        "destination": "/vol", "type": "bind", "source": secret.join("vol"), "options": ["rbind"]}));
+    let out = c.sh_ok("cat /proc/self/cgroup");
+    let outside: Vec<&str> = out.lines().filter(|l| !l.ends_with(":/")).collect();
+    assert!(outside.is_empty(), "cgroups seen outside the namespace's root: {outside:?}\n{out}");
+}

@@ -58,11 +58,9 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, cgroup_tasks: &[O
     let last_cap = crate::security::caps::last_cap();
     prepare_rootfs(cfg, plan, ch, &joined)?;
     crate::trace::mark("mounts");
-    if !joined.get() {
-        wait_joined(ch, &joined)?;
-        if plan.new_cgroup {
-            unshare_cgroup_ns()?;
-        }
+    wait_joined(ch, &joined)?;
+    if plan.new_cgroup && !early_cgroupns {
+        unshare_cgroup_ns()?;
     }
     crate::trace::mark("joined");
     run_create_hooks(cfg, ch, host_pid)?;
