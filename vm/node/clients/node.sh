@@ -192,9 +192,19 @@ cri_userns_runp() {
     # the pod's root (uid 200000 outside) must reach its rootfs and bundle through the work
     # dir, which mktemp made 0700 (/var/lib/containerd is 0711 on a node)
     chmod 711 "$WORK" || return 1
-    out=$(CRI_USERNS=$CRI_USERNS_MAP cric runp uspod bulkhead "$CRI_CG") || return 1
+    out=$(CRI_USERNS=$CRI_USERNS_MAP cric runp uspod bulkhead "$CRI_CG" 2>"$WORK/cri.uspod.err") || { cri_userns_why "$(cat "$WORK/cri.uspod.err")"; return 1; }
     echo "$out" >"$WORK/cri.uspod"
     expect "pod status" "$(cric podstatus "$out")" "READY bulkhead"
+}
+# A refused bind source: the permissions along its path (who may reach it) and its mount.
+cri_userns_why() {
+    local src; src=$(echo "$1" | grep -o 'bind source [^:]*' | head -n1 | cut -d' ' -f3)
+    echo "$1"
+    [ -n "$src" ] || return 0
+    namei -lx "$src" || true
+    grep -F " ${src} " /proc/self/mountinfo || true
+    ls -ldn "$src" "$(dirname "$src")" || true
+    cat /sys/kernel/security/lsm 2>/dev/null; echo
 }
 cri_userns_create() {
     mkdir -p "$WORK/cri-vol" && echo data >"$WORK/cri-vol/f" && chown 0:0 "$WORK/cri-vol/f" || return 1
