@@ -186,6 +186,35 @@ fn device_whitelist_in_the_cgroup() {
     assert!(!lines.contains("a *:* rwm") && !lines.iter().any(|l| l.starts_with("c 1:1 ")), "{list}");
 }
 
+/// `update` with new device rules (issue 15 item 8): they replace the container's (runc's
+/// defaults added), and a device both the old and the new rules allow is never denied on the
+/// way: the container opens /dev/null in a loop while the rules change back and forth.
+#[test]
+fn update_device_rules_never_deny_what_stays_allowed() {
+    if !host_ok() || !v1_host() {
+        return;
+    }
+    // `true`, not `:`: a failed redirection of a special builtin ends the shell.
+    let loop_ = "while :; do if ! true <>/dev/null; then echo denied >>/tmp/denied; fi; done";
+    let c = Ctr::new("updev", &["sh", "-c", loop_], |_| {});
+    c.start();
+    let f = c.bundle.path().join("res.json");
+    let tun = r#"{"devices": [{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 10, "minor": 200, "access": "rwm"}]}"#;
+    let loop_dev = r#"{"devices": [{"allow": false, "access": "rwm"}, {"allow": true, "type": "b", "major": 7, "minor": 0, "access": "r"}]}"#;
+    for i in 0..60 {
+        std::fs::write(&f, if i % 2 == 0 { tun } else { loop_dev }).unwrap();
+        c.ok(&["update", "--resources", f.to_str().unwrap(), &c.id]);
+        let list = c.read("devices", "devices.list");
+        let (has, lacks) = if i % 2 == 0 { ("c 10:200 rwm", "b 7:0 r") } else { ("b 7:0 r", "c 10:200 rwm") };
+        assert!(list.lines().any(|l| l == has) && !list.lines().any(|l| l == lacks), "update {i}: {list}");
+        assert!(list.lines().any(|l| l == "c 1:3 rwm"), "update {i} dropped runc's defaults: {list}");
+    }
+    assert!(!c.rootfs("tmp/denied").exists(), "/dev/null was denied during an update");
+    // The saved config has the new rules: a later update of other fields keeps them.
+    c.ok(&["update", "--pids-limit", "50", &c.id]);
+    assert!(c.read("devices", "devices.list").lines().any(|l| l == "b 7:0 r"));
+}
+
 #[test]
 fn pause_and_resume_freeze_every_process() {
     if !host_ok() {

@@ -475,6 +475,7 @@ fn ebpf_device_filter_on_cgroup2() {
     let all: Vec<oci_spec::runtime::LinuxDeviceCgroup> =
         serde_json::from_str(r#"[{"allow":true,"access":"rwm"}]"#).unwrap();
     devices::apply_v2(&dir, &all).unwrap();
+    assert_eq!(devices::attached_count(&dir), 1, "the old program is still attached");
     let pid = g.spawn_gated("cat /dev/null || exit 5; exit 0");
     cg.add_pid(pid).unwrap();
     assert_eq!(

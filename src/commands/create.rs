@@ -181,9 +181,7 @@ fn refuse_busy_cgroup(cgroup: &Cgroup) -> Result<()> {
 fn effective_resources(spec: &oci_spec::runtime::Spec) -> oci_spec::runtime::LinuxResources {
     let linux = spec.linux().as_ref();
     let mut r = linux.and_then(|l| l.resources().clone()).unwrap_or_default();
-    let mut rules = r.devices().clone().unwrap_or_default();
-    rules.extend(crate::cgroups::devices::default_allowed());
-    r.set_devices(Some(rules));
+    r.set_devices(Some(crate::cgroups::devices::with_defaults(r.devices().clone().unwrap_or_default())));
     r
 }
 

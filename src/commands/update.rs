@@ -3,7 +3,10 @@
 //! saved config.json so later reads see them (as runc records them in its state).
 //!
 //! As in runc, a zero (or empty) value means "unchanged"; `-1` means unlimited for memory,
-//! swap and pids. Device rules in `--resources` are ignored (runc keeps the container's).
+//! swap and pids. Device rules in `--resources` replace the container's (runc ignores them
+//! and applies the container's own again): runc's default devices are added as at create,
+//! and the cgroup changes only where the rules do (see cgroups::devices), so a running
+//! process keeps every device that stays allowed.
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::{json, Map, Value};
@@ -39,8 +42,11 @@ pub fn run(g: &Global, id: &str, opts: &UpdateArgs) -> Result<i32> {
     {
         apply["memory"]["limit"] = json!(l);
     }
-    let res: oci_spec::runtime::LinuxResources =
+    let mut res: oci_spec::runtime::LinuxResources =
         serde_json::from_value(apply).context("the resources to update")?;
+    if let Some(rules) = res.devices().clone() {
+        res.set_devices(Some(crate::cgroups::devices::with_defaults(rules)));
+    }
     for w in cg.apply_resources(&res).with_context(|| format!("updating container {id:?}"))? {
         crate::warn!("update: {w}");
     }
@@ -177,15 +183,14 @@ fn check_rdt(o: &UpdateArgs) -> Result<()> {
 }
 
 /// Drops what runc treats as "unchanged" (0 and "" values, except cpu.idle and cpu.burst
-/// whose 0 is a setting: runc keeps them as pointers, so `--cpu-burst 0` resets the burst)
-/// and the device rules (update keeps the container's own).
+/// whose 0 is a setting: runc keeps them as pointers, so `--cpu-burst 0` resets the burst;
+/// an empty list of device rules).
 pub fn prune(v: Value) -> Value {
     fn walk(key: &str, v: Value) -> Option<Value> {
         match v {
             Value::Object(m) => {
                 let m: Map<String, Value> = m
                     .into_iter()
-                    .filter(|(k, _)| k != "devices")
                     .filter_map(|(k, v)| walk(&k, v).map(|v| (k, v)))
                     .collect();
                 if m.is_empty() { None } else { Some(Value::Object(m)) }
@@ -193,6 +198,7 @@ pub fn prune(v: Value) -> Value {
             Value::Number(n) if key != "idle" && key != "burst" && n.as_f64() == Some(0.0) => None,
             Value::String(s) if s.is_empty() => None,
             Value::Null => None,
+            Value::Array(a) if key == "devices" && a.is_empty() => None,
             other => Some(other),
         }
     }
@@ -285,10 +291,14 @@ mod tests {
     #[test]
     fn prune_and_merge() {
         let u = prune(json!({"memory": {"limit": 0, "swap": 5}, "cpu": {"shares": 0, "idle": 0, "cpus": ""},
-                             "pids": {"limit": 0}, "devices": [{"allow": false}], "blockIO": {"weight": 0}}));
+                             "pids": {"limit": 0}, "devices": [], "blockIO": {"weight": 0}}));
         assert_eq!(u, json!({"memory": {"swap": 5}, "cpu": {"idle": 0}}));
         let mut cfg = json!({"memory": {"limit": 10, "swap": 20}, "devices": [1]});
         merge(&mut cfg, &u);
         assert_eq!(cfg, json!({"memory": {"limit": 10, "swap": 5}, "devices": [1], "cpu": {"idle": 0}}));
+        // New device rules replace the saved ones.
+        let u = prune(json!({"devices": [{"allow": false}]}));
+        merge(&mut cfg, &u);
+        assert_eq!(cfg["devices"], json!([{"allow": false}]));
     }
 }

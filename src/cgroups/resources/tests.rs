@@ -487,26 +487,6 @@ fn v1_pids_blkio_hugetlb_net_rdma() {
 }
 
 #[test]
-fn v1_devices_written_in_order() {
-    let mut f = Fake::new(V1_ALL, &[("devices.allow", ""), ("devices.deny", "")]);
-    v1(
-        &mut f,
-        r#"{"devices":[{"allow":false,"access":"rwm"},{"allow":true,"type":"c","major":1,"minor":3,"access":"rwm"},
-            {"allow":true,"type":"c","major":136,"access":"rwm"},{"allow":false,"type":"c","major":1,"minor":3,"access":"w"}]}"#,
-    )
-    .unwrap();
-    assert_eq!(
-        f.w(),
-        vec![
-            ("devices.deny", "a"),
-            ("devices.allow", "c 1:3 rwm"),
-            ("devices.allow", "c 136:* rwm"),
-            ("devices.deny", "c 1:3 w"),
-        ]
-    );
-}
-
-#[test]
 fn v2_memory() {
     let mut f = Fake::new(V2_ALL, V2_FILES);
     v2(

@@ -13,10 +13,7 @@ use super::{
 pub(crate) fn apply_v1(cx: &mut Ctx, r: &LinuxResources) -> Result<()> {
     cpuset(cx, r.cpu().as_ref())?;
     if let Some(rules) = r.devices().as_ref().filter(|d| !d.is_empty()) {
-        cx.need("linux.resources.devices", "devices")?;
-        for (file, line) in crate::cgroups::devices::v1_writes(rules)? {
-            cx.write("linux.resources.devices", "devices", file, &line)?;
-        }
+        crate::cgroups::devices::v1::apply(cx, rules)?;
     }
     if let Some(m) = r.memory() {
         memory_v1(cx, m)?;

@@ -1,7 +1,5 @@
-//! Device access rules: v1 `devices.allow`/`devices.deny` lines, and for cgroup v2 an eBPF
-//! `BPF_PROG_TYPE_CGROUP_DEVICE` program generated from the rules, loaded with
-//! bpf(BPF_PROG_LOAD) and attached with bpf(BPF_PROG_ATTACH, BPF_F_ALLOW_MULTI), replacing
-//! the programs attached before (as runc does).
+//! The cgroup v2 device filter: a `BPF_PROG_TYPE_CGROUP_DEVICE` program generated from the
+//! rules (loaded and attached by `bpf.rs`), and a small interpreter the tests run it with.
 //!
 //! Program semantics ("last matching rule wins", like crun; default deny): the rules are
 //! checked from the last to the first, the first match decides. An allow rule matches when
@@ -10,154 +8,9 @@
 //! Compared with the v1 kernel's exception lists, two allow rules that each grant part of a
 //! request (r, then w) are not merged for an "rw" open.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::path::Path;
+use anyhow::{Result, bail};
 
-use anyhow::{Context, Result, anyhow, bail};
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
-
-// ---------------------------------------------------------------------------------------
-// Rules
-// ---------------------------------------------------------------------------------------
-
-/// A validated rule.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Rule {
-    pub allow: bool,
-    /// 'a', 'b' or 'c'.
-    pub typ: char,
-    pub major: Option<u32>,
-    pub minor: Option<u32>,
-    /// Subset of "rwm", canonical order.
-    pub access: String,
-}
-
-impl Rule {
-    pub fn from_oci(d: &LinuxDeviceCgroup) -> Result<Rule> {
-        let typ = match d.typ().unwrap_or(LinuxDeviceType::A) {
-            LinuxDeviceType::A => 'a',
-            LinuxDeviceType::B => 'b',
-            LinuxDeviceType::C | LinuxDeviceType::U => 'c',
-            LinuxDeviceType::P => bail!(
-                "linux.resources.devices: device type \"p\" (FIFO) cannot be used in a cgroup rule"
-            ),
-        };
-        let num = |v: Option<i64>, what: &str| -> Result<Option<u32>> {
-            match v {
-                None => Ok(None),
-                Some(n) if n < 0 => Ok(None), // -1 is the wildcard in some configs
-                Some(n) if n > u32::MAX as i64 => {
-                    bail!("linux.resources.devices: invalid {what} {n}")
-                }
-                Some(n) => Ok(Some(n as u32)),
-            }
-        };
-        let acc = d.access().as_deref().unwrap_or("");
-        let acc = if acc.is_empty() { "rwm" } else { acc };
-        let mut access = String::new();
-        for c in ['r', 'w', 'm'] {
-            if acc.contains(c) {
-                access.push(c);
-            }
-        }
-        if let Some(bad) = acc.chars().find(|c| !"rwm".contains(*c)) {
-            bail!(
-                "linux.resources.devices: invalid access {acc:?} (character {bad:?}; use a subset of \"rwm\")"
-            );
-        }
-        Ok(Rule {
-            allow: d.allow(),
-            typ,
-            major: num(d.major(), "major")?,
-            minor: num(d.minor(), "minor")?,
-            access,
-        })
-    }
-
-    /// "a" wildcard for everything: type a, or no numbers and full access.
-    pub fn is_all(&self) -> bool {
-        self.typ == 'a' && self.major.is_none() && self.minor.is_none() && self.access == "rwm"
-    }
-
-    /// The v1 line: "c 1:3 rwm".
-    pub fn v1_line(&self) -> String {
-        let n = |v: Option<u32>| v.map(|v| v.to_string()).unwrap_or_else(|| "*".into());
-        format!(
-            "{} {}:{} {}",
-            self.typ,
-            n(self.major),
-            n(self.minor),
-            self.access
-        )
-    }
-
-    fn bpf_access(&self) -> i32 {
-        let mut a = 0;
-        for c in self.access.chars() {
-            a |= match c {
-                'm' => BPF_DEVCG_ACC_MKNOD,
-                'r' => BPF_DEVCG_ACC_READ,
-                _ => BPF_DEVCG_ACC_WRITE,
-            };
-        }
-        a
-    }
-}
-
-pub fn parse_rules(rules: &[LinuxDeviceCgroup]) -> Result<Vec<Rule>> {
-    rules.iter().map(Rule::from_oci).collect()
-}
-
-/// v1 writes in order: (file, line). A leading deny-all becomes `devices.deny` "a".
-pub fn v1_writes(rules: &[LinuxDeviceCgroup]) -> Result<Vec<(&'static str, String)>> {
-    let rules = parse_rules(rules)?;
-    let mut out = Vec::new();
-    for r in &rules {
-        let file = if r.allow {
-            "devices.allow"
-        } else {
-            "devices.deny"
-        };
-        if r.is_all() {
-            // "a" alone switches the default and clears the exception list.
-            out.push((file, "a".to_string()));
-        } else {
-            out.push((file, r.v1_line()));
-        }
-    }
-    Ok(out)
-}
-
-/// The devices runc allows by default (specconv AllowedDevices) besides the config's own;
-/// the runtime appends these (and its linux.devices) after linux.resources.devices.
-pub fn default_allowed() -> Vec<LinuxDeviceCgroup> {
-    let mk = |typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str| {
-        let mut d = LinuxDeviceCgroup::default();
-        d.set_allow(true);
-        d.set_typ(Some(typ));
-        d.set_major(major);
-        d.set_minor(minor);
-        d.set_access(Some(access.to_string()));
-        d
-    };
-    use LinuxDeviceType::C;
-    vec![
-        mk(C, None, None, "m"), // mknod any char device
-        mk(LinuxDeviceType::B, None, None, "m"),
-        mk(C, Some(1), Some(3), "rwm"), // /dev/null
-        mk(C, Some(1), Some(8), "rwm"), // /dev/random
-        mk(C, Some(1), Some(7), "rwm"), // /dev/full
-        mk(C, Some(5), Some(0), "rwm"), // /dev/tty
-        mk(C, Some(1), Some(5), "rwm"), // /dev/zero
-        mk(C, Some(1), Some(9), "rwm"), // /dev/urandom
-        mk(C, Some(136), None, "rwm"),  // /dev/pts/*
-        mk(C, Some(5), Some(2), "rwm"), // /dev/ptmx
-    ]
-}
-
-// ---------------------------------------------------------------------------------------
-// eBPF program generation
-// ---------------------------------------------------------------------------------------
+use super::Rule;
 
 pub const BPF_DEVCG_ACC_MKNOD: i32 = 1;
 pub const BPF_DEVCG_ACC_READ: i32 = 2;
@@ -204,6 +57,19 @@ impl Insn {
     }
 }
 
+/// The rule's access as BPF_DEVCG_ACC_* bits.
+fn bpf_access(r: &Rule) -> i32 {
+    let mut a = 0;
+    for c in r.access.chars() {
+        a |= match c {
+            'm' => BPF_DEVCG_ACC_MKNOD,
+            'r' => BPF_DEVCG_ACC_READ,
+            _ => BPF_DEVCG_ACC_WRITE,
+        };
+    }
+    a
+}
+
 /// Prologue as runc's devicefilter: R2 = type, R3 = access, R4 = major, R5 = minor from
 /// struct bpf_cgroup_dev_ctx { u32 access_type; u32 major; u32 minor; } at R1.
 fn prologue() -> Vec<Insn> {
@@ -226,7 +92,7 @@ fn rule_block(r: &Rule) -> Vec<Insn> {
         'c' => b.push((Insn::new(JMP_JNE_K, 2, 0, 0, BPF_DEVCG_DEV_CHAR), true)),
         _ => {}
     }
-    let acc = r.bpf_access();
+    let acc = bpf_access(r);
     if acc != BPF_DEVCG_ACC_MKNOD | BPF_DEVCG_ACC_READ | BPF_DEVCG_ACC_WRITE {
         b.push((Insn::new(ALU32_MOV_X, 1, 3, 0, 0), false));
         b.push((Insn::new(ALU32_AND_K, 1, 0, 0, acc), false));
@@ -324,170 +190,12 @@ pub fn run(prog: &[Insn], access_type: u32, major: u32, minor: u32) -> Result<u6
     bail!("fell off the end")
 }
 
-// ---------------------------------------------------------------------------------------
-// bpf(2)
-// ---------------------------------------------------------------------------------------
-
-const BPF_PROG_LOAD: i32 = 5;
-const BPF_PROG_ATTACH: i32 = 8;
-const BPF_PROG_DETACH: i32 = 9;
-const BPF_PROG_GET_FD_BY_ID: i32 = 13;
-const BPF_PROG_QUERY: i32 = 16;
-const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
-const BPF_CGROUP_DEVICE: u32 = 6;
-const BPF_F_ALLOW_MULTI: u32 = 2;
-
-/// union bpf_attr, as raw bytes (zeroed tail, as the kernel requires).
-#[repr(C, align(8))]
-struct Attr([u8; 128]);
-
-impl Attr {
-    fn new() -> Attr {
-        Attr([0; 128])
-    }
-    fn u32(&mut self, off: usize, v: u32) -> &mut Self {
-        self.0[off..off + 4].copy_from_slice(&v.to_ne_bytes());
-        self
-    }
-    fn u64(&mut self, off: usize, v: u64) -> &mut Self {
-        self.0[off..off + 8].copy_from_slice(&v.to_ne_bytes());
-        self
-    }
-    fn get_u32(&self, off: usize) -> u32 {
-        u32::from_ne_bytes(self.0[off..off + 4].try_into().unwrap())
-    }
-}
-
-fn bpf(cmd: i32, attr: &mut Attr) -> std::io::Result<i64> {
-    // SAFETY: attr is a valid, writable buffer of the size passed.
-    let r = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.0.as_mut_ptr(), attr.0.len()) };
-    if r < 0 {
-        Err(std::io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
-
-fn load(prog: &[Insn]) -> Result<OwnedFd> {
-    let license = c"Apache";
-    let try_load = |log: Option<&mut Vec<u8>>| -> std::io::Result<OwnedFd> {
-        let mut a = Attr::new();
-        a.u32(0, BPF_PROG_TYPE_CGROUP_DEVICE)
-            .u32(4, prog.len() as u32)
-            .u64(8, prog.as_ptr() as u64)
-            .u64(16, license.as_ptr() as u64);
-        if let Some(buf) = log {
-            a.u32(24, 1)
-                .u32(28, buf.len() as u32)
-                .u64(32, buf.as_mut_ptr() as u64);
-            let fd = bpf(BPF_PROG_LOAD, &mut a)?;
-            // SAFETY: the kernel returned a new fd.
-            return Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) });
-        }
-        let fd = bpf(BPF_PROG_LOAD, &mut a)?;
-        // SAFETY: the kernel returned a new fd.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
-    };
-    match try_load(None) {
-        Ok(fd) => Ok(fd),
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
-            // Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
-            let inf = libc::rlimit {
-                rlim_cur: libc::RLIM_INFINITY,
-                rlim_max: libc::RLIM_INFINITY,
-            };
-            // SAFETY: plain setrlimit.
-            unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &inf) };
-            try_load(None).map_err(|e| {
-                anyhow!(
-                    "linux.resources.devices: bpf(BPF_PROG_LOAD): {}",
-                    super::resources::errtext(&e)
-                )
-            })
-        }
-        Err(e) => {
-            let mut log = vec![0u8; 65536];
-            let _ = try_load(Some(&mut log));
-            let end = log.iter().position(|b| *b == 0).unwrap_or(0);
-            Err(anyhow!(
-                "linux.resources.devices: bpf(BPF_PROG_LOAD) of the device filter: {}; verifier log: {}",
-                super::resources::errtext(&e),
-                String::from_utf8_lossy(&log[..end]).trim()
-            ))
-        }
-    }
-}
-
-/// IDs of the device programs attached to the cgroup.
-fn query(cg: &OwnedFd) -> std::io::Result<Vec<u32>> {
-    let mut ids = vec![0u32; 64];
-    let mut a = Attr::new();
-    a.u32(0, cg.as_raw_fd() as u32)
-        .u32(4, BPF_CGROUP_DEVICE)
-        .u64(16, ids.as_mut_ptr() as u64)
-        .u32(24, ids.len() as u32);
-    bpf(BPF_PROG_QUERY, &mut a)?;
-    let n = a.get_u32(24) as usize;
-    ids.truncate(n.min(64));
-    Ok(ids)
-}
-
-/// Load a program for `rules` and attach it to the cgroup v2 directory `dir`, replacing
-/// whatever device programs were attached before.
-pub fn apply_v2(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
-    let rules = parse_rules(rules)?;
-    let prog = program(&rules);
-    let pfd = load(&prog)?;
-    let cg: OwnedFd = std::fs::File::open(dir)
-        .with_context(|| format!("linux.resources.devices: opening {}", dir.display()))?
-        .into();
-    let old = query(&cg).unwrap_or_default();
-    let mut a = Attr::new();
-    a.u32(0, cg.as_raw_fd() as u32)
-        .u32(4, pfd.as_raw_fd() as u32)
-        .u32(8, BPF_CGROUP_DEVICE)
-        .u32(12, BPF_F_ALLOW_MULTI);
-    if let Err(e) = bpf(BPF_PROG_ATTACH, &mut a) {
-        // Old kernels without multi-attach: a plain attach replaces the single program.
-        a.u32(12, 0);
-        bpf(BPF_PROG_ATTACH, &mut a).map_err(|e2| {
-            anyhow!(
-                "linux.resources.devices: attaching the device filter to {}: {} (without BPF_F_ALLOW_MULTI: {})",
-                dir.display(),
-                super::resources::errtext(&e),
-                super::resources::errtext(&e2)
-            )
-        })?;
-        return Ok(());
-    }
-    for id in old {
-        let mut g = Attr::new();
-        g.u32(0, id);
-        let Ok(fd) = bpf(BPF_PROG_GET_FD_BY_ID, &mut g) else {
-            continue;
-        };
-        // SAFETY: new fd from the kernel.
-        let ofd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-        let mut d = Attr::new();
-        d.u32(0, cg.as_raw_fd() as u32)
-            .u32(4, ofd.as_raw_fd() as u32)
-            .u32(8, BPF_CGROUP_DEVICE);
-        bpf(BPF_PROG_DETACH, &mut d).map_err(|e| {
-            anyhow!(
-                "linux.resources.devices: detaching the old device filter (id {id}) from {}: {}",
-                dir.display(),
-                super::resources::errtext(&e)
-            )
-        })?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cgroups::devices::{default_allowed, parse_rules};
 
-    fn rules(json: &str) -> Vec<LinuxDeviceCgroup> {
+    fn rules(json: &str) -> Vec<oci_spec::runtime::LinuxDeviceCgroup> {
         serde_json::from_str(json).unwrap()
     }
     const R: u32 = BPF_DEVCG_ACC_READ as u32;
@@ -498,29 +206,6 @@ mod tests {
     }
     const C: i32 = BPF_DEVCG_DEV_CHAR;
     const B: i32 = BPF_DEVCG_DEV_BLOCK;
-
-    #[test]
-    fn rule_parsing_and_v1_lines() {
-        let r = parse_rules(&rules(
-            r#"[{"allow":false,"access":"rwm"},{"allow":true,"type":"c","major":1,"minor":3,"access":"mwr"},
-                {"allow":true,"type":"b","major":-1,"minor":-1,"access":"m"},{"allow":true,"type":"u","major":4}]"#,
-        ))
-        .unwrap();
-        assert!(r[0].is_all() && !r[0].allow);
-        assert_eq!(r[1].v1_line(), "c 1:3 rwm");
-        assert_eq!(r[2].v1_line(), "b *:* m");
-        assert_eq!(r[3].v1_line(), "c 4:* rwm");
-        assert!(parse_rules(&rules(r#"[{"allow":true,"access":"rx"}]"#)).is_err());
-        assert!(parse_rules(&rules(r#"[{"allow":true,"type":"p"}]"#)).is_err());
-        let w = v1_writes(&rules(r#"[{"allow":false,"access":"rwm"},{"allow":true,"type":"c","major":1,"minor":3,"access":"rw"}]"#)).unwrap();
-        assert_eq!(
-            w,
-            vec![
-                ("devices.deny", "a".to_string()),
-                ("devices.allow", "c 1:3 rw".to_string())
-            ]
-        );
-    }
 
     #[test]
     fn prologue_encoding() {
