@@ -260,47 +260,72 @@ impl Root {
         Ok(Container { dir, lock: Some(lock), state: None })
     }
 
-    /// Opens an existing container for a change, holding its lock until dropped.
+    /// Opens an existing container for a change, holding its lock until dropped. A container
+    /// that is not there fails with a [`Missing`] (`downcast_ref`), which says which half is.
     pub fn open_locked(&self, id: &str) -> Result<Container> {
         validate_id(id)?;
         let dir = self.container_dir(id);
         let lock = match lock_dir(&dir) {
             Ok(l) => l,
-            Err(_) if !dir.exists() => bail!("container {id:?} does not exist"),
+            Err(_) if !dir.exists() => return Err(Missing::Container(id.to_string()).into()),
             Err(e) => return Err(e),
         };
         // The directory may have been deleted while we waited for the lock.
         let mut c = Container { dir, lock: Some(lock), state: None };
-        c.state = Some(c.read_state().with_context(|| format!("container {id:?} does not exist"))?);
+        c.state = Some(c.read_state().context(Missing::State(id.to_string()))?);
         c.refresh();
         Ok(c)
     }
 
-    /// A container directory without a readable state.json, locked: what a `create` killed
-    /// between its mkdir and its first state write leaves. Nothing else exists for it yet (the
-    /// cgroup and the init come after that write), so removing the directory is the whole
-    /// cleanup. None when the directory is missing or has a state (a create in progress holds
-    /// the lock until it has one, so this waits for it).
-    pub fn open_unfinished(&self, id: &str) -> Result<Option<Container>> {
+    /// Removes a container directory without a readable state.json ([`Missing::State`]):
+    /// what a `create` killed between its mkdir and its first state write leaves. Nothing else
+    /// exists for it yet (the cgroup and the init come after that write), so removing the
+    /// directory is the whole cleanup. Whether the ID is free now: false when the directory
+    /// has a state after all (a create in progress holds the lock until it has one, so this
+    /// waits for it).
+    pub fn remove_unfinished(&self, id: &str) -> Result<bool> {
         validate_id(id)?;
         let dir = self.container_dir(id);
-        if !dir.is_dir() {
-            return Ok(None);
+        let Ok(lock) = lock_dir(&dir) else { return Ok(!dir.exists()) };
+        let mut c = Container { dir, lock: Some(lock), state: None };
+        if c.read_state().is_ok() {
+            return Ok(false);
         }
-        let Ok(lock) = lock_dir(&dir) else { return Ok(None) };
-        let c = Container { dir, lock: Some(lock), state: None };
-        Ok(c.read_state().is_err().then_some(c))
+        crate::debug!("removing {}: a create that never wrote its state", c.dir.display());
+        c.remove_dir()?;
+        Ok(true)
     }
 
     /// Reads a container without locking (for `state` and `list`).
     pub fn open_unlocked(&self, id: &str) -> Result<Container> {
         validate_id(id)?;
         let mut c = Container { dir: self.container_dir(id), lock: None, state: None };
-        c.state = Some(c.read_state().with_context(|| format!("container {id:?} does not exist"))?);
+        c.state = Some(c.read_state().context(Missing::State(id.to_string()))?);
         c.refresh();
         Ok(c)
     }
 }
+
+/// A container that cannot be opened because it is not there: the kind callers branch on
+/// (`delete`), found with `anyhow::Error::downcast_ref`. Both read "container ID does not
+/// exist", as runc's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Missing {
+    /// No directory under the root.
+    Container(String),
+    /// A directory without a readable state.json: a create killed before its first state
+    /// write (or a state file that no longer parses).
+    State(String),
+}
+
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        let (Missing::Container(id) | Missing::State(id)) = self;
+        write!(f, "container {id:?} does not exist")
+    }
+}
+
+impl std::error::Error for Missing {}
 
 /// Locks a container dir. While we waited, the container may have been deleted and another of
 /// the same ID created: then the lock is on the old, unlinked directory, so we try again on
@@ -407,6 +432,24 @@ impl Container {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `delete` branches on: no directory, or a directory without state; both say
+    /// "does not exist" to the user.
+    #[test]
+    fn missing_container_and_missing_state_are_told_apart() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = Root::new(tmp.path());
+        let kind = |id: &str| root.open_locked(id).err().and_then(|e| e.downcast_ref::<Missing>().cloned());
+        assert_eq!(kind("nope"), Some(Missing::Container("nope".into())));
+        assert_eq!(format!("{:#}", root.open_locked("nope").err().unwrap()), "container \"nope\" does not exist");
+        std::fs::create_dir(root.container_dir("half")).unwrap();
+        assert_eq!(kind("half"), Some(Missing::State("half".into())));
+        assert_eq!(root.open_unlocked("half").err().unwrap().downcast_ref::<Missing>(), Some(&Missing::State("half".into())));
+        assert!(root.remove_unfinished("half").unwrap());
+        assert!(!root.container_dir("half").exists());
+        assert!(root.remove_unfinished("half").unwrap(), "already gone: the ID is free");
+        assert!(kind("").is_none(), "an invalid ID is not a missing container");
+    }
 
     #[test]
     fn transitions_follow_the_lifecycle() {

@@ -219,3 +219,18 @@ fn error_texts_as_runc() {
         assert!(o.stderr.replace("\\\"", "\"").contains(want), "{name}: want {want:?}:\n{o}");
     }
 }
+
+/// The error contract: the callee names the exact field, the caller adds nothing that names
+/// it again ("linux.resources: linux.resources.memory.swap: ..." before).
+#[test]
+fn resource_errors_name_their_field_once() {
+    if is_runc() {
+        return; // runc's words differ
+    }
+    let mut c = Ctx::new("field-once");
+    c.config["linux"]["resources"] = json!({"memory": {"swap": 1048576}});
+    let o = c.try_create(&[]);
+    fails_cleanly(&c, &o);
+    let line = o.stderr.lines().find(|l| l.contains("linux.resources.memory.swap")).unwrap_or_else(|| panic!("field not named:\n{o}"));
+    assert_eq!(line.matches("linux.resources").count(), 1, "field named twice: {line}");
+}

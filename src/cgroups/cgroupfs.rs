@@ -250,7 +250,7 @@ impl Manager for FsCgroup {
             Layout::Unified => {
                 let dir = self
                     .v2_dir()
-                    .ok_or_else(|| anyhow!("no cgroup2 directory"))?;
+                    .ok_or_else(|| anyhow!("linux.resources: the container has no cgroup2 directory"))?;
                 let mut f = V2Files::new(dir);
                 let mut cx = Ctx::new(&mut f);
                 resources::apply_v2(&mut cx, r)?;

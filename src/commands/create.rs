@@ -90,8 +90,9 @@ pub fn create_from(g: &Global, id: &str, opts: &CreateArgs, bundle: Bundle, cons
                     c.save()?;
                 }
                 crate::debug!("create {id}: cgroup {} ready ({:?})", cgroup.path(), cgroup.layout());
-                for w in cgroup.apply_resources(&effective_resources(&bundle.spec)).context("linux.resources")? {
-                    crate::warn!("linux.resources: {w}");
+                // Each error and warning names its linux.resources field.
+                for w in cgroup.apply_resources(&effective_resources(&bundle.spec))? {
+                    crate::warn!("{w}");
                 }
                 crate::debug!("create {id}: linux.resources applied");
             }

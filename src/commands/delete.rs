@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::cgroups::Manager;
 use crate::cli::Global;
 use crate::hooks::{self, Phase};
-use crate::state::{Container, Root, Status};
+use crate::state::{Container, Missing, Root, Status};
 
 pub fn run(g: &Global, ids: &[String], force: bool) -> Result<i32> {
     let root = Root::new(&g.root);
@@ -14,15 +14,16 @@ pub fn run(g: &Global, ids: &[String], force: bool) -> Result<i32> {
         let mut c = match root.open_locked(id) {
             Ok(c) => c,
             Err(e) => {
-                // A create killed before its first state write left a directory that no
-                // command can open; remove it (as runc) so the ID can be used again.
-                if let Some(mut half) = root.open_unfinished(id)? {
-                    crate::debug!("removing {}: a create that never wrote its state", half.dir.display());
-                    half.remove_dir()?;
-                }
+                let gone = match e.downcast_ref::<Missing>() {
+                    Some(Missing::Container(_)) => true,
+                    // A create killed before its first state write left a directory that no
+                    // command can open; remove it (as runc) so the ID can be used again.
+                    Some(Missing::State(_)) => root.remove_unfinished(id)?,
+                    None => false,
+                };
                 // containerd always follows `delete` with `delete --force`: a missing
                 // container is what it asked for.
-                if force && crate::state::validate_id(id).is_ok() && !root.container_dir(id).exists() {
+                if force && gone {
                     continue;
                 }
                 return Err(e);
