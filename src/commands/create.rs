@@ -9,7 +9,7 @@ use crate::cli::{CreateArgs, Global};
 use crate::hooks::{self, Phase};
 use crate::process::{self, InitConfig};
 use crate::spec::Bundle;
-use crate::state::{self, Root, State, Status};
+use crate::state::{self, Container, Root, State, Status};
 
 pub fn run(g: &Global, id: &str, opts: &CreateArgs) -> Result<i32> {
     let console = opts.console_socket.as_deref().map(crate::console::connect).transpose()?;
@@ -29,108 +29,39 @@ pub fn create_from(g: &Global, id: &str, opts: &CreateArgs, bundle: Bundle, cons
     crate::trace::mark("spec");
     state::validate_id(id)?;
     let pid_file = opts.pid_file.as_ref().map(std::path::absolute).transpose().context("--pid-file")?;
-    let terminal = bundle.spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
-    if terminal && console.is_none() {
-        anyhow::bail!("process.terminal is true: --console-socket is required to receive the terminal");
-    }
-    // Labels and host features the config asks for must be honoured, not silently skipped.
-    crate::security::lsm::validate(&bundle.spec)?;
-    crate::security::personality::value(&bundle.spec)?;
-    // runc's rules for the 1.3 fields, before anything is created.
-    crate::process::tuning::validate(&bundle.spec)?;
-    crate::netdev::validate(&bundle.spec)?;
-    let listen_fds = super::listen_fds();
+    check_config(&bundle.spec, console.is_some())?;
     let seccomp = match bundle.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(s) => Some(crate::security::seccomp::compile_for_process(s)?),
         None => None,
     };
     crate::trace::mark("seccomp-compile");
-
     crate::debug!("create {id}: bundle {} loaded and validated", bundle.dir.display());
-    let root = Root::new(&g.root);
-    let mut c = root.claim(id)?;
+    let mut c = Root::new(&g.root).claim(id)?;
     crate::trace::mark("claim");
     crate::debug!("create {id}: state directory {} claimed", c.dir.display());
     let result = (|| -> Result<i32> {
-        // The bytes that were validated, not a second read of a file that may have changed.
-        std::fs::write(c.config_path(), &bundle.config_bytes).context("saving config.json in the state dir")?;
-        crate::trace::mark("config-copy");
-        let cgroups_path = bundle.spec.linux().as_ref().and_then(|l| l.cgroups_path().as_ref()).map(|p| p.to_string_lossy().into_owned());
-        let mut cgroup = Cgroup::resolve(cgroups_path.as_deref(), id).context("linux.cgroupsPath")?;
-        crate::trace::mark("cgroup-resolve");
-        refuse_busy_cgroup(&cgroup)?;
-        c.set_initial_state(State {
-            oci_version: bundle.spec.version().clone(),
-            id: id.to_string(),
-            status: Status::Creating,
-            pid: 0,
-            bundle: bundle.dir.clone(),
-            rootfs: bundle.rootfs.clone(),
-            created: crate::log::now_rfc3339(),
-            owner: String::new(),
-            annotations: bundle.spec.annotations().clone().unwrap_or_default(),
-            init_start_time: 0,
-            cgroup: Some(cgroup.clone()),
-            post_hooks: !hooks::Phase::Poststart.of(bundle.spec.hooks().as_ref()).is_empty()
-                || !hooks::Phase::Poststop.of(bundle.spec.hooks().as_ref()).is_empty(),
-        });
-        c.save()?;
-        crate::trace::mark("state-creating");
-        let (fifo, start_error) = make_fifo(&c.fifo_path())?;
-        crate::trace::mark("fifo");
-        match cgroup.create() {
-            Ok(()) => {
-                if let Err(e) = cgroup.refuse_frozen() {
-                    // Not ours to remove: the cleanup below must leave that cgroup alone.
-                    c.state_mut().cgroup = None;
-                    return Err(e).context("linux.cgroupsPath");
-                }
-                if cgroup.keep_made_parents() {
-                    c.state_mut().cgroup = Some(cgroup.clone());
-                    c.save()?;
-                }
-                crate::debug!("create {id}: cgroup {} ready ({:?})", cgroup.path(), cgroup.layout());
-                // Each error and warning names its linux.resources field.
-                for w in cgroup.apply_resources(&effective_resources(&bundle.spec))? {
-                    crate::warn!("{w}");
-                }
-                crate::debug!("create {id}: linux.resources applied");
-            }
-            // Rootless without a delegated cgroup: run in the caller's cgroup, as runc does.
-            Err(e) if crate::security::rootless::is_rootless_cgroups() => {
-                crate::warn!("rootless: {e:#}; running without a cgroup of its own (linux.resources not applied)");
-                c.state_mut().cgroup = None;
-                c.save()?;
-            }
-            Err(e) => return Err(e).context("linux.cgroupsPath"),
-        }
+        let (mut cgroup, fifo, start_error) = prepare_state(&mut c, id, &bundle)?;
+        make_cgroup(&mut c, id, &mut cgroup, &bundle.spec)?;
         crate::trace::mark("cgroups");
-        let pid = process::spawn(
-            InitConfig {
-                id,
-                spec: &bundle.spec,
-                bundle: &bundle.dir,
-                rootfs: &bundle.rootfs,
-                fifo,
-                start_error,
-                console_socket: console,
-                preserve_fds: opts.preserve_fds,
-                listen_fds,
-                no_pivot: opts.no_pivot,
-                no_new_keyring: opts.no_new_keyring,
-                cgroup: &cgroup,
-                cgroup_unified: cgroup.layout() == crate::cgroups::Layout::Unified,
-                seccomp: seccomp.as_ref(),
-                state: c.state(),
-            },
-        )?;
+        let pid = process::spawn(InitConfig {
+            id,
+            spec: &bundle.spec,
+            bundle: &bundle.dir,
+            rootfs: &bundle.rootfs,
+            fifo,
+            start_error,
+            console_socket: console,
+            preserve_fds: opts.preserve_fds,
+            listen_fds: super::listen_fds(),
+            no_pivot: opts.no_pivot,
+            no_new_keyring: opts.no_new_keyring,
+            cgroup: &cgroup,
+            cgroup_unified: cgroup.layout() == crate::cgroups::Layout::Unified,
+            seccomp: seccomp.as_ref(),
+            state: c.state(),
+        })?;
         crate::debug!("create {id}: init {pid} set up, waiting for start on exec.fifo");
-        let st = c.state_mut();
-        st.pid = pid;
-        st.init_start_time = state::read_stat(pid).map(|s| s.1).unwrap_or(0);
-        c.transition(Status::Created)?;
-        c.save()?;
-        crate::trace::mark("state-created");
+        save_created(&mut c, pid)?;
         crate::debug!("create {id}: state saved (created, pid {pid})");
         if let Some(p) = &pid_file {
             crate::state::write_pid_file(p, pid)?;
@@ -143,26 +74,118 @@ pub fn create_from(g: &Global, id: &str, opts: &CreateArgs, bundle: Bundle, cons
         Ok(pid)
     })();
     if result.is_err() {
-        if let Some(st) = c.state.as_mut() {
-            // An init that got as far as Ready (a later step failed) waits on the fifo: kill it.
-            if let Some(init) = crate::state::open_init(st.pid, st.init_start_time) {
-                use std::os::fd::AsRawFd;
-                let _ = crate::sys::pidfd_send_signal(init.as_raw_fd(), libc::SIGKILL);
-            }
-            if let Some(cg) = &st.cgroup
-                && let Err(e) = cg.destroy() {
-                    crate::warn!("cleaning up after a failed create: {e:#}");
-                }
-            // runtime.md: after a failed create-time hook the runtime "MUST ... stop the
-            // container, and continue the lifecycle at step 12" (poststop). The same cleanup
-            // path serves every create failure, so poststop hooks always see one.
-            // Creating and Created may always stop (Status::can_become).
-            let _ = st.transition(Status::Stopped);
-            hooks::run_warn(Phase::Poststop, bundle.spec.hooks().as_ref(), &st.oci_json().to_string());
-        }
-        let _ = c.remove_dir();
+        undo(&mut c, &bundle.spec);
     }
     result
+}
+
+/// What the config asks of the host must be there, and the 1.3 fields follow runc's rules:
+/// checked before anything is created.
+fn check_config(spec: &oci_spec::runtime::Spec, have_console: bool) -> Result<()> {
+    let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+    if terminal && !have_console {
+        anyhow::bail!("process.terminal is true: --console-socket is required to receive the terminal");
+    }
+    // Labels and host features the config asks for must be honoured, not silently skipped.
+    crate::security::lsm::validate(spec)?;
+    crate::security::personality::value(spec)?;
+    crate::process::tuning::validate(spec)?;
+    crate::netdev::validate(spec)
+}
+
+/// The claimed state dir's contents before the clone: config.json, state.json {creating}
+/// (recording the cgroup, so a killed create's leftovers can be deleted), exec.fifo.
+fn prepare_state(c: &mut Container, id: &str, bundle: &Bundle) -> Result<(Cgroup, OwnedFd, OwnedFd)> {
+    // The bytes that were validated, not a second read of a file that may have changed.
+    std::fs::write(c.config_path(), &bundle.config_bytes).context("saving config.json in the state dir")?;
+    crate::trace::mark("config-copy");
+    let spec = &bundle.spec;
+    let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().as_ref()).map(|p| p.to_string_lossy().into_owned());
+    let cgroup = Cgroup::resolve(cgroups_path.as_deref(), id).context("linux.cgroupsPath")?;
+    crate::trace::mark("cgroup-resolve");
+    refuse_busy_cgroup(&cgroup)?;
+    c.set_initial_state(State {
+        oci_version: spec.version().clone(),
+        id: id.to_string(),
+        status: Status::Creating,
+        pid: 0,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: crate::log::now_rfc3339(),
+        owner: String::new(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        init_start_time: 0,
+        cgroup: Some(cgroup.clone()),
+        post_hooks: !Phase::Poststart.of(spec.hooks().as_ref()).is_empty() || !Phase::Poststop.of(spec.hooks().as_ref()).is_empty(),
+    });
+    c.save()?;
+    crate::trace::mark("state-creating");
+    let (fifo, start_error) = make_fifo(&c.fifo_path())?;
+    crate::trace::mark("fifo");
+    Ok((cgroup, fifo, start_error))
+}
+
+/// Creates the cgroup and applies linux.resources. A frozen cgroup is refused and left alone;
+/// rootless without a delegated cgroup runs in the caller's (as runc), with a warning.
+fn make_cgroup(c: &mut Container, id: &str, cgroup: &mut Cgroup, spec: &oci_spec::runtime::Spec) -> Result<()> {
+    match cgroup.create() {
+        Ok(()) => {
+            if let Err(e) = cgroup.refuse_frozen() {
+                // Not ours to remove: the cleanup must leave that cgroup alone.
+                c.state_mut().cgroup = None;
+                return Err(e).context("linux.cgroupsPath");
+            }
+            if cgroup.keep_made_parents() {
+                c.state_mut().cgroup = Some(cgroup.clone());
+                c.save()?;
+            }
+            crate::debug!("create {id}: cgroup {} ready ({:?})", cgroup.path(), cgroup.layout());
+            // Each error and warning names its linux.resources field.
+            for w in cgroup.apply_resources(&effective_resources(spec))? {
+                crate::warn!("{w}");
+            }
+            crate::debug!("create {id}: linux.resources applied");
+            Ok(())
+        }
+        Err(e) if crate::security::rootless::is_rootless_cgroups() => {
+            crate::warn!("rootless: {e:#}; running without a cgroup of its own (linux.resources not applied)");
+            c.state_mut().cgroup = None;
+            c.save()
+        }
+        Err(e) => Err(e).context("linux.cgroupsPath"),
+    }
+}
+
+/// The init waits for `start`: state {created, pid, its start time}.
+fn save_created(c: &mut Container, pid: i32) -> Result<()> {
+    let st = c.state_mut();
+    st.pid = pid;
+    st.init_start_time = state::read_stat(pid).map(|s| s.1).unwrap_or(0);
+    c.transition(Status::Created)?;
+    c.save()?;
+    crate::trace::mark("state-created");
+    Ok(())
+}
+
+/// A failed create leaves nothing: the init (if it got as far as Ready), the cgroup, the state
+/// dir. runtime.md: after a failed create-time hook the runtime "MUST ... stop the container,
+/// and continue the lifecycle at step 12" (poststop); the same cleanup serves every failure,
+/// so poststop hooks always see one.
+fn undo(c: &mut Container, spec: &oci_spec::runtime::Spec) {
+    if let Some(st) = c.state.as_mut() {
+        if let Some(init) = crate::state::open_init(st.pid, st.init_start_time) {
+            use std::os::fd::AsRawFd;
+            let _ = crate::sys::pidfd_send_signal(init.as_raw_fd(), libc::SIGKILL);
+        }
+        if let Some(cg) = &st.cgroup
+            && let Err(e) = cg.destroy() {
+                crate::warn!("cleaning up after a failed create: {e:#}");
+            }
+        // Creating and Created may always stop (Status::can_become).
+        let _ = st.transition(Status::Stopped);
+        hooks::run_warn(Phase::Poststop, spec.hooks().as_ref(), &st.oci_json().to_string());
+    }
+    let _ = c.remove_dir();
 }
 
 /// As runc 1.5 (runc 1.1 only warned): a cgroup that already holds processes is not the new

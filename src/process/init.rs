@@ -68,9 +68,7 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, cgroup_tasks: &[O
     crate::rootfs::pivot(k, cfg.rootfs, cfg.no_pivot, plan.mount)?;
     crate::trace::mark("pivot");
     if process.terminal().unwrap_or(false) {
-        let sock = cfg.console_socket.as_ref().context("process.terminal is true but no --console-socket was given")?;
-        let size = process.console_size().as_ref().map(|b| (b.height() as u16, b.width() as u16));
-        crate::console::setup_in_container(sock.as_raw_fd(), size, process.user().uid())?;
+        set_up_console(cfg, process)?;
     }
     crate::rootfs::finish(k, spec, plan.mount)?;
     crate::trace::mark("finish");
@@ -78,15 +76,7 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, cgroup_tasks: &[O
     finalize::set_rlimits(process)?;
     finalize::chdir_cwd(process.cwd(), true)?;
     crate::trace::mark("keyring-rlimits-cwd");
-    let limits = finalize::Limits {
-        process,
-        personality: crate::security::personality::value(spec)?,
-        memory_policy: spec.linux().as_ref().and_then(|l| l.memory_policy().as_ref()),
-        seccomp: cfg.seccomp,
-        last_cap,
-        setgroups_allowed: !plan.in_userns || std::fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() != "deny").unwrap_or(true),
-    };
-    finalize::confine(k, &limits, ch, 1)?;
+    finalize::confine(k, &limits(cfg, plan, last_cap)?, ch, 1)?;
     let env = finalize::environment(process, cfg.listen_fds);
     let args = process.args().clone().unwrap_or_default();
     // Resolve the program now, so a missing binary fails `create` rather than `start`.
@@ -97,6 +87,26 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, cgroup_tasks: &[O
     wait_for_start(&cfg.fifo)?;
     crate::trace::mark("fifo");
     Err(start(cfg, host_pid, &program, &args, &env))
+}
+
+/// The pty inside the container, its master sent over the console socket.
+fn set_up_console(cfg: &InitConfig, process: &oci_spec::runtime::Process) -> Result<()> {
+    let sock = cfg.console_socket.as_ref().context("process.terminal is true but no --console-socket was given")?;
+    let size = process.console_size().as_ref().map(|b| (b.height() as u16, b.width() as u16));
+    crate::console::setup_in_container(sock.as_raw_fd(), size, process.user().uid())
+}
+
+/// What finalize::confine applies to the init. `last_cap` was read from the host's /proc.
+fn limits<'a>(cfg: &'a InitConfig, plan: &Plan, last_cap: u8) -> Result<finalize::Limits<'a>> {
+    let spec = cfg.spec;
+    Ok(finalize::Limits {
+        process: spec.process().as_ref().context("process: missing")?,
+        personality: crate::security::personality::value(spec)?,
+        memory_policy: spec.linux().as_ref().and_then(|l| l.memory_policy().as_ref()),
+        seccomp: cfg.seccomp,
+        last_cap,
+        setgroups_allowed: !plan.in_userns || std::fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() != "deny").unwrap_or(true),
+    })
 }
 
 /// Waits for the parent's Go (our id maps are written). Returns our pid as the host sees it.

@@ -94,165 +94,204 @@ pub fn spawn(cfg: InitConfig) -> Result<i32> {
     // Idmapped mounts are made by the runtime when the init asks (rootfs::sources): refuse
     // those it could not make before anything is cloned.
     crate::rootfs::sources::check(cfg.spec)?;
-    let (parent, child) = sync::pair()?;
-    // CVE-2019-5736: everything forked from here on is non-dumpable from its first instruction
-    // (see security::dumpable); the init's execve makes the container's program dumpable again.
-    // Rootless exception (as runc): an unprivileged runtime must open the init's uid_map and
-    // gid_map, which a non-dumpable process's /proc files forbid; that init makes itself
-    // non-dumpable as soon as the maps are written (init::run, after Go). Until then it sits
-    // in a user namespace owned by the caller, who may ptrace it anyway.
+    make_non_dumpable(&plan)?;
+    let detach_hostfs = must_detach_hostfs(&cfg, &plan)?;
+    let init = if plan.needs_joiner() || detach_hostfs {
+        clone_through_joiner(&cfg, &plan, &joins, detach_hostfs)?
+    } else {
+        clone_into_cgroup(&cfg, &plan)?
+    };
+    crate::trace::mark("clone");
+    crate::debug!("create {}: init cloned as pid {}{}", cfg.id, init.pid, if init.in_cgroup { " into its cgroup" } else { "" });
+    let r = handshake(&cfg, &plan, &init).and_then(|()| match &init.hostfs_ns {
+        Some(ns) => hostfs::detach_host_pseudofs(ns, cfg.rootfs),
+        None => Ok(()),
+    });
+    crate::trace::mark("init");
+    if let Err(e) = r {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(init.pid), nix::sys::signal::Signal::SIGKILL);
+        // Reap it when it is our child; otherwise its new parent will.
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(init.pid), Some(nix::sys::wait::WaitPidFlag::__WALL));
+        return Err(e);
+    }
+    // Dropping `cfg` closes our copy of exec.fifo's read end: `run` starts the container next,
+    // and `start` sees the init's exec by that end going away.
+    Ok(init.pid)
+}
+
+/// The cloned init, seen from the runtime.
+struct Init {
+    pid: i32,
+    /// The runtime's end of the sync channel.
+    ch: sync::Channel,
+    /// Born in its cgroup2 directory, and moved itself into the v1 ones: no cgroup.procs write.
+    in_cgroup: bool,
+    /// --no-pivot in a user namespace: the shared mount namespace the init was cloned from.
+    hostfs_ns: Option<OwnedFd>,
+}
+
+/// CVE-2019-5736: everything forked from here on is non-dumpable from its first instruction
+/// (see security::dumpable); the init's execve makes the container's program dumpable again.
+/// Rootless exception (as runc): an unprivileged runtime must open the init's uid_map and
+/// gid_map, which a non-dumpable process's /proc files forbid; that init makes itself
+/// non-dumpable as soon as the maps are written (init::run, after Go). Until then it sits in a
+/// user namespace owned by the caller, who may ptrace it anyway.
+fn make_non_dumpable(plan: &namespaces::Plan) -> Result<()> {
     if !plan.new_user || !crate::security::rootless::is_rootless_euid() {
         crate::security::dumpable::set_non_dumpable()?;
     }
+    Ok(())
+}
 
-    // --no-pivot keeps the host's mounts in the init's mount namespace: in a user namespace,
-    // the joiner clones the init from a namespace through which the runtime detaches the
-    // host's proc and sysfs once the init is set up (see hostfs).
+/// --no-pivot keeps the host's mounts in the init's mount namespace: in a user namespace, the
+/// joiner clones the init from a namespace through which the runtime detaches the host's proc
+/// and sysfs once the init is set up (see hostfs).
+fn must_detach_hostfs(cfg: &InitConfig, plan: &namespaces::Plan) -> Result<bool> {
     let facts = crate::security::rootless::facts();
     let host_root = !crate::security::rootless::rootless_euid(facts) && !facts.in_userns;
-    let detach_hostfs = hostfs::needed(cfg.no_pivot, plan.clone_flags.contains(nix::sched::CloneFlags::CLONE_NEWNS), plan.user, host_root);
-    if detach_hostfs {
+    let detach = hostfs::needed(cfg.no_pivot, plan.clone_flags.contains(nix::sched::CloneFlags::CLONE_NEWNS), plan.user, host_root);
+    if detach {
         hostfs::check_propagation(cfg.spec)?;
     }
-    let mut hostfs_ns = None;
-    let mut joined_by_init = false;
-    let pid = if plan.needs_joiner() || detach_hostfs {
-        // SAFETY: the runtime is single-threaded here.
-        let joiner = unsafe { crate::sys::clone_fork(0)? };
-        if joiner == 0 {
-            drop(parent);
-            let r = (|| -> Result<i32> {
-                let proc_self = namespaces::open_proc_self()?;
-                if detach_hostfs {
-                    let ns = hostfs::enter_shared_ns()?;
-                    child.send_mount_ns(ns.as_raw_fd())?;
-                }
-                namespaces::join(&joins)?;
-                if plan.new_time {
-                    namespaces::unshare_time(cfg.spec, &proc_self)?;
-                }
-                drop(proc_self);
-                let pid = unsafe { crate::sys::clone_fork(plan.clone_flags.bits() as u64)? };
-                if pid == 0 {
-                    init::run(&cfg, &plan, &child, &[]);
-                }
-                Ok(pid)
-            })();
-            let (msg, code) = match r {
-                Ok(pid) => (Msg::Pid(pid), 0),
-                Err(e) => (Msg::Error(format!("{e:#}")), 1),
-            };
-            let _ = child.send(&msg);
-            unsafe { libc::_exit(code) };
-        }
-        drop(child);
-        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(joiner), None);
-        let mut msg = parent.recv()?;
-        if let Some(Msg::MountNs(fd)) = msg {
-            // SAFETY: recv hands us this fd (SCM_RIGHTS); nothing else owns it.
-            hostfs_ns = Some(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
-            msg = parent.recv()?;
-        }
-        match msg {
-            Some(Msg::Pid(p)) => p,
-            Some(Msg::Error(e)) => bail!("{e}"),
-            other => bail!("joining namespaces: unexpected {other:?} from the joiner process"),
-        }
-    } else {
-        // Fast cgroup join (as exec does, see process/exec.rs): born in the cgroup2 directory
-        // (CLONE_INTO_CGROUP), then the init moves itself into each v1 hierarchy.
-        let (tasks, v2) = if plan.new_user || crate::security::rootless::is_rootless_cgroups() { (Vec::new(), None) } else { fast_join_handles(cfg.cgroup) };
-        let flags = plan.clone_flags.bits() as u64;
-        // SAFETY: the runtime is single-threaded here.
-        let forked = match (v2.as_ref(), tasks.is_empty()) {
-            (Some(fd), _) => unsafe { crate::sys::clone3_fork(flags, Some(fd.as_raw_fd())) }.map(|p| (p, true)),
-            (None, false) if cfg.cgroup.v2_dir().is_none() => unsafe { crate::sys::clone3_fork(flags, None) }.map(|p| (p, true)),
-            _ => Err(std::io::Error::from_raw_os_error(libc::ENOSYS)),
-        };
-        let (pid, fast) = match forked {
-            Ok(r) => r,
-            // No clone3 (or the cgroup refused CLONE_INTO_CGROUP): the parent writes cgroup.procs.
-            Err(_) => (unsafe { crate::sys::clone_fork(flags) }.context("creating the container's namespaces")?, false),
-        };
-        if pid == 0 {
-            drop(parent);
-            init::run(&cfg, &plan, &child, if fast { &tasks } else { &[] });
-        }
-        joined_by_init = fast;
-        drop(child);
-        pid
-    };
-    crate::trace::mark("clone");
-    drop(cfg.fifo);
-    crate::debug!("create {}: init cloned as pid {pid}{}", cfg.id, if joined_by_init { " into its cgroup" } else { "" });
+    Ok(detach)
+}
 
+/// A short-lived joiner child joins the namespaces given by path (and unshares a time
+/// namespace, or enters a shared mount namespace for `detach_hostfs`), then clones the init
+/// there, so the runtime and its hooks stay in the host's namespaces.
+fn clone_through_joiner(cfg: &InitConfig, plan: &namespaces::Plan, joins: &[(oci_spec::runtime::LinuxNamespaceType, OwnedFd)], detach_hostfs: bool) -> Result<Init> {
+    let (parent, child) = sync::pair()?;
+    // SAFETY: the runtime is single-threaded here.
+    let joiner = unsafe { crate::sys::clone_fork(0)? };
+    if joiner == 0 {
+        drop(parent);
+        let r = (|| -> Result<i32> {
+            let proc_self = namespaces::open_proc_self()?;
+            if detach_hostfs {
+                let ns = hostfs::enter_shared_ns()?;
+                child.send_mount_ns(ns.as_raw_fd())?;
+            }
+            namespaces::join(joins)?;
+            if plan.new_time {
+                namespaces::unshare_time(cfg.spec, &proc_self)?;
+            }
+            drop(proc_self);
+            let pid = unsafe { crate::sys::clone_fork(plan.clone_flags.bits() as u64)? };
+            if pid == 0 {
+                init::run(cfg, plan, &child, &[]);
+            }
+            Ok(pid)
+        })();
+        let (msg, code) = match r {
+            Ok(pid) => (Msg::Pid(pid), 0),
+            Err(e) => (Msg::Error(format!("{e:#}")), 1),
+        };
+        let _ = child.send(&msg);
+        unsafe { libc::_exit(code) };
+    }
+    drop(child);
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(joiner), None);
+    let mut msg = parent.recv()?;
+    let mut hostfs_ns = None;
+    if let Some(Msg::MountNs(fd)) = msg {
+        // SAFETY: recv hands us this fd (SCM_RIGHTS); nothing else owns it.
+        hostfs_ns = Some(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+        msg = parent.recv()?;
+    }
+    match msg {
+        Some(Msg::Pid(pid)) => Ok(Init { pid, ch: parent, in_cgroup: false, hostfs_ns }),
+        Some(Msg::Error(e)) => bail!("{e}"),
+        other => bail!("joining namespaces: unexpected {other:?} from the joiner process"),
+    }
+}
+
+/// Fast cgroup join (as exec does, see process/exec.rs): born in the cgroup2 directory
+/// (CLONE_INTO_CGROUP), then the init moves itself into each v1 hierarchy. Without clone3
+/// (or when the cgroup refuses CLONE_INTO_CGROUP) the runtime writes cgroup.procs instead.
+fn clone_into_cgroup(cfg: &InitConfig, plan: &namespaces::Plan) -> Result<Init> {
+    let (parent, child) = sync::pair()?;
+    let (tasks, v2) = if plan.new_user || crate::security::rootless::is_rootless_cgroups() { (Vec::new(), None) } else { fast_join_handles(cfg.cgroup) };
+    let flags = plan.clone_flags.bits() as u64;
+    // SAFETY: the runtime is single-threaded here.
+    let forked = match (v2.as_ref(), tasks.is_empty()) {
+        (Some(fd), _) => unsafe { crate::sys::clone3_fork(flags, Some(fd.as_raw_fd())) }.map(|p| (p, true)),
+        (None, false) if cfg.cgroup.v2_dir().is_none() => unsafe { crate::sys::clone3_fork(flags, None) }.map(|p| (p, true)),
+        _ => Err(std::io::Error::from_raw_os_error(libc::ENOSYS)),
+    };
+    let (pid, in_cgroup) = match forked {
+        Ok(r) => r,
+        Err(_) => (unsafe { crate::sys::clone_fork(flags) }.context("creating the container's namespaces")?, false),
+    };
+    if pid == 0 {
+        drop(parent);
+        init::run(cfg, plan, &child, if in_cgroup { &tasks } else { &[] });
+    }
+    Ok(Init { pid, ch: parent, in_cgroup, hostfs_ns: None })
+}
+
+/// The runtime's side of the init's setup, message by message: id maps, Go, the cgroup join
+/// (when the init was not born there), oomScoreAdj, netDevices, Joined; then what the init
+/// asks for (hooks, the seccomp agent, mount sources) until Ready.
+fn handshake(cfg: &InitConfig, plan: &namespaces::Plan, init: &Init) -> Result<()> {
+    let (pid, ch) = (init.pid, &init.ch);
     // If the init is gone, a send fails with EPIPE; what it said before dying (its Error) is
     // the message worth reporting.
     let send = |m: &Msg| -> Result<()> {
-        parent.send(m).map_err(|e| match parent.recv() {
+        ch.send(m).map_err(|e| match ch.recv() {
             Ok(Some(Msg::Error(msg))) => anyhow::anyhow!("{msg}"),
             _ => e,
         })
     };
-    let handshake = || -> Result<()> {
-        if plan.new_user {
-            namespaces::write_id_maps(pid, cfg.spec)?;
-            crate::debug!("create {}: uid/gid maps written", cfg.id);
-        }
-        // In the fallback the init starts its mounts while we move it into its cgroups: the
-        // cgroup.procs writes' RCU wait overlaps them (see the module doc).
-        send(&Msg::Go(pid))?;
-        if joined_by_init {
-            // Already there: born in the cgroup2 dir, the init wrote itself into v1's.
-        } else if crate::security::rootless::is_rootless_cgroups() && !cfg.cgroup.exists() {
-            crate::debug!("rootless: no cgroup {}; the init stays in the caller's cgroup", cfg.cgroup.path());
-        } else {
-            cfg.cgroup.add_pid(pid).context("adding the init to its cgroup")?;
-            crate::debug!("create {}: init added to cgroup {}", cfg.id, cfg.cgroup.path());
-        }
-        // Written by the runtime on the host's /proc: the non-dumpable init may not be allowed
-        // to open its own /proc files once in a user namespace.
-        set_oom_score_adj(pid, cfg.spec)?;
-        crate::netdev::move_all(cfg.spec, pid)?;
-        send(&Msg::Joined)?;
-        loop {
-            match parent.recv()? {
-                Some(Msg::HooksRequest) => {
-                    run_runtime_hooks(cfg.spec, cfg.state, pid)?;
-                    send(&Msg::HooksDone)?;
-                }
-                Some(Msg::SeccompFd(fd)) => {
-                    crate::debug!("create {}: passing the seccomp notify fd to the agent", cfg.id);
-                    // SAFETY: recv hands us this fd (SCM_RIGHTS); nothing else owns it.
-                    let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-                    send_seccomp_fd(cfg.spec, cfg.seccomp, cfg.state.oci_json_at(Status::Creating, pid), pid, &fd)?;
-                    drop(fd);
-                    send(&Msg::SeccompDone)?;
-                }
-                Some(Msg::MountRequest(i)) => {
-                    let fd = crate::rootfs::sources::serve(pid, cfg.spec, cfg.bundle, i)?;
-                    parent.send_mount_source(i, fd.as_raw_fd())?;
-                }
-                Some(Msg::Ready) => return Ok(()),
-                Some(Msg::Error(e)) => bail!("{e}"),
-                Some(other) => bail!("unexpected {other:?} from the container's init"),
-                None => bail!("the container's init exited during setup"),
-            }
-        }
-    };
-    let r = handshake().and_then(|()| match &hostfs_ns {
-        Some(ns) => hostfs::detach_host_pseudofs(ns, cfg.rootfs),
-        None => Ok(()),
-    });
-    drop(hostfs_ns);
-    crate::trace::mark("init");
-    if let Err(e) = r {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-        // Reap it when it is our child; otherwise its new parent will.
-        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), Some(nix::sys::wait::WaitPidFlag::__WALL));
-        return Err(e);
+    if plan.new_user {
+        namespaces::write_id_maps(pid, cfg.spec)?;
+        crate::debug!("create {}: uid/gid maps written", cfg.id);
     }
-    Ok(pid)
+    // In the fallback the init starts its mounts while we move it into its cgroups: the
+    // cgroup.procs writes' RCU wait overlaps them (see the module doc).
+    send(&Msg::Go(pid))?;
+    if !init.in_cgroup {
+        add_to_cgroup(cfg, pid)?;
+    }
+    // Written by the runtime on the host's /proc: the non-dumpable init may not be allowed
+    // to open its own /proc files once in a user namespace.
+    set_oom_score_adj(pid, cfg.spec)?;
+    crate::netdev::move_all(cfg.spec, pid)?;
+    send(&Msg::Joined)?;
+    loop {
+        match ch.recv()? {
+            Some(Msg::HooksRequest) => {
+                run_runtime_hooks(cfg.spec, cfg.state, pid)?;
+                send(&Msg::HooksDone)?;
+            }
+            Some(Msg::SeccompFd(fd)) => {
+                crate::debug!("create {}: passing the seccomp notify fd to the agent", cfg.id);
+                // SAFETY: recv hands us this fd (SCM_RIGHTS); nothing else owns it.
+                let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+                send_seccomp_fd(cfg.spec, cfg.seccomp, cfg.state.oci_json_at(Status::Creating, pid), pid, &fd)?;
+                drop(fd);
+                send(&Msg::SeccompDone)?;
+            }
+            Some(Msg::MountRequest(i)) => {
+                let fd = crate::rootfs::sources::serve(pid, cfg.spec, cfg.bundle, i)?;
+                ch.send_mount_source(i, fd.as_raw_fd())?;
+            }
+            Some(Msg::Ready) => return Ok(()),
+            Some(Msg::Error(e)) => bail!("{e}"),
+            Some(other) => bail!("unexpected {other:?} from the container's init"),
+            None => bail!("the container's init exited during setup"),
+        }
+    }
+}
+
+/// The slow cgroup join: the runtime writes the init's pid to cgroup.procs.
+fn add_to_cgroup(cfg: &InitConfig, pid: i32) -> Result<()> {
+    if crate::security::rootless::is_rootless_cgroups() && !cfg.cgroup.exists() {
+        crate::debug!("rootless: no cgroup {}; the init stays in the caller's cgroup", cfg.cgroup.path());
+        return Ok(());
+    }
+    cfg.cgroup.add_pid(pid).context("adding the init to its cgroup")?;
+    crate::debug!("create {}: init added to cgroup {}", cfg.id, cfg.cgroup.path());
+    Ok(())
 }
 
 /// process.oomScoreAdj of the init, written from the host side before it runs anything.
