@@ -1,4 +1,4 @@
-//! config.json for a bundle: the runtime's default spec (commands/spec.rs) with terminal off
+//! config.json for a bundle: the runtime's default spec (spec::default_spec) with terminal off
 //! and a writable root, then the image config (Entrypoint/Cmd/Env/WorkingDir/User/Labels/
 //! ExposedPorts/Volumes) and the command-line flags on top.
 
