@@ -624,3 +624,14 @@ fn exec_gets_the_containers_personality() {
     assert_eq!(init.trim(), "00000008", "{init}");
     assert_eq!(mine.trim(), "00000008", "{mine}");
 }
+
+/// The config's process.oomScoreAdj applies to exec'd processes too (runc's getProcess copies
+/// the whole process), written before they join the container.
+#[test]
+fn exec_gets_the_configs_oom_score_adj() {
+    let ct = Ct::start("oomadj", |c| c["process"]["oomScoreAdj"] = json!(321));
+    let out = ct.exec(&[], &["cat", "/proc/self/oom_score_adj"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "321");
+    ct.assert_only_init();
+}

@@ -270,7 +270,7 @@ fn child_setup(cfg: &ExecConfig, target: &Target, tasks: &[OwnedFd], ch: &Channe
         crate::sys::join_v1_tasks(fd.as_raw_fd())?;
     }
     // Through the host's /proc, before the mount namespace changes.
-    finalize::set_oom_score_adj(process)?;
+    finalize::set_oom_score_adj(None, process.oom_score_adj())?;
 
     let others: Vec<LinuxNamespaceType> = cfg.namespaces.iter().copied().filter(|t| *t != LinuxNamespaceType::Pid).collect();
     match target {

@@ -46,14 +46,19 @@ pub fn set_rlimits(p: &Process) -> Result<()> {
     Ok(())
 }
 
-/// process.oomScoreAdj, written through our own /proc (before pivot_root for the init).
-pub fn set_oom_score_adj(p: &Process) -> Result<()> {
-    if let Some(v) = p.oom_score_adj() {
-        std::fs::write("/proc/self/oom_score_adj", v.to_string()).with_context(|| {
-            format!("process.oomScoreAdj: writing {v} to /proc/self/oom_score_adj (lowering it below the current value needs CAP_SYS_RESOURCE)")
-        })?;
-    }
-    Ok(())
+/// process.oomScoreAdj (`value`) of process `pid` (None: the caller), written through the
+/// host's /proc with a verified handle: by the runtime for the init before it runs anything
+/// (a non-dumpable init in a user namespace may not open its own /proc files), by an exec'd
+/// process for itself before it joins the container's mount namespace.
+pub fn set_oom_score_adj(pid: Option<i32>, value: Option<i32>) -> Result<()> {
+    let Some(v) = value else { return Ok(()) };
+    let path = match pid {
+        Some(pid) => format!("/proc/{pid}/oom_score_adj"),
+        None => "/proc/self/oom_score_adj".to_string(),
+    };
+    let root = crate::inroot::InRoot::open(Path::new("/"))?;
+    crate::procfs::write_verified(&root, Path::new(&path), &v.to_string())
+        .with_context(|| format!("process.oomScoreAdj: writing {v} (lowering it below the current value needs CAP_SYS_RESOURCE)"))
 }
 
 /// The environment the program gets: process.env, HOME when missing, LISTEN_FDS when passed.

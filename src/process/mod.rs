@@ -254,7 +254,7 @@ fn handshake(cfg: &InitConfig, plan: &namespaces::Plan, init: &Init) -> Result<(
     }
     // Written by the runtime on the host's /proc: the non-dumpable init may not be allowed
     // to open its own /proc files once in a user namespace.
-    set_oom_score_adj(pid, cfg.spec)?;
+    finalize::set_oom_score_adj(Some(pid), cfg.spec.process().as_ref().and_then(|p| p.oom_score_adj()))?;
     crate::netdev::move_all(cfg.spec, pid)?;
     send(&Msg::Joined)?;
     loop {
@@ -292,14 +292,6 @@ fn add_to_cgroup(cfg: &InitConfig, pid: i32) -> Result<()> {
     cfg.cgroup.add_pid(pid).context("adding the init to its cgroup")?;
     crate::debug!("create {}: init added to cgroup {}", cfg.id, cfg.cgroup.path());
     Ok(())
-}
-
-/// process.oomScoreAdj of the init, written from the host side before it runs anything.
-fn set_oom_score_adj(pid: i32, spec: &Spec) -> Result<()> {
-    let Some(v) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) else { return Ok(()) };
-    let root = crate::inroot::InRoot::open(Path::new("/"))?;
-    crate::procfs::write_verified(&root, Path::new(&format!("/proc/{pid}/oom_score_adj")), &v.to_string())
-        .with_context(|| format!("process.oomScoreAdj: writing {v} (lowering it below the current value needs CAP_SYS_RESOURCE)"))
 }
 
 /// prestart + createRuntime hooks, in the runtime's namespaces, once the init asks (it has
