@@ -325,6 +325,15 @@ fn check_memory_usage(cx: &mut Ctx, m: &LinuxMemory, usage_file: &str) -> Result
 /// lacks the file (see [`Ctx::write_opt`]); when the kernel rejects the value with EINVAL and a quota is being set
 /// (the old quota may be what it objects to), return the value to write again after the
 /// quota.
+/// linux.resources.cpu.idle: the same file on v1 and v2 (cpu.idle, Linux 5.15); a kernel
+/// without it is an error naming the field, never a silent drop.
+fn cpu_idle(cx: &mut Ctx, c: &LinuxCpu) -> Result<()> {
+    match c.idle() {
+        Some(i) => cx.write_opt("linux.resources.cpu.idle", "cpu", "cpu.idle", &i.to_string()),
+        None => Ok(()),
+    }
+}
+
 fn cpu_burst(cx: &mut Ctx, c: &LinuxCpu, file: &str, quota: i64) -> Result<Option<String>> {
     let Some(b) = c.burst() else { return Ok(None) };
     let v = b.to_string();

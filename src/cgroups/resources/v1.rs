@@ -6,7 +6,7 @@ use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxResources};
 
 use super::{
     hugetlb,
-    Ctx, blkio_any, check_memory_usage, cpu_burst, cpuset, is_einval, pids, rdma, throttles,
+    Ctx, blkio_any, check_memory_usage, cpu_burst, cpu_idle, cpuset, is_einval, pids, rdma, throttles,
 };
 
 /// Apply everything but `unified` to v1 controllers, in runc's subsystem order.
@@ -275,14 +275,7 @@ fn cpu_v1(cx: &mut Ctx, c: &LinuxCpu) -> Result<()> {
             cx.write("linux.resources.cpu.burst", "cpu", "cpu.cfs_burst_us", &v)?;
         }
     }
-    if let Some(i) = c.idle() {
-        cx.write_opt(
-            "linux.resources.cpu.idle",
-            "cpu",
-            "cpu.idle",
-            &i.to_string(),
-        )?;
-    }
+    cpu_idle(cx, c)?;
     // Realtime: same dance between rt_period_us and rt_runtime_us.
     if (rt_period != 0 || rt_runtime != 0) && !cx.f.exists("cpu", "cpu.rt_runtime_us") {
         cx.warn("linux.resources.cpu.realtimeRuntime/realtimePeriod: this kernel has no RT group scheduling (cpu.rt_runtime_us missing); ignored".into());

@@ -6,7 +6,7 @@ use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxResources};
 
 use super::{
     hugetlb,
-    Ctx, blkio_any, blkio_weight_to_io_weight, check_memory_usage, cpu_burst, cpuset, io_max_line,
+    Ctx, blkio_any, blkio_weight_to_io_weight, check_memory_usage, cpu_burst, cpu_idle, cpuset, io_max_line,
     is_enoent, memory_swap_to_v2, num_to_str, pids, rdma, shares_to_weight, throttles,
 };
 
@@ -116,14 +116,7 @@ fn cpu_v2(cx: &mut Ctx, c: &LinuxCpu) -> Result<()> {
             &w.to_string(),
         )?;
     }
-    if let Some(i) = c.idle() {
-        cx.write_opt(
-            "linux.resources.cpu.idle",
-            "cpu",
-            "cpu.idle",
-            &i.to_string(),
-        )?;
-    }
+    cpu_idle(cx, c)?;
     let retry_burst = cpu_burst(cx, c, "cpu.max.burst", quota)?;
     if quota != 0 || period != 0 {
         let mut s = if quota > 0 {
