@@ -15,6 +15,14 @@ pub fn connect(path: &Path) -> Result<OwnedFd> {
     Ok(OwnedFd::from(s))
 }
 
+/// A socket pair standing in for --console-socket when the runtime relays the pty itself
+/// (foreground `run`, `exec -t`): the container's side sends the master over one end, the
+/// runtime receives it on the other (`recv_fd`).
+pub fn relay_pair() -> Result<(OwnedFd, OwnedFd)> {
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+    socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC).context("socketpair for the terminal")
+}
+
 pub fn send_fd(sock: RawFd, fd: RawFd, name: &str) -> Result<()> {
     send_named_fd(sock, fd, name).context("sending the pty master over the console socket")
 }

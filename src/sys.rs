@@ -124,6 +124,20 @@ pub fn pidfd_send_signal(pidfd: RawFd, sig: i32) -> std::io::Result<()> {
     Ok(())
 }
 
+/// poll(2), retried when a signal interrupts it. Returns how many fds have events (0: timeout).
+pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> std::io::Result<usize> {
+    loop {
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
+    }
+}
+
 /// Marks every fd from `first` up close-on-exec (CVE-2024-21626: nothing of ours may reach
 /// the container's process).
 pub fn cloexec_from(first: u32) -> Result<()> {

@@ -74,13 +74,7 @@ fn exec(g: &Global, a: &ExecArgs) -> Result<i32> {
     // Foreground: signals blocked before the process exists, so none is lost.
     let sigfd = if a.detach { None } else { Some(block_signals()?) };
     let (ours, theirs): (Option<OwnedFd>, Option<OwnedFd>) = if terminal && !a.detach {
-        let (x, y) = nix::sys::socket::socketpair(
-            nix::sys::socket::AddressFamily::Unix,
-            nix::sys::socket::SockType::Stream,
-            None,
-            nix::sys::socket::SockFlag::SOCK_CLOEXEC,
-        )
-        .context("socketpair for the terminal")?;
+        let (x, y) = crate::console::relay_pair()?;
         (Some(x), Some(y))
     } else if terminal {
         (None, a.console_socket.as_deref().map(crate::console::connect).transpose()?)

@@ -2,7 +2,7 @@
 //! container's subreaper, forwards signals, relays the terminal when there is one, and exits
 //! with the container's status (128+N for a signal), deleting the container unless --keep.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::os::fd::AsRawFd;
 
 use crate::cli::{CreateArgs, Global};
@@ -30,13 +30,7 @@ pub fn run(g: &Global, id: &str, opts: &CreateArgs, detach: bool, keep: bool) ->
     let bundle = crate::spec::Bundle::load(&opts.bundle)?;
     let terminal = bundle.spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
     let (ours, theirs) = if terminal && opts.console_socket.is_none() {
-        let (a, b) = nix::sys::socket::socketpair(
-            nix::sys::socket::AddressFamily::Unix,
-            nix::sys::socket::SockType::Stream,
-            None,
-            nix::sys::socket::SockFlag::SOCK_CLOEXEC,
-        )
-        .context("socketpair for the terminal")?;
+        let (a, b) = crate::console::relay_pair()?;
         (Some(a), Some(b))
     } else {
         (None, opts.console_socket.as_deref().map(crate::console::connect).transpose()?)

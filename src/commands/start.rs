@@ -15,16 +15,9 @@ pub fn run(g: &Global, id: &str) -> Result<i32> {
 /// write end reports POLLERR once no reader is left. Poststart hooks run only after that.
 fn wait_exec(fd: &std::os::fd::OwnedFd) {
     use std::os::fd::AsRawFd;
-    loop {
-        let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: 0, revents: 0 };
-        let n = unsafe { libc::poll(&mut p, 1, -1) };
-        if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-            continue;
-        }
-        if n != 0 {
-            return;
-        }
-    }
+    let mut p = [libc::pollfd { fd: fd.as_raw_fd(), events: 0, revents: 0 }];
+    // No timeout: it returns once the fifo has no reader (POLLERR), or on an error.
+    let _ = crate::sys::poll(&mut p, -1);
 }
 
 /// What the init wrote back into exec.fifo when a startContainer hook or the execve failed

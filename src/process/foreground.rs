@@ -61,13 +61,7 @@ fn wait_loop(pid: i32, sigfd: &SignalFd, master: Option<&OwnedFd>) -> Result<i32
         }
         // Once the init is gone, give the terminal a moment to drain, then stop.
         let timeout = if code.is_some() { 100 } else { -1 };
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
-        if n < 0 {
-            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                continue;
-            }
-            return Err(std::io::Error::last_os_error()).context("poll");
-        }
+        let n = crate::sys::poll(&mut fds, timeout).context("poll")?;
         if n == 0 && code.is_some() {
             break;
         }

@@ -277,21 +277,14 @@ fn wait_joined(ch: &Channel, joined: &Cell<bool>) -> Result<()> {
 /// Blocks until `start` opens the fifo for writing and writes its byte.
 fn wait_for_start(fifo: &OwnedFd) -> Result<()> {
     loop {
-        let mut pfd = libc::pollfd { fd: fifo.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-        let n = unsafe { libc::poll(&mut pfd, 1, -1) };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.raw_os_error() == Some(libc::EINTR) {
-                continue;
-            }
-            return Err(e).context("waiting on exec.fifo");
-        }
+        let mut pfd = [libc::pollfd { fd: fifo.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+        crate::sys::poll(&mut pfd, -1).context("waiting on exec.fifo")?;
         let mut b = [0u8; 1];
         let r = unsafe { libc::read(fifo.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
         if r == 1 {
             return Ok(());
         }
-        if r == 0 && pfd.revents & libc::POLLHUP != 0 {
+        if r == 0 && pfd[0].revents & libc::POLLHUP != 0 {
             bail!("exec.fifo was closed without a start signal");
         }
     }
