@@ -40,7 +40,7 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, cgroup_tasks: &[O
     // File modes below (devices, mount points) must be exactly what the config says.
     unsafe { libc::umask(0) };
     if plan.user {
-        become_userns_root()?;
+        become_userns_root(k)?;
     }
     // The parent is joining us to our cgroup meanwhile. A cgroup namespace is rooted where we
     // stand when we make it, so that waits for Joined; a cgroup2 mount inside it must come
@@ -140,9 +140,9 @@ fn close_runtime_fds(cfg: &InitConfig, ch: &Channel) {
 /// Become the namespace's root: the parent has written a new one's id maps; in a joined one
 /// our host uid may be unmapped (files we create would fail with EOVERFLOW), and runc's
 /// nsexec does the same for both.
-fn become_userns_root() -> Result<()> {
-    nix::unistd::setresgid(0.into(), 0.into(), 0.into()).context("setresgid(0) in the new user namespace")?;
-    nix::unistd::setresuid(0.into(), 0.into(), 0.into()).context("setresuid(0) in the new user namespace")?;
+fn become_userns_root(k: &impl crate::kernel::Kernel) -> Result<()> {
+    k.setresgid(0).context("setresgid(0) in the new user namespace")?;
+    k.setresuid(0).context("setresuid(0) in the new user namespace")?;
     Ok(())
 }
 
@@ -166,7 +166,7 @@ fn set_uts_names(spec: &oci_spec::runtime::Spec) -> Result<()> {
 fn prepare_rootfs(cfg: &InitConfig, plan: &Plan, ch: &Channel, joined: &Cell<bool>) -> Result<()> {
     // A rootless container may have no cgroup of its own: bind only what exists.
     let cgroup_sources: Vec<_> = cfg.cgroup.mount_sources().into_iter().filter(|(_, d)| d.exists()).collect();
-    crate::rootfs::prepare(&crate::rootfs::RootfsConfig {
+    crate::rootfs::prepare(&Host, &crate::rootfs::RootfsConfig {
         spec: cfg.spec,
         rootfs: cfg.rootfs,
         bundle: cfg.bundle,

@@ -13,7 +13,7 @@ pub mod options;
 pub mod sources;
 
 use anyhow::{Context, Result};
-use nix::mount::{mount, MntFlags, MsFlags};
+use nix::mount::{MntFlags, MsFlags};
 use oci_spec::runtime::Spec;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -49,21 +49,9 @@ fn root_propagation(spec: &Spec) -> Option<MsFlags> {
 }
 
 /// Everything before pivot_root.
-pub fn prepare(cfg: &RootfsConfig) -> Result<()> {
-    // An unbindable tree could not bind the rootfs onto itself: until pivot_root it is rslave,
-    // and `finish` applies unbindable to the container's / afterwards.
-    let prop = root_propagation(cfg.spec)
-        .filter(|p| !p.contains(MsFlags::MS_UNBINDABLE))
-        .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+pub fn prepare(k: &impl Kernel, cfg: &RootfsConfig) -> Result<()> {
     if cfg.own_mount_ns {
-        // First cut our copy of the mount tree from the host's, so nothing we mount leaks out.
-        mount(None::<&str>, "/", None::<&str>, prop | MsFlags::MS_REC, None::<&str>).context("setting propagation of / in the container's mount namespace")?;
-        if prop.contains(MsFlags::MS_SHARED) {
-            make_parent_private(cfg.rootfs)?;
-        }
-        // pivot_root needs the rootfs to be a mount point.
-        mount(Some(cfg.rootfs), cfg.rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-            .with_context(|| format!("bind-mounting rootfs {} onto itself", cfg.rootfs.display()))?;
+        isolate_and_bind_rootfs(k, cfg.spec, cfg.rootfs)?;
     }
 
     let root = InRoot::open(cfg.rootfs)?;
@@ -99,8 +87,21 @@ pub fn prepare(cfg: &RootfsConfig) -> Result<()> {
     Ok(())
 }
 
+/// First cut our copy of the mount tree from the host's (rslave, or rootfsPropagation), so
+/// nothing we mount leaks out; then bind the rootfs onto itself: pivot_root needs a mount point.
+fn isolate_and_bind_rootfs(k: &impl Kernel, spec: &Spec, rootfs: &Path) -> Result<()> {
+    // An unbindable tree could not bind the rootfs onto itself: until pivot_root it is rslave,
+    // and `finish` applies unbindable to the container's / afterwards.
+    let prop = root_propagation(spec).filter(|p| !p.contains(MsFlags::MS_UNBINDABLE)).unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+    k.mount(None, Path::new("/"), None, prop | MsFlags::MS_REC, None).context("setting propagation of / in the container's mount namespace")?;
+    if prop.contains(MsFlags::MS_SHARED) {
+        make_parent_private(k, rootfs)?;
+    }
+    k.mount(Some(rootfs), rootfs, None, MsFlags::MS_BIND | MsFlags::MS_REC, None).with_context(|| format!("bind-mounting rootfs {} onto itself", rootfs.display()))
+}
+
 /// pivot_root needs the parent mount of the new root not to be shared.
-fn make_parent_private(rootfs: &Path) -> Result<()> {
+fn make_parent_private(k: &impl Kernel, rootfs: &Path) -> Result<()> {
     let parent = rootfs.parent().unwrap_or(Path::new("/"));
     let mi = std::fs::read_to_string("/proc/self/mountinfo").context("reading /proc/self/mountinfo")?;
     let best = mi
@@ -110,7 +111,7 @@ fn make_parent_private(rootfs: &Path) -> Result<()> {
         .max_by_key(|mp| mp.len())
         .unwrap_or("/")
         .to_string();
-    mount(None::<&str>, best.as_str(), None::<&str>, MsFlags::MS_PRIVATE, None::<&str>).with_context(|| format!("making {best} private for pivot_root"))
+    k.mount(None, Path::new(&best), None, MsFlags::MS_PRIVATE, None).with_context(|| format!("making {best} private for pivot_root"))
 }
 
 /// Makes the prepared rootfs the container's `/`. Without a mount namespace of its own the
@@ -145,6 +146,40 @@ mod tests {
 
     fn mount(source: Option<&str>, target: &str, flags: MsFlags) -> Call {
         Call::Mount { source: source.map(str::to_string), target: target.into(), fstype: None, flags }
+    }
+
+    fn spec_with_propagation(p: Option<&str>) -> Spec {
+        let mut v = crate::spec::default_spec(false, 0, 0, false);
+        if let Some(p) = p {
+            v["linux"]["rootfsPropagation"] = p.into();
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    /// Before anything is mounted, / leaves the host's peer groups (rslave by default, else
+    /// rootfsPropagation, never unbindable: the rootfs bind would fail), then the rootfs is
+    /// bound onto itself; a shared / first makes the rootfs's parent mount private, as
+    /// pivot_root requires.
+    #[test]
+    fn root_propagation_is_cut_before_the_rootfs_bind() {
+        let rootfs = "/b/rootfs";
+        let bind = mount(Some(rootfs), rootfs, MsFlags::MS_BIND | MsFlags::MS_REC);
+        for (prop, first) in [
+            (None, MsFlags::MS_SLAVE | MsFlags::MS_REC),
+            (Some("unbindable"), MsFlags::MS_SLAVE | MsFlags::MS_REC),
+            (Some("rprivate"), MsFlags::MS_PRIVATE | MsFlags::MS_REC),
+        ] {
+            let k = Recorder::default();
+            isolate_and_bind_rootfs(&k, &spec_with_propagation(prop), Path::new(rootfs)).unwrap();
+            assert_eq!(k.calls(), vec![mount(None, "/", first), bind.clone()], "{prop:?}");
+        }
+        let k = Recorder::default();
+        isolate_and_bind_rootfs(&k, &spec_with_propagation(Some("rshared")), Path::new(rootfs)).unwrap();
+        let calls = k.calls();
+        assert_eq!(calls.len(), 3, "{calls:#?}");
+        assert_eq!(calls[0], mount(None, "/", MsFlags::MS_SHARED | MsFlags::MS_REC));
+        assert!(matches!(&calls[1], Call::Mount { source: None, flags, .. } if *flags == MsFlags::MS_PRIVATE), "{calls:#?}");
+        assert_eq!(calls[2], bind);
     }
 
     /// pivot_root(".", ".") inside the rootfs, then the old root (stacked on top, reached by
