@@ -13,6 +13,7 @@
 
 use anyhow::Result;
 use nix::mount::{MntFlags, MsFlags};
+use nix::sched::CloneFlags;
 use std::os::fd::BorrowedFd;
 use std::path::Path;
 
@@ -25,6 +26,10 @@ pub trait Kernel {
     fn chroot(&self, path: &Path) -> nix::Result<()>;
     fn chdir(&self, path: &Path) -> std::io::Result<()>;
     fn fchdir(&self, dir: BorrowedFd) -> nix::Result<()>;
+    fn setns(&self, ns: BorrowedFd, nstype: CloneFlags) -> nix::Result<()>;
+    fn unshare(&self, flags: CloneFlags) -> nix::Result<()>;
+    /// A plain write of a host file (a new user namespace's uid_map, gid_map, setgroups).
+    fn write_file(&self, path: &Path, text: &str) -> std::io::Result<()>;
     /// Writes a /proc file through a handle verified to be on the /proc mount of `root`
     /// (crate::procfs): sysctls, LSM labels.
     fn write_proc(&self, root: &InRoot, path: &Path, value: &str) -> Result<()>;
@@ -64,6 +69,15 @@ impl Kernel for Host {
     fn fchdir(&self, dir: BorrowedFd) -> nix::Result<()> {
         nix::unistd::fchdir(dir)
     }
+    fn setns(&self, ns: BorrowedFd, nstype: CloneFlags) -> nix::Result<()> {
+        nix::sched::setns(ns, nstype)
+    }
+    fn unshare(&self, flags: CloneFlags) -> nix::Result<()> {
+        nix::sched::unshare(flags)
+    }
+    fn write_file(&self, path: &Path, text: &str) -> std::io::Result<()> {
+        std::fs::write(path, text)
+    }
     fn write_proc(&self, root: &InRoot, path: &Path, value: &str) -> Result<()> {
         crate::procfs::write_verified(root, path, value)
     }
@@ -101,6 +115,10 @@ pub enum Call {
     PivotRoot { new_root: String, put_old: String },
     Chroot(String),
     Chdir(String),
+    /// The namespace as /proc/self/fd/N shows it ("user:[4026531837]").
+    Setns { ns: String, nstype: CloneFlags },
+    Unshare(CloneFlags),
+    WriteFile { path: String, text: String },
     WriteProc { path: String, value: String },
     Prctl { option: libc::c_int, arg2: libc::c_ulong },
     Capset { effective: u64, permitted: u64, inheritable: u64 },
@@ -168,6 +186,19 @@ impl Kernel for Recorder {
     fn fchdir(&self, dir: BorrowedFd) -> nix::Result<()> {
         use std::os::fd::AsRawFd;
         self.push(Call::Chdir(shown(Path::new(&format!("/proc/self/fd/{}", dir.as_raw_fd())))));
+        Ok(())
+    }
+    fn setns(&self, ns: BorrowedFd, nstype: CloneFlags) -> nix::Result<()> {
+        use std::os::fd::AsRawFd;
+        self.push(Call::Setns { ns: shown(Path::new(&format!("/proc/self/fd/{}", ns.as_raw_fd()))), nstype });
+        Ok(())
+    }
+    fn unshare(&self, flags: CloneFlags) -> nix::Result<()> {
+        self.push(Call::Unshare(flags));
+        Ok(())
+    }
+    fn write_file(&self, path: &Path, text: &str) -> std::io::Result<()> {
+        self.push(Call::WriteFile { path: shown(path), text: text.to_string() });
         Ok(())
     }
     fn write_proc(&self, _root: &InRoot, path: &Path, value: &str) -> Result<()> {

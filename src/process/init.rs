@@ -50,7 +50,7 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, cgroup_tasks: &[O
     let early_cgroupns = plan.new_cgroup && cfg.cgroup_unified;
     if early_cgroupns {
         wait_joined(ch, &joined)?;
-        unshare_cgroup_ns()?;
+        unshare_cgroup_ns(k)?;
     }
     set_uts_names(spec)?;
     crate::trace::mark("fds-hostname");
@@ -60,7 +60,7 @@ fn setup_and_exec(cfg: &InitConfig, plan: &Plan, ch: &Channel, cgroup_tasks: &[O
     crate::trace::mark("mounts");
     wait_joined(ch, &joined)?;
     if plan.new_cgroup && !early_cgroupns {
-        unshare_cgroup_ns()?;
+        unshare_cgroup_ns(k)?;
     }
     crate::trace::mark("joined");
     run_create_hooks(cfg, ch, host_pid)?;
@@ -147,8 +147,8 @@ fn become_userns_root(k: &impl crate::kernel::Kernel) -> Result<()> {
 }
 
 /// The cgroup namespace, rooted at the cgroup we stand in (wait_joined first).
-fn unshare_cgroup_ns() -> Result<()> {
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).context("unshare(CLONE_NEWCGROUP)")
+fn unshare_cgroup_ns(k: &impl crate::kernel::Kernel) -> Result<()> {
+    k.unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).context("unshare(CLONE_NEWCGROUP)")
 }
 
 /// hostname and domainname (validate made sure there is a UTS namespace).

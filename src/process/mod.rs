@@ -171,9 +171,9 @@ fn clone_through_joiner(cfg: &InitConfig, plan: &namespaces::Plan, joins: &[(oci
                 let ns = hostfs::enter_shared_ns()?;
                 child.send_mount_ns(ns.as_raw_fd())?;
             }
-            namespaces::join(joins)?;
+            namespaces::join(&crate::kernel::Host, joins)?;
             if plan.new_time {
-                namespaces::unshare_time(cfg.spec, &proc_self)?;
+                namespaces::unshare_time(&crate::kernel::Host, cfg.spec, &proc_self)?;
             }
             drop(proc_self);
             let pid = unsafe { crate::sys::clone_fork(plan.clone_flags.bits() as u64)? };
@@ -243,7 +243,7 @@ fn handshake(cfg: &InitConfig, plan: &namespaces::Plan, init: &Init) -> Result<(
         })
     };
     if plan.new_user {
-        namespaces::write_id_maps(pid, cfg.spec)?;
+        namespaces::write_id_maps(&crate::kernel::Host, pid, cfg.spec)?;
         crate::debug!("create {}: uid/gid maps written", cfg.id);
     }
     // In the fallback the init starts its mounts while we move it into its cgroups: the

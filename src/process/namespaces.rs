@@ -5,8 +5,10 @@
 use anyhow::{Context, Result};
 use nix::sched::CloneFlags;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
-use std::os::fd::OwnedFd;
-use std::path::PathBuf;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use crate::kernel::Kernel;
 
 pub fn flag(t: LinuxNamespaceType) -> CloneFlags {
     match t {
@@ -94,10 +96,10 @@ impl Plan {
     }
 }
 
-/// setns into each opened namespace.
-pub fn join(fds: &[(LinuxNamespaceType, OwnedFd)]) -> Result<()> {
+/// setns into each opened namespace, in the plan's order (user first, mount last).
+pub fn join(k: &impl Kernel, fds: &[(LinuxNamespaceType, OwnedFd)]) -> Result<()> {
     for (t, fd) in fds {
-        nix::sched::setns(fd, flag(*t)).with_context(|| format!("linux.namespaces[{t}]: setns"))?;
+        k.setns(fd.as_fd(), flag(*t)).with_context(|| format!("linux.namespaces[{t}]: setns"))?;
     }
     Ok(())
 }
@@ -112,8 +114,8 @@ pub fn open_proc_self() -> Result<OwnedFd> {
 /// `linux.timeOffsets` for a new time namespace, written before any process enters it,
 /// through `proc_self` (from [`open_proc_self`]) so a joined mount namespace cannot redirect
 /// the write (CVE-2025-52881 class).
-pub fn unshare_time(spec: &Spec, proc_self: &OwnedFd) -> Result<()> {
-    nix::sched::unshare(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)).context("unshare(CLONE_NEWTIME)")?;
+pub fn unshare_time(k: &impl Kernel, spec: &Spec, proc_self: &OwnedFd) -> Result<()> {
+    k.unshare(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)).context("unshare(CLONE_NEWTIME)")?;
     let offsets = spec.linux().as_ref().and_then(|l| l.time_offsets().clone()).unwrap_or_default();
     let mut text = String::new();
     for (clock, off) in &offsets {
@@ -139,17 +141,23 @@ pub fn unshare_time(spec: &Spec, proc_self: &OwnedFd) -> Result<()> {
 /// kernel only lets a process map its own uid/gid, and the gid map only after setgroups is
 /// denied; anything more (several ranges, other ids) goes through the setuid helpers
 /// newuidmap/newgidmap, which check /etc/subuid and /etc/subgid.
-pub fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {
+pub fn write_id_maps(k: &impl Kernel, pid: i32, spec: &Spec) -> Result<()> {
+    let rootless = crate::security::rootless::is_rootless_euid().then(|| (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw()));
+    write_id_maps_as(k, pid, spec, rootless)
+}
+
+/// [`write_id_maps`] for a runtime that is root (`rootless` None) or runs as (euid, egid).
+fn write_id_maps_as(k: &impl Kernel, pid: i32, spec: &Spec, rootless: Option<(u32, u32)>) -> Result<()> {
     let linux = spec.linux().as_ref();
     let uids = linux.and_then(|l| l.uid_mappings().clone()).unwrap_or_default();
     let gids = linux.and_then(|l| l.gid_mappings().clone()).unwrap_or_default();
-    if !crate::security::rootless::is_rootless_euid() {
-        return write_maps_directly(pid, &uids, &gids);
-    }
+    let Some((euid, egid)) = rootless else { return write_maps_directly(k, pid, &uids, &gids) };
     let own = |maps: &[oci_spec::runtime::LinuxIdMapping], id: u32| maps.len() == 1 && maps[0].host_id() == id && maps[0].size() == 1;
-    if own(&uids, nix::unistd::geteuid().as_raw()) && own(&gids, nix::unistd::getegid().as_raw()) {
-        std::fs::write(format!("/proc/{pid}/setgroups"), "deny").with_context(|| format!("rootless: writing deny to /proc/{pid}/setgroups"))?;
-        return write_maps_directly(pid, &uids, &gids);
+    if own(&uids, euid) && own(&gids, egid) {
+        // The kernel takes an unprivileged gid_map only once setgroups is denied.
+        let path = PathBuf::from(format!("/proc/{pid}/setgroups"));
+        k.write_file(&path, "deny").with_context(|| format!("rootless: writing deny to {}", path.display()))?;
+        return write_maps_directly(k, pid, &uids, &gids);
     }
     helper("newuidmap", "linux.uidMappings", pid, &uids)?;
     helper("newgidmap", "linux.gidMappings", pid, &gids)
@@ -159,17 +167,17 @@ fn map_text(maps: &[oci_spec::runtime::LinuxIdMapping]) -> String {
     maps.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect()
 }
 
-fn write_maps_directly(pid: i32, uids: &[oci_spec::runtime::LinuxIdMapping], gids: &[oci_spec::runtime::LinuxIdMapping]) -> Result<()> {
+fn write_maps_directly(k: &impl Kernel, pid: i32, uids: &[oci_spec::runtime::LinuxIdMapping], gids: &[oci_spec::runtime::LinuxIdMapping]) -> Result<()> {
     let (uid, gid) = (map_text(uids), map_text(gids));
-    write_map(pid, "uid_map", &uid).context("linux.uidMappings")?;
-    write_map(pid, "gid_map", &gid).context("linux.gidMappings")
+    write_map(k, pid, "uid_map", &uid).context("linux.uidMappings")?;
+    write_map(k, pid, "gid_map", &gid).context("linux.gidMappings")
 }
 
 /// One map write. Inside a user namespace (podman rootless) every host id of the map must be
 /// mapped in the runtime's own namespace too: the error then shows that map.
-fn write_map(pid: i32, file: &str, text: &str) -> Result<()> {
+fn write_map(k: &impl Kernel, pid: i32, file: &str, text: &str) -> Result<()> {
     let path = format!("/proc/{pid}/{file}");
-    std::fs::write(&path, text).map_err(|e| {
+    k.write_file(Path::new(&path), text).map_err(|e| {
         let what = format!("writing {text:?} to {path}");
         match std::fs::read_to_string(format!("/proc/self/{file}")) {
             Ok(own) if e.raw_os_error() == Some(libc::EPERM) && crate::security::rootless::uid_map_is_userns(&own) => {
@@ -218,6 +226,39 @@ mod tests {
         assert!(!p.clone_flags.contains(CloneFlags::CLONE_NEWCGROUP), "cgroup ns is made by the init later");
         assert!(p.new_cgroup && p.user && !p.new_user && p.needs_joiner());
         assert_eq!(p.joins[0].0, LinuxNamespaceType::User, "user namespace joined first");
+    }
+
+    /// setns in the plan's order: the user namespace first (it gives the rights to join the
+    /// others), the mount namespace last (it changes how later paths resolve).
+    #[test]
+    fn joins_user_first_and_mount_last() {
+        use crate::kernel::{Call, Recorder};
+        let p = Plan::from_spec(&spec(serde_json::json!([
+            {"type": "mount", "path": "/proc/self/ns/mnt"}, {"type": "network", "path": "/proc/self/ns/net"}, {"type": "user", "path": "/proc/self/ns/user"}
+        ])));
+        let k = Recorder::default();
+        join(&k, &p.open_joins().unwrap()).unwrap();
+        let order: Vec<CloneFlags> = k.calls().iter().map(|c| match c { Call::Setns { nstype, .. } => *nstype, other => panic!("{other:?}") }).collect();
+        assert_eq!(order, vec![CloneFlags::CLONE_NEWUSER, CloneFlags::CLONE_NEWNET, CloneFlags::CLONE_NEWNS]);
+        assert!(matches!(&k.calls()[0], Call::Setns { ns, .. } if ns.starts_with("user:[")), "{:?}", k.calls());
+    }
+
+    /// Root writes both maps; a rootless runtime mapping only its own ids denies setgroups
+    /// first, or the kernel refuses its gid_map.
+    #[test]
+    fn id_maps_and_setgroups_deny_order() {
+        use crate::kernel::{Call, Recorder};
+        let file = |f: &str, t: &str| Call::WriteFile { path: format!("/proc/42/{f}"), text: t.into() };
+        let mut v = serde_json::json!({"ociVersion": "1.0.2", "linux": {"namespaces": [{"type": "user"}]}});
+        v["linux"]["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+        v["linux"]["gidMappings"] = serde_json::json!([{"containerID": 0, "hostID": 1001, "size": 1}]);
+        let s = crate::spec::parse(v.to_string().as_bytes()).unwrap();
+        let k = Recorder::default();
+        write_id_maps_as(&k, 42, &s, None).unwrap();
+        assert_eq!(k.calls(), vec![file("uid_map", "0 1000 1\n"), file("gid_map", "0 1001 1\n")]);
+        let k = Recorder::default();
+        write_id_maps_as(&k, 42, &s, Some((1000, 1001))).unwrap();
+        assert_eq!(k.calls(), vec![file("setgroups", "deny"), file("uid_map", "0 1000 1\n"), file("gid_map", "0 1001 1\n")]);
     }
 
     #[test]
