@@ -160,6 +160,25 @@ fn bind_flag_options_as_runc_1_5() {
     assert!(wrong.is_empty(), "{wrong:#?}");
 }
 
+/// containerd's /dev/shm of a user-namespaced pod: a bind of the sandbox's tmpfs (nosuid,
+/// nodev,noexec, the kernel's default relatime) with `rw`. The remount as asked is refused in
+/// the user namespace; the retry must keep the source's locked flags, relatime included (a
+/// flag reader that lost ST_RELATIME re-applied strictatime and got EPERM again).
+#[test]
+fn bind_rw_of_a_relatime_source_in_a_user_namespace() {
+    if runc_older_than(1, 2) {
+        return; // runc 1.1.5 leaves a bind's flags alone unless an option sets one
+    }
+    let mut c = userns_ctx("bind-relatime");
+    let src = c.dir.join("shm");
+    fs::create_dir_all(&src).unwrap();
+    let o = exec(std::process::Command::new("mount").args(["-t", "tmpfs", "-o", "size=1m,nosuid,nodev,noexec,mode=1777", "shm"]).arg(&src), CMD_TIMEOUT);
+    o.assert_ok();
+    c.config["mounts"].as_array_mut().unwrap().push(serde_json::json!({"destination": "/mnt", "type": "bind", "source": src, "options": ["rbind", "rw"]}));
+    let out = c.sh_ok("grep ' /mnt ' /proc/self/mountinfo | cut -d' ' -f6");
+    assert_eq!(out.trim(), "rw,nosuid,nodev,noexec,relatime");
+}
+
 /// Item 3: `/dev` read-only with mounts below it (/dev/pts, /dev/shm, /dev/mqueue in the
 /// default spec): the mountpoints and device nodes are made first, the read-only remount
 /// comes last (as runc's finalizeRootfs); the same for any read-only tmpfs.

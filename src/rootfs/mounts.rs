@@ -23,21 +23,35 @@ pub struct MountContext<'a> {
 
 /// The flags a mount has (statvfs), as mount(2) flags. No atime mode shown is strictatime
 /// (MS_STRICTATIME is not a mount flag the kernel reports), as runc's statfsToMountFlags.
+/// The raw `f_flag` is read: nix's `FsFlags` has no ST_RELATIME on musl and drops the bit,
+/// which made every relatime mount (the kernel's default) look strictatime in the static
+/// binary, and a user namespace's bind remount re-applied the wrong atime mode (EPERM).
 fn mount_flags_of(target: &Path) -> MsFlags {
-    let Ok(st) = nix::sys::statvfs::statvfs(target) else { return MsFlags::empty() };
-    use nix::sys::statvfs::FsFlags;
-    let f = st.flags();
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(path) = std::ffi::CString::new(target.as_os_str().as_bytes()) else { return MsFlags::empty() };
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
+    // SAFETY: a NUL-terminated path and a buffer of the struct's size.
+    if unsafe { libc::statvfs(path.as_ptr(), st.as_mut_ptr()) } != 0 {
+        return MsFlags::empty();
+    }
+    // SAFETY: statvfs filled it (and it started zeroed).
+    flags_of_statvfs(unsafe { st.assume_init() }.f_flag)
+}
+
+const ST_RELATIME: libc::c_ulong = 0x1000;
+
+fn flags_of_statvfs(f: libc::c_ulong) -> MsFlags {
     let mut m = MsFlags::empty();
-    for (fs, ms) in [
-        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
-        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
-        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
-        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
-        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
-        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
-        (FsFlags::from_bits_retain(0x1000 /* ST_RELATIME; nix lacks it on musl */), MsFlags::MS_RELATIME),
+    for (st, ms) in [
+        (libc::ST_NOSUID, MsFlags::MS_NOSUID),
+        (libc::ST_NODEV, MsFlags::MS_NODEV),
+        (libc::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (libc::ST_RDONLY, MsFlags::MS_RDONLY),
+        (libc::ST_NOATIME, MsFlags::MS_NOATIME),
+        (libc::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (ST_RELATIME, MsFlags::MS_RELATIME),
     ] {
-        if f.contains(fs) {
+        if f & st != 0 {
             m |= ms;
         }
     }
@@ -346,4 +360,17 @@ fn mount_cgroup(root: &InRoot, dest: &Path, opts: &MountOptions, ctx: &MountCont
             .with_context(|| format!("remounting {} read-only", root.display(dest)))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statvfs_atime_modes_as_mount_flags() {
+        let relatime = flags_of_statvfs(ST_RELATIME | libc::ST_NOSUID | libc::ST_NODEV | libc::ST_NOEXEC);
+        assert_eq!(relatime & LOCKABLE, MsFlags::MS_RELATIME | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
+        assert_eq!(flags_of_statvfs(libc::ST_NOATIME) & ATIME, MsFlags::MS_NOATIME);
+        assert_eq!(flags_of_statvfs(libc::ST_RDONLY) & LOCKABLE, MsFlags::MS_RDONLY | MsFlags::MS_STRICTATIME);
+    }
 }
