@@ -166,12 +166,55 @@ v2_devices_systemd_parent() {
     contains "/dev/null allowed" "$out" null-ok && contains "block device $mm denied by the eBPF filter" "$out" "Operation not permitted" &&
         none_left devs
 }
+# A container that runs the runtime (docker-in-docker style, no user namespace): the host's
+# /usr bound read-only (the runtime and its libraries at the same path inside), its own
+# cgroup namespace with cgroup2 mounted read-write, every capability. The inner container has
+# no cgroupsPath: it lands below the outer's cgroup, which holds the outer's processes and is
+# the root of its cgroup namespace, so nothing may enable controllers there.
+v2_nested() {
+    local d=$WORK/nest r=/var/lib/bhnode-nest-rootfs out a
+    if [ ! -x "$r/bin/busybox" ]; then
+        mkdir -p "$r/bin" "$r/proc" "$r/sys" "$r/dev" "$r/tmp" "$r/etc" "$r/usr" "$r/run" "$r/inner" "$r/inner-rootfs"
+        cp /bin/busybox "$r/bin/busybox"
+        for a in $(busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$r/bin/$a"; done
+        ln -sfn usr/lib "$r/lib"; ln -sfn usr/lib64 "$r/lib64"
+        echo 'root:x:0:0:root:/:/bin/sh' >"$r/etc/passwd"
+    fi
+    node_bundle "$d" "$CGV2/nest" "$RUNTIME" --root /run/inner run --bundle /inner nest-in || return 1
+    node_cfg "$d" "c['root']['path'] = '$r'"
+    node_bundle "$d/inner" - sh -c 'echo inner-ran; cat /proc/self/cgroup' || return 1
+    # no cgroup namespace of its own: its /proc/self/cgroup shows where it landed
+    node_cfg "$d/inner" 'c["root"]["path"] = "/inner-rootfs"; c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "cgroup"]'
+    node_cfg "$d" "$(cat <<PY
+c['mounts'] = [m for m in c['mounts'] if m['destination'] != '/sys/fs/cgroup']
+c['mounts'] += [
+    {'destination': '/sys/fs/cgroup', 'type': 'cgroup2', 'source': 'cgroup2', 'options': ['nosuid', 'noexec', 'nodev', 'rw']},
+    {'destination': '/usr', 'type': 'bind', 'source': '/usr', 'options': ['rbind', 'ro']},
+    {'destination': '/inner', 'type': 'bind', 'source': '$d/inner', 'options': ['rbind', 'rw']},
+    {'destination': '/inner-rootfs', 'type': 'bind', 'source': '/var/lib/bhnode-rootfs', 'options': ['rbind', 'ro']},
+    {'destination': '/run', 'type': 'tmpfs', 'source': 'tmpfs', 'options': ['nosuid', 'nodev', 'mode=755']}]
+ns = c['linux']['namespaces']
+if not any(n['type'] == 'cgroup' for n in ns): ns.append({'type': 'cgroup'})
+allcaps = ['CAP_' + n for n in 'CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP LINUX_IMMUTABLE NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER SYS_MODULE SYS_RAWIO SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN SYS_BOOT SYS_NICE SYS_RESOURCE SYS_TIME SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE AUDIT_CONTROL SETFCAP MAC_OVERRIDE MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND AUDIT_READ PERFMON BPF CHECKPOINT_RESTORE'.split()]
+c['process']['capabilities'] = {k: allcaps for k in ('bounding', 'effective', 'permitted')}
+c['linux']['maskedPaths'] = []
+c['linux']['readonlyPaths'] = []
+PY
+)" || return 1
+    out=$(timeout 120 "$RUNTIME" --root "$NODE_RT" run --bundle "$d" nest </dev/null 2>&1); local rc=$?
+    nrt delete -f nest >/dev/null 2>&1
+    rmdir "/sys/fs/cgroup$CGV2" 2>/dev/null
+    [ "$rc" = 0 ] || { echo "outer run: exit $rc: $out"; return 1; }
+    contains "the inner container ran" "$out" inner-ran && contains "inner cgroup below the outer's namespace root" "$out" "0::/nest-in" &&
+        none_left nest
+}
 client_cgroupv2() {
     mkdir -p "$NODE_RT"; on_exit "force_delete $NODE_RT; rm -rf $NODE_RT; rmdir /sys/fs/cgroup$CGV2"
     step "memory.oom.group: the whole container killed on OOM" v2_oom_group
     step "kill --all (cgroup.kill) of a container ignoring TERM" v2_cgroup_kill
     step "cgroup namespace, cgroup2 mounted inside" v2_cgroupns
     step "eBPF device filter under a systemd-owned slice" v2_devices_systemd_parent
+    step "nested: a container running the runtime (cgroup namespace, cgroup2 rw)" v2_nested
 }
 
 # ---- criu -------------------------------------------------------------------------------
