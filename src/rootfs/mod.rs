@@ -67,9 +67,9 @@ pub fn prepare(k: &impl Kernel, cfg: &RootfsConfig) -> Result<()> {
     for (i, m) in cfg.spec.mounts().iter().flatten().enumerate() {
         if sources::init_must_ask(m, cfg.bundle, cfg.ask_for_binds) {
             let fd = (cfg.request_source)(i)?;
-            if idmap::wants_idmap(m) { mounts::mount_entry_idmapped(&root, m, &ctx, &fd) } else { mounts::mount_entry_opened(&root, m, &ctx, &fd) }
+            if idmap::wants_idmap(m) { mounts::mount_entry_idmapped(k, &root, m, &ctx, &fd) } else { mounts::mount_entry_opened(k, &root, m, &ctx, &fd) }
         } else {
-            mounts::mount_entry(&root, m, &ctx)
+            mounts::mount_entry(k, &root, m, &ctx)
         }
         .with_context(|| format!("mounts[{i}] ({})", m.destination().display()))?;
         if m.destination() == Path::new("/dev") && options::parse(m.options().as_deref().unwrap_or(&[])).is_bind() {
@@ -143,6 +143,7 @@ pub fn pivot(k: &impl Kernel, rootfs: &Path, no_pivot: bool, own_mount_ns: bool)
 mod tests {
     use super::*;
     use crate::kernel::{Call, Recorder};
+    use crate::inroot::InRoot;
 
     fn mount(source: Option<&str>, target: &str, flags: MsFlags) -> Call {
         Call::Mount { source: source.map(str::to_string), target: target.into(), fstype: None, flags }
@@ -180,6 +181,42 @@ mod tests {
         assert_eq!(calls[0], mount(None, "/", MsFlags::MS_SHARED | MsFlags::MS_REC));
         assert!(matches!(&calls[1], Call::Mount { source: None, flags, .. } if *flags == MsFlags::MS_PRIVATE), "{calls:#?}");
         assert_eq!(calls[2], bind);
+    }
+
+    /// The mounts[] of `bulkhead spec` (a v1/hybrid host: the cgroup mount is a tmpfs with a
+    /// bind per hierarchy, made read-only last) in a scratch rootfs: entries in config order,
+    /// each filesystem on its own destination, /dev before what lives under it.
+    #[test]
+    fn default_config_mount_sequence() {
+        let rootfs = tempfile::tempdir().unwrap();
+        let hierarchy = tempfile::tempdir().unwrap();
+        let sources = vec![("memory".to_string(), hierarchy.path().to_path_buf())];
+        let ctx = MountContext { bundle: rootfs.path(), in_userns: false, cgroup_ns: false, cgroup_sources: &sources, cgroup_unified: false, mount_label: None };
+        let root = InRoot::open(rootfs.path()).unwrap();
+        let k = Recorder::default();
+        for m in spec_with_propagation(None).mounts().iter().flatten() {
+            mounts::mount_entry(&k, &root, m, &ctx).unwrap();
+        }
+        let inside = |t: &str| t.strip_prefix(rootfs.path().to_str().unwrap()).unwrap_or(t).to_string();
+        let got: Vec<String> = k.calls().iter().map(|c| match c {
+            Call::Mount { fstype: Some(t), target, .. } => format!("{t} on {}", inside(target)),
+            Call::Mount { source: Some(_), target, flags, .. } if !flags.contains(MsFlags::MS_REMOUNT) => format!("bind on {}", inside(target)),
+            Call::Mount { target, flags, .. } if flags.contains(MsFlags::MS_REMOUNT) => format!("remount{} {}", if flags.contains(MsFlags::MS_RDONLY) { " ro" } else { "" }, inside(target)),
+            other => panic!("unexpected {other:?}"),
+        }).collect();
+        let want = [
+            "proc on /proc",
+            "tmpfs on /dev",
+            "devpts on /dev/pts",
+            "tmpfs on /dev/shm",
+            "mqueue on /dev/mqueue",
+            "sysfs on /sys",
+            "tmpfs on /sys/fs/cgroup",
+            "bind on /sys/fs/cgroup/memory",
+            "remount ro /sys/fs/cgroup/memory",
+            "remount ro /sys/fs/cgroup",
+        ];
+        assert_eq!(got, want);
     }
 
     /// pivot_root(".", ".") inside the rootfs, then the old root (stacked on top, reached by

@@ -1,12 +1,13 @@
 //! Mounting one `mounts[]` entry inside the rootfs.
 
 use anyhow::{bail, Context, Result};
-use nix::mount::{mount, MsFlags};
+use nix::mount::MsFlags;
 use oci_spec::runtime::Mount;
 use std::path::{Path, PathBuf};
 
 use super::options::{self, MountOptions};
 use crate::inroot::{fd_path, InRoot, Kind};
+use crate::kernel::Kernel;
 
 /// What a mount needs to know beyond the entry itself.
 pub struct MountContext<'a> {
@@ -122,9 +123,9 @@ fn check_proc_dest(dest: &Path, target: &std::os::fd::OwnedFd, proc_source: bool
 /// mode: as runc 1.5, the flags the options leave alone are then kept from the source and the
 /// remount retried, while options that clear a locked flag, or ask for another atime mode,
 /// are refused (a mount that silently differs from the request fails later, far from here).
-fn remount_bind(path: &Path, opts: &MountOptions, in_userns: bool) -> Result<()> {
+fn remount_bind(k: &impl Kernel, path: &Path, opts: &MountOptions, in_userns: bool) -> Result<()> {
     let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | remount_flags(opts) | (opts.flags & MsFlags::MS_REC);
-    let first = match mount(None::<&str>, path, None::<&str>, flags, None::<&str>) {
+    let first = match k.mount(None, path, None, flags, None) {
         Err(nix::errno::Errno::EPERM) if in_userns => nix::errno::Errno::EPERM,
         r => return r.map_err(Into::into),
     };
@@ -137,7 +138,7 @@ fn remount_bind(path: &Path, opts: &MountOptions, in_userns: bool) -> Result<()>
     if !asked.is_empty() && asked != locked & ATIME {
         bail!("cannot change locked atime flags {}: {first}", flag_names(locked & ATIME));
     }
-    mount(None::<&str>, path, None::<&str>, flags | locked, None::<&str>).with_context(|| format!("remount with locked flags {} re-applied", flag_names(locked)))
+    k.mount(None, path, None, flags | locked, None).with_context(|| format!("remount with locked flags {} re-applied", flag_names(locked)))
 }
 
 /// Flags the options explicitly clear ("rw", "suid", "dev", "exec", "atime"...).
@@ -160,7 +161,7 @@ pub fn ro_deferred(m: &Mount) -> bool {
 
 /// The read-only remount [`ro_deferred`] put off, with the entry's other flags (a bind
 /// remount: the kernel allows it in a user namespace as long as no locked flag is cleared).
-pub fn remount_deferred_ro(k: &impl crate::kernel::Kernel, root: &InRoot, m: &Mount) -> Result<()> {
+pub fn remount_deferred_ro(k: &impl Kernel, root: &InRoot, m: &Mount) -> Result<()> {
     let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
     let fd = root.resolve(m.destination(), false).context("resolving")?;
     let path = fd_path(&fd);
@@ -177,7 +178,7 @@ fn entry_options(m: &Mount) -> MountOptions {
     opts
 }
 
-pub fn mount_entry(root: &InRoot, m: &Mount, ctx: &MountContext) -> Result<()> {
+pub fn mount_entry(k: &impl Kernel, root: &InRoot, m: &Mount, ctx: &MountContext) -> Result<()> {
     let dest = m.destination();
     let typ = m.typ().as_deref().unwrap_or("");
     let opts = entry_options(m);
@@ -188,10 +189,10 @@ pub fn mount_entry(root: &InRoot, m: &Mount, ctx: &MountContext) -> Result<()> {
         if opts.has_rec_attrs() {
             bail!("recursive mount options (rro, rnosuid...) are not supported on the cgroup mount");
         }
-        return mount_cgroup(root, dest, &opts, ctx);
+        return mount_cgroup(k, root, dest, &opts, ctx);
     }
     if opts.is_bind() || typ == "bind" {
-        return bind(root, &entry_source(m, ctx)?, dest, &opts, ctx.in_userns);
+        return bind(k, root, &entry_source(m, ctx)?, dest, &opts, ctx.in_userns);
     }
     // proc and sysfs targets may not be symlinks: a planted /proc -> / would otherwise put a
     // writable procfs over the rootfs's root.
@@ -216,7 +217,7 @@ pub fn mount_entry(root: &InRoot, m: &Mount, ctx: &MountContext) -> Result<()> {
     if lower.is_some() {
         flags.remove(MsFlags::MS_RDONLY);
     }
-    match mount(Some(&source), &fd_path(&target), Some(typ), flags, data) {
+    match k.mount(Some(&source), &fd_path(&target), Some(typ), flags, data) {
         Ok(()) => {}
         // Without its own network namespace a user namespace may not mount sysfs (and likewise
         // mqueue without an IPC namespace): bind the host's instead, as runc does.
@@ -225,25 +226,25 @@ pub fn mount_entry(root: &InRoot, m: &Mount, ctx: &MountContext) -> Result<()> {
             let mut o = MountOptions { flags: opts.flags | MsFlags::MS_BIND | MsFlags::MS_REC, ..Default::default() };
             o.propagation = opts.propagation.clone();
             (o.rec_set, o.rec_clr) = (opts.rec_set, opts.rec_clr);
-            return bind(root, Path::new(host), dest, &o, ctx.in_userns);
+            return bind(k, root, Path::new(host), dest, &o, ctx.in_userns);
         }
         Err(e) => bail!("mounting {typ} on {}: {e}", root.display(dest)),
     }
     if let Some(lower) = lower {
-        copy_up(root, dest, &lower, &opts, data)?;
+        copy_up(k, root, dest, &lower, &opts, data)?;
     }
     set_rec_attrs(root, dest, &opts)?;
-    apply_propagation(root, dest, &opts)
+    apply_propagation(k, root, dest, &opts)
 }
 
 /// tmpcopyup: fill the new tmpfs from the directory it covers, then make it read-only if
 /// the options asked for that.
-fn copy_up(root: &InRoot, dest: &Path, lower: &std::os::fd::OwnedFd, opts: &MountOptions, data: Option<&str>) -> Result<()> {
+fn copy_up(k: &impl Kernel, root: &InRoot, dest: &Path, lower: &std::os::fd::OwnedFd, opts: &MountOptions, data: Option<&str>) -> Result<()> {
     let upper = root.resolve(dest, false).with_context(|| format!("reopening {}", root.display(dest)))?;
     let upper_dir = super::copyup::open_lower(&upper)?;
     super::copyup::copy_tree(lower, &upper_dir).with_context(|| format!("tmpcopyup on {}", root.display(dest)))?;
     if opts.flags.contains(MsFlags::MS_RDONLY) {
-        mount(None::<&str>, &fd_path(&upper), None::<&str>, opts.flags.difference(MsFlags::MS_BIND) | MsFlags::MS_REMOUNT, data)
+        k.mount(None, &fd_path(&upper), None, opts.flags.difference(MsFlags::MS_BIND) | MsFlags::MS_REMOUNT, data)
             .with_context(|| format!("remounting {} read-only after tmpcopyup", root.display(dest)))?;
     }
     Ok(())
@@ -264,9 +265,9 @@ fn set_rec_attrs(root: &InRoot, dest: &Path, opts: &MountOptions) -> Result<()> 
 
 /// A bind mount, then (if asked) a remount that applies ro/nosuid/nodev/noexec/atime flags,
 /// which the kernel ignores on the bind call itself.
-pub fn bind(root: &InRoot, src: &Path, dest: &Path, opts: &MountOptions, in_userns: bool) -> Result<()> {
+pub fn bind(k: &impl Kernel, root: &InRoot, src: &Path, dest: &Path, opts: &MountOptions, in_userns: bool) -> Result<()> {
     let src_fd = open_source(src)?;
-    bind_prepared(root, src, &src_fd, dest, opts, in_userns, None)
+    bind_prepared(k, root, src, &src_fd, dest, opts, in_userns, None)
 }
 
 /// One O_PATH handle for every look at the source and for the mount itself: opening it for
@@ -283,21 +284,22 @@ fn entry_source(m: &Mount, ctx: &MountContext) -> Result<PathBuf> {
 
 /// A bind entry whose source the runtime opened (rootfs::sources): `src_fd` is used instead
 /// of a lookup the container's root may not be allowed to make.
-pub fn mount_entry_opened(root: &InRoot, m: &Mount, ctx: &MountContext, src_fd: &std::os::fd::OwnedFd) -> Result<()> {
+pub fn mount_entry_opened(k: &impl Kernel, root: &InRoot, m: &Mount, ctx: &MountContext, src_fd: &std::os::fd::OwnedFd) -> Result<()> {
     let opts = entry_options(m);
-    bind_prepared(root, &entry_source(m, ctx)?, src_fd, m.destination(), &opts, ctx.in_userns, None)
+    bind_prepared(k, root, &entry_source(m, ctx)?, src_fd, m.destination(), &opts, ctx.in_userns, None)
 }
 
 /// An entry with uidMappings/gidMappings: the idmapped mount made by the runtime
 /// (rootfs::idmap) is attached instead of a fresh bind; the rest is as for any bind. The
 /// detached mount is also what is looked at (file or directory): the source's path may be
 /// out of the init's reach.
-pub fn mount_entry_idmapped(root: &InRoot, m: &Mount, ctx: &MountContext, fd: &std::os::fd::OwnedFd) -> Result<()> {
+pub fn mount_entry_idmapped(k: &impl Kernel, root: &InRoot, m: &Mount, ctx: &MountContext, fd: &std::os::fd::OwnedFd) -> Result<()> {
     let opts = entry_options(m);
-    bind_prepared(root, &entry_source(m, ctx)?, fd, m.destination(), &opts, ctx.in_userns, Some(fd))
+    bind_prepared(k, root, &entry_source(m, ctx)?, fd, m.destination(), &opts, ctx.in_userns, Some(fd))
 }
 
-fn bind_prepared(root: &InRoot, src: &Path, src_fd: &std::os::fd::OwnedFd, dest: &Path, opts: &MountOptions, in_userns: bool, idmapped: Option<&std::os::fd::OwnedFd>) -> Result<()> {
+#[allow(clippy::too_many_arguments)]
+fn bind_prepared(k: &impl Kernel, root: &InRoot, src: &Path, src_fd: &std::os::fd::OwnedFd, dest: &Path, opts: &MountOptions, in_userns: bool, idmapped: Option<&std::os::fd::OwnedFd>) -> Result<()> {
     let meta = nix::sys::stat::fstat(src_fd).with_context(|| format!("bind source {}", src.display()))?;
     let kind = if meta.st_mode & libc::S_IFMT == libc::S_IFDIR { Kind::Dir } else { Kind::File };
     let target = root.resolve_create(dest, kind, false)?;
@@ -305,7 +307,7 @@ fn bind_prepared(root: &InRoot, src: &Path, src_fd: &std::os::fd::OwnedFd, dest:
     let rec = opts.flags & MsFlags::MS_REC;
     match idmapped {
         Some(fd) => super::idmap::attach(fd, &target).with_context(|| format!("attaching the idmapped mount of {} on {}", src.display(), root.display(dest)))?,
-        None => mount(Some(&fd_path(src_fd)), &fd_path(&target), None::<&str>, MsFlags::MS_BIND | rec, None::<&str>)
+        None => k.mount(Some(&fd_path(src_fd)), &fd_path(&target), None, MsFlags::MS_BIND | rec, None)
             .with_context(|| format!("bind-mounting {} on {}", src.display(), root.display(dest)))?,
     }
     // As runc 1.5 ("mount --bind -o ..."): any flag option, set or cleared, remounts with
@@ -313,16 +315,16 @@ fn bind_prepared(root: &InRoot, src: &Path, src_fd: &std::os::fd::OwnedFd, dest:
     if !remount_flags(opts).is_empty() || !o_cleared(opts).is_empty() {
         // The old handle names the covered directory; look the path up again to reach the mount.
         let mounted = root.resolve(dest, false).with_context(|| format!("reopening {}", root.display(dest)))?;
-        remount_bind(&fd_path(&mounted), opts, in_userns).with_context(|| format!("setting the requested flags on bind mount {}", root.display(dest)))?;
+        remount_bind(k, &fd_path(&mounted), opts, in_userns).with_context(|| format!("setting the requested flags on bind mount {}", root.display(dest)))?;
     }
     set_rec_attrs(root, dest, opts)?;
-    apply_propagation(root, dest, opts)
+    apply_propagation(k, root, dest, opts)
 }
 
-fn apply_propagation(root: &InRoot, dest: &Path, opts: &MountOptions) -> Result<()> {
+fn apply_propagation(k: &impl Kernel, root: &InRoot, dest: &Path, opts: &MountOptions) -> Result<()> {
     for p in &opts.propagation {
         let fd = root.resolve(dest, false).with_context(|| format!("reopening {}", root.display(dest)))?;
-        mount(None::<&str>, &fd_path(&fd), None::<&str>, *p, None::<&str>)
+        k.mount(None, &fd_path(&fd), None, *p, None)
             .with_context(|| format!("setting propagation {p:?} on {}", root.display(dest)))?;
     }
     Ok(())
@@ -331,32 +333,32 @@ fn apply_propagation(root: &InRoot, dest: &Path, opts: &MountOptions) -> Result<
 /// The `cgroup` mount: on v2 a cgroup2 filesystem (inside a cgroup namespace it shows the
 /// container's cgroup as its root), else the container's own cgroup dir bound there; on v1 a
 /// tmpfs holding a bind of the container's dir in every hierarchy.
-fn mount_cgroup(root: &InRoot, dest: &Path, opts: &MountOptions, ctx: &MountContext) -> Result<()> {
+fn mount_cgroup(k: &impl Kernel, root: &InRoot, dest: &Path, opts: &MountOptions, ctx: &MountContext) -> Result<()> {
     let flags = opts.flags.difference(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
     if ctx.cgroup_unified {
         if ctx.cgroup_ns {
             let target = root.resolve_create(dest, Kind::Dir, false)?;
             check_proc_dest(dest, &target, false)?;
-            mount(Some("cgroup2"), &fd_path(&target), Some("cgroup2"), flags, None::<&str>)
+            k.mount(Some(Path::new("cgroup2")), &fd_path(&target), Some("cgroup2"), flags, None)
                 .with_context(|| format!("mounting cgroup2 on {}", root.display(dest)))?;
             return Ok(());
         }
         let src = ctx.cgroup_sources.first().map(|s| s.1.clone()).context("no cgroup2 hierarchy found")?;
         let o = MountOptions { flags: flags | MsFlags::MS_BIND, ..Default::default() };
-        return bind(root, &src, dest, &o, ctx.in_userns);
+        return bind(k, root, &src, dest, &o, ctx.in_userns);
     }
     let target = root.resolve_create(dest, Kind::Dir, false)?;
     check_proc_dest(dest, &target, false)?;
     let ro = flags & MsFlags::MS_RDONLY;
-    mount(Some("tmpfs"), &fd_path(&target), Some("tmpfs"), flags.difference(MsFlags::MS_RDONLY), Some("mode=755"))
+    k.mount(Some(Path::new("tmpfs")), &fd_path(&target), Some("tmpfs"), flags.difference(MsFlags::MS_RDONLY), Some("mode=755"))
         .with_context(|| format!("mounting tmpfs for cgroups on {}", root.display(dest)))?;
     for (name, src) in ctx.cgroup_sources {
         let o = MountOptions { flags: flags | MsFlags::MS_BIND, ..Default::default() };
-        bind(root, src, &dest.join(name), &o, ctx.in_userns)?;
+        bind(k, root, src, &dest.join(name), &o, ctx.in_userns)?;
     }
     if !ro.is_empty() {
         let fd = root.resolve(dest, false)?;
-        mount(None::<&str>, &fd_path(&fd), None::<&str>, flags | MsFlags::MS_REMOUNT, Some("mode=755"))
+        k.mount(None, &fd_path(&fd), None, flags | MsFlags::MS_REMOUNT, Some("mode=755"))
             .with_context(|| format!("remounting {} read-only", root.display(dest)))?;
     }
     Ok(())
