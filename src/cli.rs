@@ -41,7 +41,7 @@ pub struct Global {
     /// Log debug records
     #[arg(long, global = true)]
     pub debug: bool,
-    /// Use systemd for cgroups (not implemented yet)
+    /// Use systemd for cgroups: the container is a transient unit (cgroupsPath "slice:prefix:name")
     #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,
     /// Accepted for runc compatibility (auto, true, false); only before the command, since

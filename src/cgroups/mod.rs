@@ -30,6 +30,7 @@ pub mod layout;
 pub mod oom;
 pub mod resources;
 pub mod stats;
+pub mod systemd;
 mod tree;
 
 #[cfg(test)]
@@ -42,6 +43,7 @@ use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 
 pub use cgroupfs::FsCgroup;
+pub use systemd::SystemdCgroup;
 pub use layout::{Hierarchy, Layout};
 
 impl Layout {
@@ -162,12 +164,20 @@ pub trait Manager {
     }
 }
 
+/// Which driver a new container's cgroup gets (the global `--systemd-cgroup`).
+pub enum Driver<'a> {
+    Cgroupfs,
+    /// With the config's annotations (`org.systemd.property.*` become unit properties).
+    Systemd { annotations: &'a std::collections::HashMap<String, String> },
+}
+
 /// The container's cgroup, whichever driver manages it. Serialized untagged: each driver's
 /// fields tell them apart.
 #[derive(Serialize, Deserialize, Clone, Debug)]
 #[serde(untagged)]
 pub enum Cgroup {
     Fs(FsCgroup),
+    Systemd(SystemdCgroup),
 }
 
 /// One `match` over the drivers, so a call costs what the driver's own method costs.
@@ -175,14 +185,20 @@ macro_rules! each_driver {
     ($self:ident, $d:ident => $e:expr) => {
         match $self {
             Cgroup::Fs($d) => $e,
+            Cgroup::Systemd($d) => $e,
         }
     };
 }
 
 impl Cgroup {
-    /// Resolve cgroupsPath for container `id` (see [`FsCgroup::resolve`]). Creates nothing.
-    pub fn resolve(cgroups_path: Option<&str>, id: &str) -> Result<Cgroup> {
-        FsCgroup::resolve(cgroups_path, id).map(Cgroup::Fs)
+    /// Resolve cgroupsPath for container `id` with the driver the command line chose
+    /// (`--systemd-cgroup`: [`SystemdCgroup::resolve`], else [`FsCgroup::resolve`]). Creates
+    /// nothing; only the systemd driver connects (to its manager).
+    pub fn resolve(cgroups_path: Option<&str>, id: &str, driver: Driver) -> Result<Cgroup> {
+        match driver {
+            Driver::Cgroupfs => FsCgroup::resolve(cgroups_path, id).map(Cgroup::Fs).context("linux.cgroupsPath"),
+            Driver::Systemd { annotations } => SystemdCgroup::resolve(cgroups_path, id, annotations).map(Cgroup::Systemd).context("--systemd-cgroup"),
+        }
     }
 
     /// [`Cgroup::resolve`] from given mountinfo and /proc/self/cgroup text.
@@ -255,6 +271,10 @@ impl Manager for Cgroup {
     #[inline]
     fn oom_notifier(&self) -> Result<Option<oom::OomNotifier>> {
         each_driver!(self, d => d.oom_notifier())
+    }
+    #[inline]
+    fn exists(&self) -> bool {
+        each_driver!(self, d => d.exists())
     }
 }
 

@@ -41,7 +41,7 @@ struct Guard {
 impl Guard {
     fn new() -> Guard {
         Guard {
-            cg: Cgroup::resolve(Some(&unique()), "unit").unwrap(),
+            cg: Cgroup::resolve(Some(&unique()), "unit", super::Driver::Cgroupfs).unwrap(),
             children: vec![],
             extra_dirs: vec![],
         }

@@ -4,7 +4,7 @@ use anyhow::{Context, Result};
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
-use crate::cgroups::{Cgroup, Manager};
+use crate::cgroups::{Cgroup, Driver, Manager};
 use crate::cli::{CreateArgs, Global};
 use crate::hooks::{self, Phase};
 use crate::process::{self, InitConfig};
@@ -40,7 +40,7 @@ pub fn create_from(g: &Global, id: &str, opts: &CreateArgs, bundle: Bundle, cons
     crate::trace::mark("claim");
     crate::debug!("create {id}: state directory {} claimed", c.dir.display());
     let result = (|| -> Result<i32> {
-        let (mut cgroup, fifo, start_error) = prepare_state(&mut c, id, &bundle)?;
+        let (mut cgroup, fifo, start_error) = prepare_state(&mut c, id, &bundle, g.systemd_cgroup)?;
         make_cgroup(&mut c, id, &mut cgroup, &bundle.spec)?;
         crate::trace::mark("cgroups");
         let pid = process::spawn(InitConfig {
@@ -95,13 +95,15 @@ fn check_config(spec: &oci_spec::runtime::Spec, have_console: bool) -> Result<()
 
 /// The claimed state dir's contents before the clone: config.json, state.json {creating}
 /// (recording the cgroup, so a killed create's leftovers can be deleted), exec.fifo.
-fn prepare_state(c: &mut Container, id: &str, bundle: &Bundle) -> Result<(Cgroup, OwnedFd, OwnedFd)> {
+fn prepare_state(c: &mut Container, id: &str, bundle: &Bundle, systemd_cgroup: bool) -> Result<(Cgroup, OwnedFd, OwnedFd)> {
     // The bytes that were validated, not a second read of a file that may have changed.
     std::fs::write(c.config_path(), &bundle.config_bytes).context("saving config.json in the state dir")?;
     crate::trace::mark("config-copy");
     let spec = &bundle.spec;
     let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().as_ref()).map(|p| p.to_string_lossy().into_owned());
-    let cgroup = Cgroup::resolve(cgroups_path.as_deref(), id).context("linux.cgroupsPath")?;
+    let annotations = spec.annotations().clone().unwrap_or_default();
+    let driver = if systemd_cgroup { Driver::Systemd { annotations: &annotations } } else { Driver::Cgroupfs };
+    let cgroup = Cgroup::resolve(cgroups_path.as_deref(), id, driver)?;
     crate::trace::mark("cgroup-resolve");
     refuse_busy_cgroup(&cgroup)?;
     c.set_initial_state(State {

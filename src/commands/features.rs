@@ -20,7 +20,7 @@ pub fn features() -> serde_json::Value {
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": caps::all().iter().map(|c| c.to_string()).collect::<std::collections::BTreeSet<_>>(),
-            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": true},
+            "cgroup": {"v1": true, "v2": true, "systemd": true, "systemdUser": true, "rdma": true},
             "seccomp": crate::security::seccomp::features::document(),
             // Labels are applied where the host has the LSM, refused where it has not.
             "apparmor": {"enabled": true},

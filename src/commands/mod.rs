@@ -85,9 +85,6 @@ fn version_text() -> String {
 }
 
 pub fn dispatch(g: &Global, cmd: Cmd) -> Result<i32> {
-    if g.systemd_cgroup && matches!(cmd, Cmd::Create { .. } | Cmd::Run { .. }) {
-        anyhow::bail!("--systemd-cgroup: systemd cgroup management is not implemented yet; use the cgroupfs driver (omit --systemd-cgroup, set cgroup_manager = \"cgroupfs\" in podman, SystemdCgroup = false in containerd)");
-    }
     match cmd {
         Cmd::Create { opts, id } => create::run(g, &id, &opts),
         Cmd::Start { id } => start::run(g, &id),
