@@ -3,7 +3,8 @@
 # CRI), podman 5, docker 28, the placement case, cgroup v2 checks and `criu check`, run by
 # vm/node/flows.sh inside the VM against RUNTIME: bulkhead (default, the static release
 # build), runc or crun (the node's own, the references).
-# Prints every step line, then one line per flow `node <client> (cgroupfs): N passed, N failed`
+# Prints every step line, then one line per flow `node <client> (<driver>): N passed, N failed`
+# (driver: systemd for the systemd flow, vm/node/clients/systemd.sh, else cgroupfs)
 # and a last line `node: N passed, N failed`. Non-zero on any failure or a missing result.
 #   RUNTIME=bulkhead|runc|crun  NODE_CLIENTS="containerd cri ..." (default all)
 set -uo pipefail
@@ -47,7 +48,7 @@ tr -d '\r' <"$log" | awk -v rc="$rc" '
     END {
         for (i = 1; i <= n; i++) {
             c = order[i]; tp += p[c]; tf += f[c]
-            printf "node %s (cgroupfs): %d passed, %d failed%s\n", c, p[c], f[c], s[c] ? sprintf(" (%d skipped)", s[c]) : ""
+            printf "node %s (%s): %d passed, %d failed%s\n", c, (c ~ /systemd/) ? "systemd" : "cgroupfs", p[c], f[c], s[c] ? sprintf(" (%d skipped)", s[c]) : ""
         }
         # a run that failed without a failed step (no boot, a timeout) is one failure
         if (rc != 0 && tf == 0) tf = 1

@@ -157,16 +157,16 @@ impl SystemdCgroup {
                 r => r,
             }?;
             let result = c.wait_job(&job);
-            match result.as_deref() {
-                Ok("done") => Ok(()),
-                Ok(other) => {
-                    let _ = c.reset_failed_unit(unit);
-                    bail!("systemd's job starting unit {unit} ended {other:?}")
+            if !matches!(result.as_deref(), Ok("done")) {
+                // Whatever the job got to, the unit must not stay (active or failed).
+                if let Ok(stop) = c.stop_unit(unit) {
+                    let _ = c.wait_job(&stop);
                 }
-                Err(_) => {
-                    let _ = c.reset_failed_unit(unit);
-                    result.map(drop)
-                }
+                let _ = c.reset_failed_unit(unit);
+            }
+            match result?.as_str() {
+                "done" => Ok(()),
+                other => bail!("systemd's job starting unit {unit} ended {other:?}"),
             }
         })
         .with_context(|| format!("starting systemd unit {unit} in {}", self.slice))
@@ -204,8 +204,13 @@ impl Manager for SystemdCgroup {
     fn hierarchies(&self) -> &[Hierarchy] {
         self.fs.hierarchies()
     }
-    /// Nothing to make yet: systemd makes the cgroup when the unit starts (add_pid).
+    /// Nothing to make yet: systemd makes the cgroup when the unit starts (add_pid). A
+    /// directory already there belongs to another unit (or to nobody we know): refused, as
+    /// the init would be born into it and never start a unit of its own.
     fn create(&self) -> Result<()> {
+        if self.fs.exists() {
+            bail!("cgroup {} already exists: unit {} is in use (or its cgroup was left behind)", self.fs.path(), self.unit);
+        }
         Ok(())
     }
     fn refuse_frozen(&self) -> Result<()> {
@@ -216,8 +221,12 @@ impl Manager for SystemdCgroup {
     }
     /// Before the unit exists: start it with `pid` as its process and the resources given so
     /// far, then write those to the files. Later (a unit already running): join its cgroup.
+    /// The pending start is forgotten only once the unit runs: until then destroy (a failed
+    /// create's cleanup) must not touch a unit of the same name that is someone else's.
     fn add_pid(&self, pid: i32) -> Result<()> {
-        let Some(p) = self.pending.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(p) = pending.as_ref() else {
+            drop(pending);
             return self.fs.add_pid(pid);
         };
         let u = path::UnitName { slice: self.slice.clone(), unit: self.unit.clone(), cgroup: self.fs.path().to_string() };
@@ -225,6 +234,8 @@ impl Manager for SystemdCgroup {
         let mut props = properties::unit_properties(&u, &p.container, scope_pid, &p.annotations);
         props.extend(p.resources.iter().flat_map(|(r, _)| r.iter().cloned()));
         self.start_unit(&props)?;
+        let p = pending.take().expect("checked above");
+        drop(pending);
         if scope_pid.is_none() {
             // A slice holds no process of its own in systemd's view: join its cgroup directly.
             self.fs.add_pid(pid)?;
@@ -269,6 +280,10 @@ impl Manager for SystemdCgroup {
     /// the unit, and remove what systemd leaves of the cgroup. Without systemd (a create that
     /// failed for that reason) there is no unit: only the files are looked at.
     fn destroy(&self) -> Result<()> {
+        if self.pending.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
+            // Never started (a create that failed before): nothing here is ours.
+            return Ok(());
+        }
         if !self.fs.pids().unwrap_or_default().is_empty() {
             let _ = self.fs.kill_all(libc::SIGKILL);
         }
@@ -288,5 +303,46 @@ impl Manager for SystemdCgroup {
     /// unit (the create path must not take the missing directory for "no cgroup").
     fn exists(&self) -> bool {
         self.pending.lock().unwrap_or_else(|e| e.into_inner()).is_some() || self.fs.exists()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cgroups::Cgroup;
+
+    fn unit(fs: FsCgroup) -> SystemdCgroup {
+        SystemdCgroup { unit: "bulkhead-c1.scope".into(), slice: "system.slice".into(), user: false, fs, conn: Default::default(), pending: Default::default() }
+    }
+
+    #[test]
+    fn state_json_tells_the_drivers_apart() {
+        let mi = "1 0 0:1 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+        let fs = FsCgroup::resolve_from(mi, "0::/\n", Some("/system.slice/bulkhead-c1.scope"), "c1").unwrap();
+        let j = serde_json::to_string(&Cgroup::Systemd(unit(fs.clone()))).unwrap();
+        let back: Cgroup = serde_json::from_str(&j).unwrap();
+        assert!(matches!(&back, Cgroup::Systemd(s) if s.unit() == "bulkhead-c1.scope" && !s.user), "{j}");
+        assert_eq!(back.path(), "/system.slice/bulkhead-c1.scope");
+        assert_eq!(back.v2_dir(), Some(Path::new("/sys/fs/cgroup/system.slice/bulkhead-c1.scope")));
+        let j = serde_json::to_string(&Cgroup::Fs(fs)).unwrap();
+        assert!(matches!(serde_json::from_str::<Cgroup>(&j).unwrap(), Cgroup::Fs(_)), "{j}");
+    }
+
+    /// Before the unit starts: resources wait for it (no connection), the cgroup counts as
+    /// there for the create path, and a failed create's destroy touches nothing.
+    #[test]
+    fn pending_unit_keeps_resources_and_destroys_nothing() {
+        let mi = "1 0 0:1 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+        let fs = FsCgroup::resolve_from(mi, "0::/\n", Some("/bulkhead-test-none.slice/x.scope"), "c1").unwrap();
+        let mut sd = unit(fs);
+        sd.pending = Arc::new(Mutex::new(Some(Pending::default())));
+        let r: LinuxResources = serde_json::from_str(r#"{"pids": {"limit": 5}}"#).unwrap();
+        assert!(sd.apply_resources(&r).unwrap().is_empty());
+        assert!(sd.conn.lock().unwrap().is_none(), "connected before the unit exists");
+        let kept = sd.pending.lock().unwrap().as_ref().unwrap().resources.clone().unwrap();
+        assert_eq!(kept.0, vec![("TasksMax".to_string(), dbus::Value::U64(5))]);
+        assert!(sd.exists());
+        sd.destroy().unwrap();
+        assert!(sd.conn.lock().unwrap().is_none());
     }
 }
