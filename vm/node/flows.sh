@@ -16,7 +16,7 @@ echo "# node: $(containerd --version | cut -d' ' -f1,3), podman $(podman --versi
 echo "# node: runc $(runc --version | awk 'NR==1{print $3}'), crun $(crun --version | awk 'NR==1{print $3}'), cgroup $(stat -fc %T /sys/fs/cgroup), controllers: $(cat /sys/fs/cgroup/cgroup.subtree_control)"
 echo "# node: caller's cgroup $(cut -d: -f3 /proc/self/cgroup)"
 cp /test/clients/*.sh /test/integration/clients/
-clients="containerd cri podman docker placement cgroupv2 criu systemd podman-systemd docker-systemd"
+clients="containerd cri podman docker placement cgroupv2 criu systemd containerd-systemd cri-systemd podman-systemd docker-systemd"
 # the rootless podman flow of integration/, where the checkout has one
 [ -f /test/integration/clients/podman-rootless.sh ] && clients="$clients podman-rootless"
 # logs of every step: a failing run shows them on the console (KEEP_LOGS)

@@ -142,6 +142,11 @@ const SIGNAL: u8 = 4;
 
 /// A whole method call message to systemd's manager object.
 pub fn method_call(serial: u32, iface: &str, member: &str, sig: &str, body: &[u8]) -> Vec<u8> {
+    method_call_on(serial, MANAGER_PATH, iface, member, sig, body)
+}
+
+/// A whole method call message to the object `path` of systemd.
+pub fn method_call_on(serial: u32, path: &str, iface: &str, member: &str, sig: &str, body: &[u8]) -> Vec<u8> {
     let mut h = Writer::default();
     h.buf.extend_from_slice(&[b'l', METHOD_CALL, 0, 1]);
     h.u32(body.len() as u32);
@@ -153,7 +158,7 @@ pub fn method_call(serial: u32, iface: &str, member: &str, sig: &str, body: &[u8
         if sig == "g" { w.sig(s) } else { w.str(s) }
     };
     h.array(8, |w| {
-        field(w, 1, "o", "/org/freedesktop/systemd1");
+        field(w, 1, "o", path);
         field(w, 2, "s", iface);
         field(w, 3, "s", member);
         field(w, 6, "s", "org.freedesktop.systemd1");
@@ -315,6 +320,7 @@ pub struct Conn {
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 const MANAGER: &str = "org.freedesktop.systemd1.Manager";
+const MANAGER_PATH: &str = "/org/freedesktop/systemd1";
 
 impl Conn {
     /// Connect to `socket` and authenticate as `uid` (the uid systemd sees: outside any user
@@ -324,7 +330,11 @@ impl Conn {
         let mut sock = UnixStream::connect(socket).with_context(what)?;
         sock.set_read_timeout(Some(TIMEOUT)).with_context(what)?;
         let hex: String = uid.to_string().bytes().map(|b| format!("{b:02x}")).collect();
-        sock.write_all(format!("\0AUTH EXTERNAL {hex}\r\n").as_bytes()).with_context(what)?;
+        // BEGIN pipelined in the same write (the spec allows it): the server then handles
+        // both lines in one pass and is running before it sends OK. Sent after OK instead,
+        // BEGIN may reach systemd's sd-bus in one read with the first call, which then sits
+        // unprocessed in its buffer until more data comes (systemd 262, seen in the node VM).
+        sock.write_all(format!("\0AUTH EXTERNAL {hex}\r\nBEGIN\r\n").as_bytes()).with_context(what)?;
         let mut line = Vec::new();
         let mut byte = [0u8; 1];
         while !line.ends_with(b"\r\n") {
@@ -336,7 +346,6 @@ impl Conn {
         if !line.starts_with(b"OK ") {
             bail!("{}: authentication as uid {uid} refused: {}", what(), String::from_utf8_lossy(&line).trim());
         }
-        sock.write_all(b"BEGIN\r\n").with_context(what)?;
         Ok(Conn { sock, serial: 0, done_jobs: Vec::new(), socket: socket.display().to_string() })
     }
 
@@ -351,12 +360,17 @@ impl Conn {
         parse_message(&msg)
     }
 
-    /// Call `member` and return the reply's arguments; an error reply is a [`RemoteError`].
+    /// Call `member` of the manager and return the reply's arguments; an error reply is a
+    /// [`RemoteError`].
     pub fn call(&mut self, iface: &str, member: &str, sig: &str, body: &[u8]) -> Result<Vec<Value>> {
+        self.call_on(MANAGER_PATH, iface, member, sig, body)
+    }
+
+    fn call_on(&mut self, path: &str, iface: &str, member: &str, sig: &str, body: &[u8]) -> Result<Vec<Value>> {
         self.serial += 1;
         let serial = self.serial;
         self.sock
-            .write_all(&method_call(serial, iface, member, sig, body))
+            .write_all(&method_call_on(serial, path, iface, member, sig, body))
             .with_context(|| format!("calling {member} on systemd ({})", self.socket))?;
         let deadline = Instant::now() + TIMEOUT;
         loop {
@@ -441,6 +455,30 @@ impl Conn {
         w.bool(true);
         w.props(props);
         self.call(MANAGER, "SetUnitProperties", "sba(sv)", &w.buf).map(drop)
+    }
+
+    /// The unit's ActiveState ("active", "failed", ...), None when systemd has no such unit
+    /// loaded (GetUnit, which loads nothing, then the Unit property).
+    pub fn unit_active_state(&mut self, name: &str) -> Result<Option<String>> {
+        let mut w = Writer::default();
+        w.str(name);
+        let path = match self.call(MANAGER, "GetUnit", "s", &w.buf) {
+            Ok(args) => Self::job_path(args, "GetUnit")?,
+            Err(e) if remote_error_name(&e) == Some("org.freedesktop.systemd1.NoSuchUnit") => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut w = Writer::default();
+        w.str("org.freedesktop.systemd1.Unit");
+        w.str("ActiveState");
+        match self.call_on(&path, "org.freedesktop.DBus.Properties", "Get", "ss", &w.buf) {
+            Ok(args) => match args.into_iter().next() {
+                Some(Value::Str(s)) => Ok(Some(s)),
+                v => bail!("systemd's ActiveState of {name} is {v:?}"),
+            },
+            // Collected between the two calls.
+            Err(e) if remote_error_name(&e).is_some_and(|n| n.ends_with("UnknownObject") || n.ends_with("NoSuchUnit")) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// A property of the manager (Version, ControlGroup).

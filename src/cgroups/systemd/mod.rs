@@ -21,6 +21,7 @@ pub mod properties;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use oci_spec::runtime::LinuxResources;
@@ -158,10 +159,7 @@ impl SystemdCgroup {
             }?;
             let result = c.wait_job(&job);
             if !matches!(result.as_deref(), Ok("done")) {
-                // Whatever the job got to, the unit must not stay (active or failed).
-                if let Ok(stop) = c.stop_unit(unit) {
-                    let _ = c.wait_job(&stop);
-                }
+                // A unit whose start failed is left failed: reset (as runc).
                 let _ = c.reset_failed_unit(unit);
             }
             match result?.as_str() {
@@ -172,20 +170,36 @@ impl SystemdCgroup {
         .with_context(|| format!("starting systemd unit {unit} in {}", self.slice))
     }
 
-    /// StopUnit and wait (a unit already gone is fine), then ResetFailedUnit so that a unit
-    /// that ended failed (an OOM kill) goes away too.
+    /// Once the unit's processes are gone: wait until systemd has seen that (a scope stops
+    /// by itself when empty), StopUnit what is still active (a slice, or systemd being slow),
+    /// then ResetFailedUnit so that a unit that ended failed (an OOM kill) goes away too.
+    /// A unit already collected needs nothing (GetUnit answers NoSuchUnit); a failed one is
+    /// only reset once systemd has recorded its end, so it cannot turn failed after the reset.
     fn stop_unit(&self) -> Result<()> {
         let unit = &self.unit;
         self.with_conn(|c| {
-            match c.stop_unit(unit) {
-                Ok(job) => {
-                    let r = c.wait_job(&job)?;
-                    if r != "done" {
-                        crate::warn!("stopping systemd unit {unit}: the job ended {r:?}");
-                    }
+            let deadline = Instant::now() + Duration::from_secs(5);
+            let state = loop {
+                let s = c.unit_active_state(unit)?;
+                match s.as_deref() {
+                    None | Some("inactive" | "failed") => break s,
+                    _ if Instant::now() >= deadline => break s,
+                    _ => std::thread::sleep(Duration::from_millis(20)),
                 }
-                Err(e) if remote_error_name(&e) == Some("org.freedesktop.systemd1.NoSuchUnit") => {}
-                Err(e) => return Err(e),
+            };
+            match state.as_deref() {
+                None => return Ok(()),
+                Some("inactive" | "failed") => {}
+                Some(_) => match c.stop_unit(unit) {
+                    Ok(job) => {
+                        let r = c.wait_job(&job)?;
+                        if r != "done" {
+                            crate::warn!("stopping systemd unit {unit}: the job ended {r:?}");
+                        }
+                    }
+                    Err(e) if remote_error_name(&e) == Some("org.freedesktop.systemd1.NoSuchUnit") => return Ok(()),
+                    Err(e) => return Err(e),
+                },
             }
             let _ = c.reset_failed_unit(unit);
             Ok(())

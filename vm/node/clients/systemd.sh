@@ -173,21 +173,29 @@ client_systemd() {
     step "no unit of ours left" bash -c "l=\$(systemctl list-units --all --plain --no-legend '$SD_P-*'); [ -z \"\$l\" ] || { echo \"left: \$l\"; exit 1; }"
 }
 
-# ---- podman and docker with their systemd cgroup managers -------------------------------
-# Their node flows (integration/clients/podman.sh, docker.sh) with the driver switched to
-# systemd and the cgroup parent a slice of ours; the runtime then gets --systemd-cgroup and
-# `slice:libpod:ID` / `slice:docker:ID` paths. Definitions are restored afterwards.
+# ---- containerd (ctr, CRI), podman and docker with their systemd cgroup drivers ----------
+# Their node flows (integration/clients/*.sh, node.sh) with the driver switched to systemd
+# (SystemdCgroup = true, cgroup_manager = "systemd", native.cgroupdriver=systemd, ctr
+# --runc-systemd-cgroup) and the cgroup parents slices of ours; the runtime then gets
+# --systemd-cgroup and `slice:prefix:ID` paths. Definitions are restored afterwards.
 sd_with_driver() { # CLIENT: run client_CLIENT with the systemd driver
     local defs f
-    defs=$(declare -f pm podman_conf docker_conf in_cgroup)
+    defs=$(declare -f pm podman_conf docker_conf in_cgroup ctr_run cri_config)
     eval "$(declare -f pm | sed 's/--cgroup-manager cgroupfs/--cgroup-manager systemd/')"
     eval "$(declare -f podman_conf | sed 's/cgroup_manager = "cgroupfs"/cgroup_manager = "systemd"/')"
     eval "$(declare -f docker_conf | sed -e 's/native.cgroupdriver=cgroupfs/native.cgroupdriver=systemd/' -e 's|"cgroup-parent": "/bulkhead-it-docker"|"cgroup-parent": "bhsddk.slice"|')"
     eval "$(declare -f in_cgroup | sed '1s/in_cgroup/in_cgroup_fs/')"
+    # ctr: runc's --systemd-cgroup through the shim option, `slice:prefix:name` paths
+    ctr_run() { ctrc run --runc-binary "$RUNTIME" --runc-root "$CD/runc-root" --runc-systemd-cgroup --cgroup "bhsdctr.slice:bhsd:$1" "${@:2}"; }
+    # CRI: SystemdCgroup = true; pods in a kubelet-style slice (containerd makes the paths)
+    eval "$(declare -f cri_config | sed '1s/cri_config/cri_config_fs/')"
+    cri_config() { cri_config_fs "$@" | sed 's/SystemdCgroup = false/SystemdCgroup = true/'; }
+    local CRI_CG=bhsdcri-pod$$.slice
     # the flows' cgroup parents, as the slices' cgroups
     in_cgroup() {
         case "$3" in
             /bulkhead-it-docker) in_cgroup_fs "$1" "$2" /bhsddk.slice ;;
+            /bulkhead-it-containerd) in_cgroup_fs "$1" "$2" /bhsdctr.slice ;;
             *.slice) in_cgroup_fs "$1" "$2" "/$3" ;;
             *) in_cgroup_fs "$@" ;;
         esac
@@ -195,7 +203,9 @@ sd_with_driver() { # CLIENT: run client_CLIENT with the systemd driver
     local PM_CG=bhsdpm.slice
     "client_$1"
     eval "$defs"
-    for f in bhsdpm.slice bhsddk.slice; do systemctl stop "$f" 2>/dev/null; done
+    for f in bhsdpm.slice bhsddk.slice bhsdctr.slice "bhsdcri-pod$$.slice" bhsdcri.slice; do systemctl stop "$f" 2>/dev/null; done
 }
+client_containerd-systemd() { sd_with_driver containerd; }
+client_cri-systemd() { sd_with_driver cri; }
 client_podman-systemd() { sd_with_driver podman; }
 client_docker-systemd() { sd_with_driver docker; }
