@@ -129,7 +129,8 @@ sd_killed_create() {
     # a createRuntime hook that blocks: the create is killed while the init waits on it
     node_bundle "$d" "system.slice:$SD_P:k1" sleep 1000 || return 1
     node_cfg "$d" 'c["hooks"] = {"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", "echo $$ >/run/bhsd-hook.pid; exec sleep 600"]}]}'
-    sdrt create --bundle "$d" k1 </dev/null >/dev/null 2>&1 &
+    # the runtime itself in the background (not the sdrt function: $! would be a subshell)
+    "$RUNTIME" --systemd-cgroup --root "$SD_RT" create --bundle "$d" k1 </dev/null >/dev/null 2>&1 &
     pid=$!
     retry 100 sd_state_is "$SD_P-k1.scope" active || { echo "the unit never became active"; kill -9 "$pid"; return 1; }
     kill -9 "$pid"; wait "$pid" 2>/dev/null
