@@ -14,6 +14,7 @@
 use anyhow::Result;
 use nix::mount::{MntFlags, MsFlags};
 use nix::sched::CloneFlags;
+use std::ffi::CStr;
 use std::os::fd::BorrowedFd;
 use std::path::Path;
 
@@ -28,6 +29,8 @@ pub trait Kernel {
     fn fchdir(&self, dir: BorrowedFd) -> nix::Result<()>;
     fn setns(&self, ns: BorrowedFd, nstype: CloneFlags) -> nix::Result<()>;
     fn unshare(&self, flags: CloneFlags) -> nix::Result<()>;
+    fn mknodat(&self, dir: BorrowedFd, name: &CStr, mode: libc::mode_t, dev: libc::dev_t) -> std::io::Result<()>;
+    fn fchownat(&self, dir: BorrowedFd, name: &CStr, uid: u32, gid: u32) -> std::io::Result<()>;
     /// A plain write of a host file (a new user namespace's uid_map, gid_map, setgroups).
     fn write_file(&self, path: &Path, text: &str) -> std::io::Result<()>;
     /// Writes a /proc file through a handle verified to be on the /proc mount of `root`
@@ -78,6 +81,14 @@ impl Kernel for Host {
     fn write_file(&self, path: &Path, text: &str) -> std::io::Result<()> {
         std::fs::write(path, text)
     }
+    fn mknodat(&self, dir: BorrowedFd, name: &CStr, mode: libc::mode_t, dev: libc::dev_t) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        io_result(unsafe { libc::mknodat(dir.as_raw_fd(), name.as_ptr(), mode, dev) } as libc::c_long).map(drop)
+    }
+    fn fchownat(&self, dir: BorrowedFd, name: &CStr, uid: u32, gid: u32) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        io_result(unsafe { libc::fchownat(dir.as_raw_fd(), name.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW) } as libc::c_long).map(drop)
+    }
     fn write_proc(&self, root: &InRoot, path: &Path, value: &str) -> Result<()> {
         crate::procfs::write_verified(root, path, value)
     }
@@ -119,6 +130,8 @@ pub enum Call {
     Setns { ns: String, nstype: CloneFlags },
     Unshare(CloneFlags),
     WriteFile { path: String, text: String },
+    Mknod { path: String, mode: libc::mode_t, dev: libc::dev_t },
+    Chown { path: String, uid: u32, gid: u32 },
     WriteProc { path: String, value: String },
     Prctl { option: libc::c_int, arg2: libc::c_ulong },
     Capset { effective: u64, permitted: u64, inheritable: u64 },
@@ -161,6 +174,13 @@ fn shown(p: &Path) -> String {
     }
 }
 
+/// `name` in the directory `dir` is, as a path.
+#[cfg(test)]
+fn shown_at(dir: BorrowedFd, name: &CStr) -> String {
+    use std::os::fd::AsRawFd;
+    format!("{}/{}", shown(Path::new(&format!("/proc/self/fd/{}", dir.as_raw_fd()))), name.to_string_lossy())
+}
+
 #[cfg(test)]
 impl Kernel for Recorder {
     fn mount(&self, source: Option<&Path>, target: &Path, fstype: Option<&str>, flags: MsFlags, _data: Option<&str>) -> nix::Result<()> {
@@ -199,6 +219,14 @@ impl Kernel for Recorder {
     }
     fn write_file(&self, path: &Path, text: &str) -> std::io::Result<()> {
         self.push(Call::WriteFile { path: shown(path), text: text.to_string() });
+        Ok(())
+    }
+    fn mknodat(&self, dir: BorrowedFd, name: &CStr, mode: libc::mode_t, dev: libc::dev_t) -> std::io::Result<()> {
+        self.push(Call::Mknod { path: shown_at(dir, name), mode, dev });
+        Ok(())
+    }
+    fn fchownat(&self, dir: BorrowedFd, name: &CStr, uid: u32, gid: u32) -> std::io::Result<()> {
+        self.push(Call::Chown { path: shown_at(dir, name), uid, gid });
         Ok(())
     }
     fn write_proc(&self, _root: &InRoot, path: &Path, value: &str) -> Result<()> {

@@ -2,12 +2,13 @@
 //! and the standard symlinks.
 
 use anyhow::{Context, Result};
-use nix::mount::{mount, MsFlags};
+use nix::mount::MsFlags;
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 
 use crate::inroot::{fd_path, InRoot, Kind};
+use crate::kernel::Kernel;
 
 pub struct Device {
     pub path: PathBuf,
@@ -46,7 +47,7 @@ pub fn from_spec(d: &LinuxDevice) -> Device {
 
 /// Creates `dev` in the rootfs. In a user namespace mknod is not allowed, so the host's node
 /// is bind-mounted onto an empty file instead (as runc does).
-pub fn create(root: &InRoot, dev: &Device, in_userns: bool) -> Result<()> {
+pub fn create(k: &impl Kernel, root: &InRoot, dev: &Device, in_userns: bool) -> Result<()> {
     let name = dev.path.file_name().context("device path has no file name")?;
     let parent = dev.path.parent().unwrap_or(Path::new("/"));
     let dir = root.resolve_create(parent, Kind::Dir, false)?;
@@ -55,17 +56,12 @@ pub fn create(root: &InRoot, dev: &Device, in_userns: bool) -> Result<()> {
     unsafe { libc::unlinkat(dir.as_raw_fd(), cname.as_ptr(), 0) };
     if in_userns {
         let target = root.resolve_create(&dev.path, Kind::File, false)?;
-        return mount(Some(&dev.path), &fd_path(&target), None::<&str>, MsFlags::MS_BIND, None::<&str>)
+        return k.mount(Some(&dev.path), &fd_path(&target), None, MsFlags::MS_BIND, None)
             .with_context(|| format!("bind-mounting host {} into the container", dev.path.display()));
     }
     let rdev = libc::makedev(dev.major as u32, dev.minor as u32);
-    if unsafe { libc::mknodat(dir.as_raw_fd(), cname.as_ptr(), dev.kind | dev.mode, rdev) } != 0 {
-        return Err(std::io::Error::last_os_error()).with_context(|| format!("mknod {}", root.display(&dev.path)));
-    }
-    if unsafe { libc::fchownat(dir.as_raw_fd(), cname.as_ptr(), dev.uid, dev.gid, libc::AT_SYMLINK_NOFOLLOW) } != 0 {
-        return Err(std::io::Error::last_os_error()).with_context(|| format!("chown {}", root.display(&dev.path)));
-    }
-    Ok(())
+    k.mknodat(dir.as_fd(), &cname, dev.kind | dev.mode, rdev).with_context(|| format!("mknod {}", root.display(&dev.path)))?;
+    k.fchownat(dir.as_fd(), &cname, dev.uid, dev.gid).with_context(|| format!("chown {}", root.display(&dev.path)))
 }
 
 /// /dev/fd, /dev/std{in,out,err}, /dev/ptmx (to the container's devpts), /dev/core.

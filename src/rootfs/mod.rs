@@ -80,7 +80,7 @@ pub fn prepare(k: &impl Kernel, cfg: &RootfsConfig) -> Result<()> {
     if !dev_is_bind {
         let linux_devs = cfg.spec.linux().as_ref().and_then(|l| l.devices().clone()).unwrap_or_default();
         for d in devices::defaults().iter().chain(linux_devs.iter().map(devices::from_spec).collect::<Vec<_>>().iter()) {
-            devices::create(&root, d, cfg.in_userns).with_context(|| format!("device {}", d.path.display()))?;
+            devices::create(k, &root, d, cfg.in_userns).with_context(|| format!("device {}", d.path.display()))?;
         }
         devices::symlinks(&root)?;
     }
@@ -217,6 +217,43 @@ mod tests {
             "remount ro /sys/fs/cgroup",
         ];
         assert_eq!(got, want);
+    }
+
+    /// The whole of `prepare` for `bulkhead spec`'s config: the device nodes are made on the
+    /// container's /dev tmpfs, so after it is mounted (else they would land under it, hidden),
+    /// each chowned as the config says; in a user namespace the host's nodes are bound instead.
+    #[test]
+    fn prepare_makes_devices_on_the_dev_mount() {
+        for in_userns in [false, true] {
+            let rootfs = tempfile::tempdir().unwrap();
+            let spec = spec_with_propagation(None);
+            let cfg = RootfsConfig {
+                spec: &spec,
+                rootfs: rootfs.path(),
+                bundle: rootfs.path(),
+                in_userns,
+                cgroup_ns: false,
+                cgroup_sources: &[],
+                cgroup_unified: false,
+                request_source: &|i| panic!("mounts[{i}] needs no source from the runtime"),
+                ask_for_binds: false,
+                own_mount_ns: true,
+            };
+            let k = Recorder::default();
+            prepare(&k, &cfg).unwrap();
+            let dev = format!("{}/dev", rootfs.path().display());
+            let dev_mount = k.position("the /dev tmpfs", |c| matches!(c, Call::Mount { fstype: Some(t), target, .. } if t == "tmpfs" && *target == dev));
+            let nodes: Vec<(usize, String)> = k.calls().into_iter().enumerate().filter_map(|(i, c)| match c {
+                Call::Mknod { path, .. } => Some((i, path)),
+                Call::Mount { source: Some(s), target, flags, .. } if s.starts_with("/dev/") && flags == MsFlags::MS_BIND => Some((i, target)),
+                _ => None,
+            }).collect();
+            let names: Vec<String> = nodes.iter().map(|(_, p)| p.strip_prefix(&dev).unwrap_or(p).to_string()).collect();
+            assert_eq!(names, ["/null", "/zero", "/full", "/random", "/urandom", "/tty"], "in_userns {in_userns}: {:#?}", k.calls());
+            assert!(nodes.iter().all(|(i, _)| *i > dev_mount), "in_userns {in_userns}: a device before the /dev mount: {:#?}", k.calls());
+            let chowns = k.calls().iter().filter(|c| matches!(c, Call::Chown { uid: 0, gid: 0, .. })).count();
+            assert_eq!(chowns, if in_userns { 0 } else { 6 });
+        }
     }
 
     /// pivot_root(".", ".") inside the rootfs, then the old root (stacked on top, reached by
