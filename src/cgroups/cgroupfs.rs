@@ -254,8 +254,14 @@ impl Manager for FsCgroup {
                 let mut f = V2Files::new(dir);
                 let mut cx = Ctx::new(&mut f);
                 resources::apply_v2(&mut cx, r)?;
-                if let Some(rules) = r.devices().as_ref().filter(|d| !d.is_empty()) {
-                    devices::apply_v2(dir, rules)?;
+                if let Some(rules) = r.devices().as_ref().filter(|d| !d.is_empty())
+                    && let Err(e) = devices::apply_v2(dir, rules)
+                {
+                    if !devices::can_do_without_program(crate::security::rootless::facts().in_userns, rules) {
+                        return Err(e);
+                    }
+                    // As runc (silently there): said once, for the user who wonders.
+                    warnings.push(format!("{e:#}; running without a device filter (in a user namespace, as runc)"));
                 }
                 if let Some(map) = unified {
                     resources::apply_unified(&mut cx, map)?;

@@ -198,6 +198,15 @@ pub fn join_cg(base: &str, rel: &str) -> String {
     clean_path(&format!("{}/{}", base.trim_end_matches('/'), rel))
 }
 
+/// The parent of a cgroup path ("/a/b" → "/a"; the root stays "/").
+fn parent_cg(p: &str) -> String {
+    let c = clean_path(p);
+    match c.rfind('/') {
+        Some(0) | None => "/".to_string(),
+        Some(i) => c[..i].to_string(),
+    }
+}
+
 /// The host directory of cgroup path `cg_path` (relative to the hierarchy root) in a
 /// hierarchy mounted at `mountpoint` whose mount root is `root`.
 pub fn dir_for(mountpoint: &Path, root: &str, cg_path: &str) -> Result<PathBuf> {
@@ -268,7 +277,10 @@ pub struct Resolved {
 
 /// Resolve a cgroupsPath the way runc's fs/fs2 drivers do:
 /// absolute → under each hierarchy's mountpoint; relative → under the caller's own cgroup in
-/// that hierarchy (from /proc/self/cgroup); None → relative "<id>".
+/// that hierarchy (from /proc/self/cgroup), except on a pure v2 host, where it goes under the
+/// parent of the caller's cgroup (runc's fs2 defaultDirPath: the caller's own cgroup, a
+/// session scope or podman's, holds processes, so no controller could be enabled for a child
+/// of it; its parent, a slice, holds none); None → relative "<id>".
 pub fn resolve_from(
     mountinfo: &str,
     proc_self_cgroup: &str,
@@ -320,7 +332,12 @@ pub fn resolve_from(
                         m.mountpoint.display()
                     )
                 })?;
-            join_cg(&mine.path, &cleaned)
+            // (Not above the part of the hierarchy this mount shows: a runtime in a container
+            // whose cgroup2 mount is its own cgroup stays under it.)
+            let parent = parent_cg(&mine.path);
+            let shown = m.root == "/" || parent == m.root || parent.starts_with(&format!("{}/", m.root));
+            let base = if layout == Layout::Unified && shown { parent } else { mine.path.clone() };
+            join_cg(&base, &cleaned)
         };
         let dir = dir_for(&m.mountpoint, &m.root, &path)
             .with_context(|| format!("resolving cgroupsPath {requested:?}"))?;
@@ -519,11 +536,16 @@ mod tests {
         assert_eq!(r.hierarchies.len(), 1);
         assert_eq!(r.hierarchies[0].dir, Path::new("/sys/fs/cgroup/machine/c1"));
         assert_eq!(r.hierarchies[0].mount_name(), "");
+        // relative (and None → "<id>"): next to the caller's cgroup, as runc's fs2 (podman
+        // rootless gives no cgroupsPath; its scope holds conmon, so a child of the scope
+        // could get no controller for --memory/--pids-limit)
         let r = resolve_from(V2_MOUNTINFO, V2_CGROUP, None, "c1").unwrap();
-        assert_eq!(
-            r.hierarchies[0].dir,
-            Path::new("/sys/fs/cgroup/user.slice/user-0.slice/session-1.scope/c1")
-        );
+        assert_eq!(r.hierarchies[0].dir, Path::new("/sys/fs/cgroup/user.slice/user-0.slice/c1"));
+        let r = resolve_from(V2_MOUNTINFO, V2_CGROUP, Some("x/../y"), "c1").unwrap();
+        assert_eq!(r.hierarchies[0].path, "/user.slice/user-0.slice/y");
+        // a caller in the root cgroup: the root's child
+        let r = resolve_from(V2_MOUNTINFO, "0::/\n", None, "c1").unwrap();
+        assert_eq!(r.hierarchies[0].dir, Path::new("/sys/fs/cgroup/c1"));
     }
 
     #[test]

@@ -126,8 +126,8 @@ fn v2_create_enables_missing_controllers_in_ancestors() {
 }
 #[test]
 fn v2_create_leaves_a_populated_parent_alone() {
-    // The caller's own leaf cgroup holds processes: enabling (threaded) controllers there
-    // would make its new children "domain invalid" (EOPNOTSUPP when the init joins).
+    // A cgroup holding processes: enabling (threaded) controllers there would make its new
+    // children "domain invalid" (EOPNOTSUPP when the init joins).
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     fs::write(root.join("cgroup.controllers"), "cpu memory pids\n").unwrap();
@@ -143,7 +143,9 @@ fn v2_create_leaves_a_populated_parent_alone() {
         fs::write(leaf.join(f), v).unwrap();
     }
     let mi = format!("1 0 0:1 / {} rw - cgroup2 cgroup2 rw\n", root.display());
-    let cg = Cgroup::resolve_from(&mi, "0::/caller\n", None, "c1").unwrap();
+    // (v2 puts the default cgroup next to the caller's, in its parent: that parent holds
+    // processes here, as a caller's own leaf does with a relative path under it)
+    let cg = Cgroup::resolve_from(&mi, "0::/caller/me\n", None, "c1").unwrap();
     cg.create().unwrap();
     assert!(leaf.join("c1").is_dir());
     assert_eq!(fs::read_to_string(leaf.join("cgroup.subtree_control")).unwrap(), "");

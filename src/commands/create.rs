@@ -143,7 +143,8 @@ fn make_cgroup(c: &mut Container, id: &str, cgroup: &mut Cgroup, spec: &oci_spec
             }
             crate::debug!("create {id}: cgroup {} ready ({:?})", cgroup.path(), cgroup.layout());
             // Each error and warning names its linux.resources field.
-            for w in cgroup.apply_resources(&effective_resources(spec))? {
+            let applied = cgroup.apply_resources(&effective_resources(spec));
+            for w in applied.map_err(|e| rootless_limit_hint(e, cgroup))? {
                 crate::warn!("{w}");
             }
             crate::debug!("create {id}: linux.resources applied");
@@ -156,6 +157,29 @@ fn make_cgroup(c: &mut Container, id: &str, cgroup: &mut Cgroup, spec: &oci_spec
         }
         Err(e) => Err(e).context("linux.cgroupsPath"),
     }
+}
+
+/// A limit that a rootless runtime could not apply: the error (which names the field and the
+/// file), then the way out. The cgroup exists, so it is the delegation that lacks a controller
+/// or a file.
+fn rootless_limit_hint(e: anyhow::Error, cgroup: &Cgroup) -> anyhow::Error {
+    match limit_hint(crate::security::rootless::is_rootless_cgroups(), cgroup.layout()) {
+        Some(hint) => anyhow::anyhow!("{e:#}; {hint}"),
+        None => e,
+    }
+}
+
+fn limit_hint(rootless: bool, layout: crate::cgroups::Layout) -> Option<&'static str> {
+    if !rootless {
+        return None;
+    }
+    Some(if layout == crate::cgroups::Layout::Unified {
+        "rootless: the controllers delegated to your cgroup (cgroup.controllers of its parent) do not cover this limit: \
+         on systemd, run from your user manager's subtree (podman does, given the user's systemd and its \
+         XDG_RUNTIME_DIR) and have the controller delegated (Delegate= in a drop-in for user@.service), or drop the limit"
+    } else {
+        "rootless on cgroup v1: no controller is delegated to you, so drop the limit (podman drops them with a warning)"
+    })
 }
 
 /// The init waits for `start`: state {created, pid, its start time}.
@@ -223,4 +247,17 @@ fn make_fifo(path: &Path) -> Result<(OwnedFd, OwnedFd)> {
     let read = open(path, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()).with_context(what)?;
     let write = open(path, OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()).with_context(what)?;
     Ok((read, write))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cgroups::Layout;
+
+    #[test]
+    fn a_rootless_limit_error_says_what_the_user_can_do() {
+        assert_eq!(limit_hint(false, Layout::Unified), None);
+        assert!(limit_hint(true, Layout::Unified).is_some_and(|h| h.contains("Delegate=") && h.contains("drop the limit")));
+        assert!(limit_hint(true, Layout::Hybrid).is_some_and(|h| h.contains("cgroup v1")));
+    }
 }

@@ -128,12 +128,33 @@ pub fn default_allowed() -> Vec<LinuxDeviceCgroup> {
     ]
 }
 
+/// runc's canSkipEBPFError: whether a v2 device program that could not be loaded or attached
+/// may be done without. In a user namespace (podman rootless runs the runtime there as its
+/// uid 0) bpf(2) is refused, and the container can reach no device node it was not given:
+/// nodes cannot be made there, the devices are bound from the host. Elsewhere only when
+/// every rule allows all access ("rwm"), so that no deny is dropped.
+pub fn can_do_without_program(in_userns: bool, rules: &[LinuxDeviceCgroup]) -> bool {
+    let rwm = |a: &Option<String>| a.as_deref().is_some_and(|a| ['r', 'w', 'm'].iter().all(|c| a.contains(*c)));
+    in_userns || rules.iter().all(|d| d.allow() && rwm(d.access()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     pub(super) fn rules(json: &str) -> Vec<LinuxDeviceCgroup> {
         serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn device_program_can_be_skipped_in_a_user_namespace_or_with_nothing_denied() {
+        // podman's rules: deny all, then allow a list (+ runc's defaults)
+        let podman = with_defaults(rules(r#"[{"allow": false, "access": "rwm"}]"#));
+        assert!(can_do_without_program(true, &podman));
+        assert!(!can_do_without_program(false, &podman));
+        assert!(can_do_without_program(false, &rules(r#"[{"allow": true, "access": "rwm"}, {"allow": true, "type": "c", "major": 1, "access": "mwr"}]"#)));
+        // a partial allow is a restriction too
+        assert!(!can_do_without_program(false, &rules(r#"[{"allow": true, "access": "rw"}]"#)));
     }
 
     #[test]
