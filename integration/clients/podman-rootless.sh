@@ -300,3 +300,14 @@ client_podman-rootless() {
     step "nothing left in the runtime's state root" rl_root_empty
     step "system migrate + reset, nothing left" rl_reset
 }
+
+# The same steps with podman's systemd cgroup manager: the runtime gets --systemd-cgroup and
+# a `user.slice:libpod:ID` cgroupsPath, and makes the container a scope through the user's
+# manager (D-Bus). Only where the user has a systemd manager (the node).
+client_podman-rootless-systemd() {
+    if ! rl_has_systemd; then
+        skip "setup (user, subuid, XDG_RUNTIME_DIR, netns)" "no systemd here for a user manager (cgroup_manager = \"systemd\" needs one)"
+        return
+    fi
+    RL_CGROUP_MANAGER=systemd client_podman-rootless
+}

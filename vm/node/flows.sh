@@ -17,8 +17,8 @@ echo "# node: runc $(runc --version | awk 'NR==1{print $3}'), crun $(crun --vers
 echo "# node: caller's cgroup $(cut -d: -f3 /proc/self/cgroup)"
 cp /test/clients/*.sh /test/integration/clients/
 clients="containerd cri podman docker placement cgroupv2 criu systemd containerd-systemd cri-systemd podman-systemd docker-systemd"
-# the rootless podman flow of integration/, where the checkout has one
-[ -f /test/integration/clients/podman-rootless.sh ] && clients="$clients podman-rootless"
+# the rootless podman flows of integration/ (cgroupfs, then podman's systemd cgroup manager)
+[ -f /test/integration/clients/podman-rootless.sh ] && clients="$clients podman-rootless podman-rootless-systemd"
 # logs of every step: a failing run shows them on the console (KEEP_LOGS)
 RUNTIME=$RT IMAGES_CACHE=/test/images KEEP_LOGS=/test/logs STEP_TIMEOUT=${STEP_TIMEOUT:-180} \
     bash /test/integration/run.sh ${NODE_CLIENTS:-$clients}
