@@ -6,6 +6,7 @@ pub mod cgroups;
 pub mod cli;
 pub mod commands;
 pub mod console;
+pub mod heap;
 pub mod hooks;
 pub mod inroot;
 pub mod kernel;
