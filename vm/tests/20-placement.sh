@@ -1,7 +1,9 @@
 #!/bin/sh
 # Placement from a populated leaf cgroup (a systemd service, a CI runner's shell): the
 # caller sits in /caller with every controller delegated to it, and runs containers with
-# no cgroupsPath (→ /caller/<id>) and with a relative one (→ /caller/rel/x). Enabling the
+# no cgroupsPath and with a relative one. As runc's fs2 driver (defaultpath.go), both are
+# made next to the caller, below its cgroup's parent (→ /<id>, → /rel/x): the caller's own
+# cgroup holds tasks, so no controller could be enabled below it. Enabling the
 # threaded controllers in the populated /caller would make its children "domain invalid"
 # (EOPNOTSUPP when the init joins); the caller's cgroup must be left as it was, and
 # nothing left behind.
@@ -24,14 +26,16 @@ grep -qx '0::/caller' /proc/self/cgroup || fail "not in /caller: $(cat /proc/sel
 
 bundle /tmp/p1 - sh -c 'cat /proc/self/cgroup'
 out=$($B run --bundle /tmp/p1 p1 </dev/null) || fail "run without cgroupsPath from a populated leaf"
-[ "$out" = "0::/" ] || [ "$out" = "0::/caller/p1" ] || fail "init's cgroup: $out"
-[ ! -e $CG/caller/p1 ] || fail "/caller/p1 left behind"
-ok "no cgroupsPath: runs in /caller/<id>, nothing left"
+[ "$out" = "0::/" ] || [ "$out" = "0::/p1" ] || fail "init's cgroup: $out (want /p1, beside the caller, as runc)"
+[ ! -e $CG/p1 ] || fail "/p1 left behind"
+ok "no cgroupsPath: runs in /<id> beside the caller, nothing left"
 
 bundle /tmp/p2 rel/x sh -c 'cat /proc/self/cgroup'
-$B run --bundle /tmp/p2 p2 </dev/null >/dev/null || fail "run with relative cgroupsPath from a populated leaf"
-[ ! -e $CG/caller/rel/x ] || fail "/caller/rel/x left behind"
-ok "relative cgroupsPath: runs under /caller/rel/x"
+out=$($B run --bundle /tmp/p2 p2 </dev/null) || fail "run with relative cgroupsPath from a populated leaf"
+[ "$out" = "0::/" ] || [ "$out" = "0::/rel/x" ] || fail "init's cgroup: $out (want /rel/x, as runc)"
+[ ! -e $CG/rel/x ] || fail "/rel/x left behind"
+rmdir $CG/rel 2>/dev/null || true
+ok "relative cgroupsPath: runs under /rel/x beside the caller"
 
 # the caller's cgroup is as it was: a plain domain, no controllers turned on in it
 [ "$(cat $CG/caller/cgroup.type)" = domain ] || fail "/caller became $(cat $CG/caller/cgroup.type)"
