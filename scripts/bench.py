@@ -2,8 +2,10 @@
 """Container start-up benchmark: bulkhead vs runc vs crun and the floor (driven by scripts/bench.sh).
 
 Sequential part, for each iteration, runtime by runtime (order rotated every iteration):
-  floor:     `unshare -m -u -i -n -p -f /bin/true` with the namespaces of the config (what any
-             runtime must at least pay: the namespaces, a fork, an exec), once per iteration
+  floor:     `unshare -m -u -i -n -p -f ROOTFS/bin/true` with the namespaces of the config (what
+             any runtime must at least pay: the namespaces, a fork, an exec of the same
+             payload), once per iteration
+  exec floor: `nsenter -t PID -m -u -i -n -p -r -w /bin/true` into the exec container's init
   run:       `RT --root R run --bundle B ID` of /bin/true, unique cgroupsPath per run
   run-nocg:  the same without linux.cgroupsPath (each runtime's default cgroup)
   lifecycle: `create --bundle B --pid-file P ID`, `start ID`, wait until the container
@@ -36,6 +38,22 @@ import time
 TIME = os.environ.get("BENCH_TIME", "/usr/bin/time")  # GNU time, for peak RSS
 
 
+def _run(argv, errf, limit_s=60):
+    """Run argv to its end; return its exit status.
+
+    Waits on a pidfd, never with subprocess's `timeout=`: that polls with sleeps of
+    1, 2, 4, 8 ms..., so a command that took 1.8 ms was seen to end at about 3.4 ms and
+    every figure was rounded up to the next poll (first `make bench` of session 4)."""
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errf)
+    pidfd = os.pidfd_open(p.pid)
+    try:
+        if not select.select([pidfd], [], [], limit_s)[0]:
+            p.kill()
+    finally:
+        os.close(pidfd)
+    return p.wait()
+
+
 def _spawn(argv, errf, rss=False):
     """Run argv; return (rc, peak RSS in KiB or 0).
 
@@ -46,14 +64,12 @@ def _spawn(argv, errf, rss=False):
     stdin and stdout are /dev/null: a detached container keeps what it inherits,
     and a pipe kept open by it would make the caller wait forever."""
     if not rss:
-        p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errf, timeout=60)
-        return p.returncode, 0
+        return _run(argv, errf), 0
     with tempfile.NamedTemporaryFile("r") as out:
-        p = subprocess.run([TIME, "-f", "%M", "-o", out.name] + argv,
-                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errf, timeout=60)
+        rc = _run([TIME, "-f", "%M", "-o", out.name] + argv, errf)
         lines = out.read().split()
         kib = int(lines[-1]) if lines and lines[-1].isdigit() else 0
-    return p.returncode, kib
+    return rc, kib
 
 
 def _err_tail(errf):
@@ -207,14 +223,23 @@ UNSHARE_FLAGS = {"mount": "-m", "uts": "-u", "ipc": "-i", "network": "-n", "pid"
 
 
 def floor_argv(template):
-    """`unshare` of the config's new namespaces, fork, exec /bin/true: the floor."""
+    """`unshare` of the config's new namespaces, fork, exec the rootfs's /bin/true: the floor.
+
+    The same /bin/true as the containers run (busybox: ~1 ms here, twice the host's
+    coreutils `true`), so the payload is in the floor as it is in every runtime's figure."""
     flags = []
     for ns in template.get("linux", {}).get("namespaces", []):
         if not ns.get("path") and ns.get("type") in UNSHARE_FLAGS:
             flags.append(UNSHARE_FLAGS[ns["type"]])
     if "-p" in flags:
         flags.append("-f")
-    return ["unshare"] + flags + ["/bin/true"]
+    return ["unshare"] + flags + [os.path.join(template["root"]["path"], "bin", "true")]
+
+
+def exec_floor_argv(pid):
+    """`nsenter` into the namespaces, root and cwd of the container's init, fork, exec
+    /bin/true: what any `exec` must at least pay (it also joins the cgroups)."""
+    return ["nsenter", "-t", str(pid), "-m", "-u", "-i", "-n", "-p", "-r", "-w", "/bin/true"]
 
 
 def leftovers(rt, prefix, cg_roots=("/sys/fs/cgroup",)):
@@ -253,8 +278,9 @@ def sequential(args, rts, template, workers, tag):
     have_time = os.access(TIME, os.X_OK)
     seq = 0
     tty = sys.stderr.isatty()
-    floor = {"samples_ns": []}
+    floor = {"samples_ns": [], "exec_samples_ns": []}
     fargv = floor_argv(template)
+    eargv = None
 
     def one(rt, op, rss):
         nonlocal seq
@@ -294,6 +320,13 @@ def sequential(args, rts, template, workers, tag):
             rt["path"], "--root", rt["root"], "run", "-d", "--bundle", ebundle, rt["exec_id"]]})
         if res["rc"] != 0:
             rt["failed"] = "run -d (for exec): rc=%s" % res["rc"]
+        elif eargv is None and not rt["ns"]:
+            st = subprocess.run([rt["path"], "--root", rt["root"], "state", rt["exec_id"]], capture_output=True)
+            try:
+                eargv = exec_floor_argv(json.loads(st.stdout)["pid"])
+            except (ValueError, KeyError):
+                pass
+    floor["exec_argv"] = eargv
     rss_n = args.rss_iterations if have_time else 0
     total = args.warmup + args.iterations + rss_n
     try:
@@ -307,6 +340,10 @@ def sequential(args, rts, template, workers, tag):
                     floor["samples_ns"].append(res["ns"])
                 else:
                     floor["failed"] = "%s: rc=%s %s" % (" ".join(fargv), res["rc"], res.get("err", ""))
+                if eargv:
+                    res = workers[False].call({"op": "run", "argv": eargv})
+                    if res["rc"] == 0:
+                        floor["exec_samples_ns"].append(res["ns"])
             for op in OPS:
                 for rt in order:
                     if rt["failed"]:
@@ -387,6 +424,9 @@ def report(args, rts, floor, rss_n, rss_floor, par):
     print("  floor     = `%s` (the config's namespaces, fork, exec): %.2f ms%s" % (
         " ".join(floor_argv(json.load(open(args.template)))), fl,
         "  FAILED: " + floor["failed"] if floor.get("failed") else ""))
+    efl = med_ms(floor["exec_samples_ns"])
+    if floor.get("exec_argv"):
+        print("  exec floor = `%s` into the exec container: %.2f ms" % (" ".join(floor["exec_argv"]), efl))
     print("  run       = `run --bundle B ID` of /bin/true, unique cgroupsPath; run-nocg: none")
     print("  lifecycle = create + start + wait until stopped + delete")
     print("  exec      = `exec ID /bin/true` into a running container")
@@ -413,7 +453,8 @@ def report(args, rts, floor, rss_n, rss_floor, par):
     print()
     b = med.get("bulkhead")
     if b:
-        print("ratio bulkhead/floor  run %.2fx  run-nocg %.2fx" % (b["run"] / fl, b["run-nocg"] / fl))
+        print("ratio bulkhead/floor  run %.2fx  run-nocg %.2fx  exec %.2fx (of the exec floor)" % (
+            b["run"] / fl, b["run-nocg"] / fl, b["exec"] / efl))
         for other in ("crun", "runc"):
             o = med.get(other)
             if not o:
@@ -426,7 +467,22 @@ def report(args, rts, floor, rss_n, rss_floor, par):
                 b["exec"] / o["exec"], rss))
     for name, m in med.items():
         if name != "bulkhead":
-            print("ratio %-8s/floor  run %.2fx  run-nocg %.2fx" % (name, m["run"] / fl, m["run-nocg"] / fl))
+            print("ratio %-8s/floor  run %.2fx  run-nocg %.2fx  exec %.2fx (of the exec floor)" % (
+                name, m["run"] / fl, m["run-nocg"] / fl, m["exec"] / efl))
+    # What each runtime adds above the floor (its own cost, without the kernel's share and the
+    # payload that every runtime pays alike).
+    if b:
+        for other in ("crun", "runc"):
+            o = med.get(other)
+            if not o or o["run"] <= fl or o["run-nocg"] <= fl:
+                continue
+            line = "above the floor, bulkhead/%-5s run %.2fx  run-nocg %.2fx" % (
+                other, (b["run"] - fl) / (o["run"] - fl), (b["run-nocg"] - fl) / (o["run-nocg"] - fl))
+            if b["exec"] <= efl:
+                line += "  exec: bulkhead under the exec floor"
+            elif o["exec"] > efl:
+                line += "  exec %.2fx" % ((b["exec"] - efl) / (o["exec"] - efl))
+            print(line)
     if par:
         counts = sorted({int(w) for v in par.values() for w in v})
         print()
