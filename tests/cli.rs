@@ -177,6 +177,15 @@ fn version_and_help_shaped_as_runc() {
     let sub = rt_exec(&["list", "-h"]);
     sub.assert_ok();
     assert!(sub.stdout.starts_with("NAME:\n") && sub.stdout.contains("\nUSAGE:\n") && sub.stdout.contains("\nOPTIONS:\n"), "{sub}");
+    // runc's NAME line: `runc list - lists containers...` (bulkhead printed `bulkhead bulkhead-list`).
+    let name_line = |o: &str| o.lines().nth(1).unwrap_or("").split_whitespace().map(str::to_string).collect::<Vec<_>>();
+    let words = name_line(&sub.stdout);
+    assert!(words.len() > 3 && words[1] == "list" && words[2] == "-", "NAME line of list -h: {words:?}");
+    // A command's own summary, not its flag struct's (exec's flags are a struct of their own).
+    let exec = rt_exec(&["exec", "-h"]);
+    exec.assert_ok();
+    let words = name_line(&exec.stdout);
+    assert!(words.len() > 3 && words[1] == "exec" && words.iter().any(|w| w == "process"), "NAME line of exec -h: {words:?}");
 }
 
 #[test]
