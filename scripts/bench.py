@@ -298,7 +298,7 @@ def sequential(args, rts, template, workers, tag):
             write_config(template, rt["bundle"], "/" + cid)
             req = {"op": "lifecycle", "rss": rss, "rt": rt["path"], "root": rt["root"],
                    "bundle": rt["bundle"], "id": cid,
-                   "pidfile": os.path.join(args.dir, rt["name"], "pid")}
+                   "pidfile": os.path.join(os.path.dirname(rt["root"]), "pid")}
         res = w.call(req)
         if res["rc"] != 0:
             rt["failed"] = "%s%s: rc=%s %s" % (op, (" " + res["step"]) if res["step"] else "",
@@ -512,7 +512,8 @@ def report(args, rts, floor, rss_n, rss_floor, par):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--worker", action="store_true")
-    ap.add_argument("--dir", help="bench directory (bundles, roots)")
+    ap.add_argument("--dir", help="bench directory (bundles)")
+    ap.add_argument("--state-dir", help="where each runtime's --root goes (default DIR)")
     ap.add_argument("--template", help="config.json template")
     ap.add_argument("--runtime", action="append", default=[], help="NAME=PATH")
     ap.add_argument("--optional", action="append", default=[], help="runtime that may fail")
@@ -536,7 +537,7 @@ def main():
         name, path = spec.split("=", 1)
         rts.append({"name": name, "path": path, "ns": name in ns_set,
                     "bundle": os.path.join(args.dir, name, "bundle"),
-                    "root": os.path.join(args.dir, name, "root"),
+                    "root": os.path.join(args.state_dir or args.dir, name, "root"),
                     "failed": None, "t": {op: [] for op in OPS}, "rss": 0,
                     "exec_id": "bhb-%s-%d-exec" % (name, tag)})
     workers = {False: Worker(False)}

@@ -6,7 +6,9 @@
 # (config from `runc spec`, process /bin/true, unique cgroupsPath per run) and
 # its own --root under build/bench/<runtime>/. Measurement: scripts/bench.py;
 # every sample is kept in build/bench/results.json (BENCH_OUT=path to put it elsewhere).
-# BENCH_DIR=dir moves the whole bench directory.
+# BENCH_DIR=dir moves the whole bench directory. The runtimes' --root directories (their
+# state) are on a tmpfs, as each runtime's default /run/<runtime> is on a production node:
+# /dev/shm/bulkhead-bench.PID, removed at exit (BENCH_STATE_DIR=dir to put them elsewhere).
 # bulkhead is optional: if its binary is missing or fails, it is reported as
 # "bulkhead: failed" and the others still run. Containers left behind are
 # deleted (--force) on exit, also when interrupted.
@@ -14,6 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "bench: must run as root" >&2; exit 1; }
 dir=${BENCH_DIR:-$PWD/build/bench}
+state=${BENCH_STATE_DIR:-/dev/shm/bulkhead-bench.$$}
 ITERATIONS=${ITERATIONS:-${N:-30}}
 BULKHEAD=${BULKHEAD:-${CARGO_TARGET_DIR:-target}/$(scripts/triple.sh)/release/bulkhead}
 RUNC=${RUNC:-$(command -v runc || echo /usr/sbin/runc)}
@@ -28,7 +31,7 @@ add_rt() { # NAME PATH
 cleanup() {
     local name path root id
     for spec in "${runtimes[@]}"; do
-        name=${spec%%=*}; path=${spec#*=}; root=$dir/$name/root
+        name=${spec%%=*}; path=${spec#*=}; root=$state/$name/root
         [ -d "$root" ] || continue
         for d in "$root"/*/; do
             [ -d "$d" ] || continue
@@ -44,6 +47,8 @@ cleanup() {
     for cg in /sys/fs/cgroup/*/bhb-* /sys/fs/cgroup/bhb-* /sys/fs/cgroup/unified/bhb-*; do
         [ -d "$cg" ] && rmdir "$cg" 2>/dev/null || true
     done
+    # Only what we made (each runtime's state is gone after the deletes above).
+    [ -n "${BENCH_STATE_DIR:-}" ] || rm -rf "$state"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -75,6 +80,8 @@ if mountpoint -q /sys/fs/cgroup/unified 2>/dev/null; then
 fi
 args=()
 for spec in "${runtimes[@]}"; do args+=(--runtime "$spec"); done
-python3 scripts/bench.py --dir "$dir" --template "$dir/config.template.json" \
+mkdir -p "$state"
+echo "bench: state roots (--root) under $state ($(stat -f -c %T "$state"))"
+python3 scripts/bench.py --dir "$dir" --state-dir "$state" --template "$dir/config.template.json" \
     -n "$ITERATIONS" --optional bulkhead --ns-runtimes "$ns_runtimes" \
     --workers "${WORKERS-1,2,4,8,16}" --par-seconds "${PAR_SECONDS:-3}" ${BENCH_OUT:+--out "$BENCH_OUT"} "${args[@]}"

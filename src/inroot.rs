@@ -83,6 +83,16 @@ impl InRoot {
             return Ok(fd);
         }
         let rel = relative(p);
+        // Most missing destinations miss only their last component (a mountpoint in a fresh
+        // tmpfs, a device node): create it in the resolved parent, then look it up again. Any
+        // other outcome (a dangling symlink there, a missing parent) takes the walk below.
+        if let (Some(dir), Some(name)) = (rel.parent(), rel.file_name())
+            && let Ok(parent) = self.resolve(dir, no_symlinks)
+            && create_at(&parent, name, kind).is_ok()
+            && let Ok(fd) = self.resolve(p, no_symlinks)
+        {
+            return Ok(fd);
+        }
         let comps: Vec<_> = rel.components().collect();
         let mut parent = self.resolve(Path::new("/"), false).with_context(|| format!("opening {}", self.path.display()))?;
         let mut prefix = PathBuf::new();
@@ -188,6 +198,11 @@ mod tests {
         let r = InRoot::open(t.path()).unwrap();
         r.resolve_create(Path::new("/d/x"), Kind::File, false).unwrap();
         assert!(t.path().join("nowhere/deeper/x").is_file());
+        // The last component alone missing (made in its parent), or a symlink refused.
+        r.resolve_create(Path::new("/sub/new"), Kind::File, false).unwrap();
+        assert!(t.path().join("sub/new").is_file());
+        assert!(r.resolve_create(Path::new("/sub/r"), Kind::Dir, true).is_err());
+        assert!(!t.path().join("rel-target").exists());
         r.resolve_create(Path::new("/sub/r"), Kind::Dir, false).unwrap();
         assert!(t.path().join("rel-target").is_dir());
         assert!(!Path::new("/nowhere").exists() && !Path::new("/rel-target").exists());

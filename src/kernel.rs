@@ -29,6 +29,8 @@ pub trait Kernel {
     fn fchdir(&self, dir: BorrowedFd) -> nix::Result<()>;
     fn setns(&self, ns: BorrowedFd, nstype: CloneFlags) -> nix::Result<()>;
     fn unshare(&self, flags: CloneFlags) -> nix::Result<()>;
+    /// mount_setattr(2) on the mount `dir` is on (with `recursive`, on every mount below too).
+    fn mount_setattr(&self, dir: BorrowedFd, recursive: bool, set: u64, clr: u64) -> std::io::Result<()>;
     fn mknodat(&self, dir: BorrowedFd, name: &CStr, mode: libc::mode_t, dev: libc::dev_t) -> std::io::Result<()>;
     fn fchownat(&self, dir: BorrowedFd, name: &CStr, uid: u32, gid: u32) -> std::io::Result<()>;
     /// A plain write of a host file (a new user namespace's uid_map, gid_map, setgroups).
@@ -81,6 +83,10 @@ impl Kernel for Host {
     fn write_file(&self, path: &Path, text: &str) -> std::io::Result<()> {
         std::fs::write(path, text)
     }
+    fn mount_setattr(&self, dir: BorrowedFd, recursive: bool, set: u64, clr: u64) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        crate::sys::mount_setattr(dir.as_raw_fd(), recursive, set, clr, None)
+    }
     fn mknodat(&self, dir: BorrowedFd, name: &CStr, mode: libc::mode_t, dev: libc::dev_t) -> std::io::Result<()> {
         use std::os::fd::AsRawFd;
         io_result(unsafe { libc::mknodat(dir.as_raw_fd(), name.as_ptr(), mode, dev) } as libc::c_long).map(drop)
@@ -130,6 +136,7 @@ pub enum Call {
     Setns { ns: String, nstype: CloneFlags },
     Unshare(CloneFlags),
     WriteFile { path: String, text: String },
+    Setattr { path: String, recursive: bool, set: u64, clr: u64 },
     Mknod { path: String, mode: libc::mode_t, dev: libc::dev_t },
     Chown { path: String, uid: u32, gid: u32 },
     WriteProc { path: String, value: String },
@@ -219,6 +226,11 @@ impl Kernel for Recorder {
     }
     fn write_file(&self, path: &Path, text: &str) -> std::io::Result<()> {
         self.push(Call::WriteFile { path: shown(path), text: text.to_string() });
+        Ok(())
+    }
+    fn mount_setattr(&self, dir: BorrowedFd, recursive: bool, set: u64, clr: u64) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        self.push(Call::Setattr { path: shown(Path::new(&format!("/proc/self/fd/{}", dir.as_raw_fd()))), recursive, set, clr });
         Ok(())
     }
     fn mknodat(&self, dir: BorrowedFd, name: &CStr, mode: libc::mode_t, dev: libc::dev_t) -> std::io::Result<()> {

@@ -168,7 +168,7 @@ pub fn read_stat(pid: i32) -> Option<(char, u64)> {
     if pid <= 0 {
         return None;
     }
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let s = crate::sys::read_pseudo(format!("/proc/{pid}/stat")).ok()?;
     // The command name may contain spaces and ')': fields start after the last ')'.
     let rest = &s[s.rfind(')')? + 2..];
     let mut f = rest.split(' ');

@@ -21,6 +21,22 @@ fn check(ret: libc::c_long, what: &str) -> Result<libc::c_long> {
     }
 }
 
+/// A small file of /proc or cgroupfs as text in two read(2)s (the second sees EOF): they report
+/// size 0, so std's read_to_string probes with 32 bytes and doubles from there (six reads for
+/// /proc/PID/stat, eight for a mountinfo), after an fstat and an lseek.
+pub fn read_pseudo(path: impl AsRef<std::path::Path>) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let (mut text, mut chunk) = (Vec::new(), [0u8; 4096]);
+    loop {
+        match f.read(&mut chunk)? {
+            0 => break,
+            n => text.extend_from_slice(&chunk[..n]),
+        }
+    }
+    String::from_utf8(text).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
 /// openat2(2) with `resolve` flags (RESOLVE_IN_ROOT etc.). Returns the raw io::Error so
 /// callers can tell ENOENT from the rest.
 pub fn openat2(dirfd: RawFd, path: &Path, flags: i32, mode: u32, resolve: u64) -> std::io::Result<OwnedFd> {

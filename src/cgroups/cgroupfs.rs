@@ -11,7 +11,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 
-use super::files::{V1Files, V2Files, read_ctx, write_ctx, write_raw};
+use super::files::{V1Files, V2Files, read_ctx, read_pseudo, write_ctx, write_raw};
 use super::freezer::Freezer;
 use super::resources::{self, Ctx, errtext};
 use super::tree::{collect_procs, remove_cgroup_tree};
@@ -41,8 +41,8 @@ impl FsCgroup {
     /// (/proc/self/cgroup); None (or "") → relative "<id>". Creates nothing.
     pub fn resolve(cgroups_path: Option<&str>, id: &str) -> Result<FsCgroup> {
         let mi =
-            fs::read_to_string("/proc/self/mountinfo").context("reading /proc/self/mountinfo")?;
-        let pc = fs::read_to_string("/proc/self/cgroup").context("reading /proc/self/cgroup")?;
+            read_pseudo("/proc/self/mountinfo").context("reading /proc/self/mountinfo")?;
+        let pc = read_pseudo("/proc/self/cgroup").context("reading /proc/self/cgroup")?;
         Self::resolve_from(&mi, &pc, cgroups_path, id)
     }
 
@@ -169,9 +169,9 @@ impl Manager for FsCgroup {
     fn refuse_frozen(&self) -> Result<()> {
         let frozen = self.hierarchies.iter().find(|h| {
             if h.v2 {
-                fs::read_to_string(h.dir.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1") || super::freezer::events_frozen(&h.dir).unwrap_or(false)
+                read_pseudo(h.dir.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1") || super::freezer::events_frozen(&h.dir).unwrap_or(false)
             } else {
-                h.has("freezer") && fs::read_to_string(h.dir.join("freezer.state")).is_ok_and(|s| s.trim() != "THAWED")
+                h.has("freezer") && read_pseudo(h.dir.join("freezer.state")).is_ok_and(|s| s.trim() != "THAWED")
             }
         });
         let Some(h) = frozen else { return Ok(()) };
@@ -229,9 +229,7 @@ impl Manager for FsCgroup {
         let mut warnings = Vec::new();
         match self.layout {
             Layout::V1 | Layout::Hybrid => {
-                let mut f = V1Files {
-                    hs: &self.hierarchies,
-                };
+                let mut f = V1Files::new(&self.hierarchies);
                 let mut cx = Ctx::new(&mut f);
                 resources::apply_v1(&mut cx, r)?;
                 warnings.extend(cx.warnings);
@@ -466,7 +464,7 @@ fn enable_controllers(dir: &Path) {
 
 /// Whether `dir` itself (not its descendants) holds a process; unreadable counts as yes.
 fn has_own_procs(dir: &Path) -> bool {
-    fs::read_to_string(dir.join("cgroup.procs")).map_or(true, |s| !s.trim().is_empty())
+    read_pseudo(dir.join("cgroup.procs")).map_or(true, |s| !s.trim().is_empty())
 }
 
 /// v1 cpuset: a new cgroup starts with empty cpus/mems; copy the parent's.

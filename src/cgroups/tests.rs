@@ -77,9 +77,7 @@ fn mount_sources_and_symlinks() {
 #[test]
 fn v1_files_route_controllers_to_their_hierarchy() {
     let cg = Cgroup::resolve_from(COMOUNT, "0::/\n", Some("/a"), "a").unwrap();
-    let f = V1Files {
-        hs: cg.hierarchies(),
-    };
+    let f = V1Files::new(cg.hierarchies());
     assert!(f.has_controller("cpuacct") && f.has_controller("memory"));
     assert!(!f.has_controller("pids") && !f.has_controller("systemd"));
     assert_eq!(

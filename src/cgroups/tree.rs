@@ -12,7 +12,7 @@ use super::resources::errtext;
 
 /// All pids in `dir` and its descendants.
 pub(super) fn collect_procs(dir: &Path, out: &mut Vec<i32>) -> io::Result<()> {
-    match fs::read_to_string(dir.join("cgroup.procs")) {
+    match super::files::read_pseudo(dir.join("cgroup.procs")) {
         Ok(s) => out.extend(s.lines().filter_map(|l| l.trim().parse::<i32>().ok())),
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e),
@@ -33,6 +33,12 @@ pub(super) fn collect_procs(dir: &Path, out: &mut Vec<i32>) -> io::Result<()> {
 /// rmdir a cgroup directory and its child cgroups (children first); missing is fine;
 /// EBUSY (tasks still exiting) is retried for a while.
 pub(super) fn remove_cgroup_tree(dir: &Path) -> Result<()> {
+    // Most cgroups have no children: one rmdir, without listing the dozens of control files.
+    match fs::remove_dir(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(_) => {}
+    }
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),

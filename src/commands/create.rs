@@ -17,15 +17,17 @@ pub fn run(g: &Global, id: &str, opts: &CreateArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// Creates the container and returns the init's pid. `console` is the socket that receives the
-/// pty master (from --console-socket, or run's own). On error nothing is left behind.
-pub fn create(g: &Global, id: &str, opts: &CreateArgs, console: Option<OwnedFd>) -> Result<i32> {
+/// Creates the container and returns it {created}, still locked: `run` starts it without
+/// reading back what was just written (dropping it releases the lock). `console` is the socket
+/// that receives the pty master (from --console-socket, or run's own). On error nothing is
+/// left behind.
+pub fn create(g: &Global, id: &str, opts: &CreateArgs, console: Option<OwnedFd>) -> Result<Container> {
     state::validate_id(id)?;
     create_from(g, id, opts, Bundle::load(&opts.bundle)?, console)
 }
 
 /// `create` with the bundle already loaded (run reads it first to learn about the terminal).
-pub fn create_from(g: &Global, id: &str, opts: &CreateArgs, bundle: Bundle, console: Option<OwnedFd>) -> Result<i32> {
+pub fn create_from(g: &Global, id: &str, opts: &CreateArgs, bundle: Bundle, console: Option<OwnedFd>) -> Result<Container> {
     crate::trace::mark("spec");
     state::validate_id(id)?;
     let pid_file = opts.pid_file.as_ref().map(std::path::absolute).transpose().context("--pid-file")?;
@@ -39,7 +41,7 @@ pub fn create_from(g: &Global, id: &str, opts: &CreateArgs, bundle: Bundle, cons
     let mut c = Root::new(&g.root).claim(id)?;
     crate::trace::mark("claim");
     crate::debug!("create {id}: state directory {} claimed", c.dir.display());
-    let result = (|| -> Result<i32> {
+    let result = (|| -> Result<()> {
         let (mut cgroup, fifo, start_error) = prepare_state(&mut c, id, &bundle, g.systemd_cgroup)?;
         make_cgroup(&mut c, id, &mut cgroup, &bundle.spec)?;
         crate::trace::mark("cgroups");
@@ -71,12 +73,13 @@ pub fn create_from(g: &Global, id: &str, opts: &CreateArgs, bundle: Bundle, cons
             crate::console::send_pidfd(sock, pid, "standard")?;
         }
         crate::trace::flush("create");
-        Ok(pid)
+        Ok(())
     })();
-    if result.is_err() {
+    if let Err(e) = result {
         undo(&mut c, &bundle.spec);
+        return Err(e);
     }
-    result
+    Ok(c)
 }
 
 /// What the config asks of the host must be there, and the 1.3 fields follow runc's rules:

@@ -12,8 +12,9 @@ use crate::state::Root;
 pub fn run(g: &Global, id: &str, opts: &CreateArgs, detach: bool, keep: bool) -> Result<i32> {
     if detach {
         let console = opts.console_socket.as_deref().map(crate::console::connect).transpose()?;
-        super::create::create(g, id, opts, console)?;
-        if let Err(e) = super::start::start(g, id) {
+        let mut c = super::create::create(g, id, opts, console)?;
+        if let Err(e) = super::start::start_locked(&mut c) {
+            drop(c);
             remove(g, id);
             return Err(e);
         }
@@ -35,15 +36,20 @@ pub fn run(g: &Global, id: &str, opts: &CreateArgs, detach: bool, keep: bool) ->
     } else {
         (None, opts.console_socket.as_deref().map(crate::console::connect).transpose()?)
     };
-    let pid = super::create::create_from(g, id, opts, bundle, theirs)?;
+    let mut c = super::create::create_from(g, id, opts, bundle, theirs)?;
+    let pid = c.state().pid;
     let master = match ours.as_ref().map(|s| crate::console::recv_fd(s.as_raw_fd())).transpose() {
         Ok(m) => m,
         Err(e) => {
+            drop(c);
             remove(g, id);
             return Err(e);
         }
     };
-    if let Err(e) = super::start::start(g, id) {
+    // Started as created, still locked: no second read of the state just written.
+    let started = super::start::start_locked(&mut c);
+    drop(c);
+    if let Err(e) = started {
         remove(g, id);
         return Err(e);
     }

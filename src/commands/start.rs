@@ -4,7 +4,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::cli::Global;
 use crate::hooks::{self, Phase};
-use crate::state::{Root, Status};
+use crate::state::{Container, Root, Status};
 
 pub fn run(g: &Global, id: &str) -> Result<i32> {
     start(g, id)?;
@@ -33,6 +33,13 @@ fn start_error(fifo: &std::path::Path) -> String {
 pub fn start(g: &Global, id: &str) -> Result<()> {
     let mut c = Root::new(&g.root).open_locked(id)?;
     crate::trace::mark("lock-state");
+    start_locked(&mut c)
+}
+
+/// `start` of a container already open and locked (`run` hands over the one it created).
+pub fn start_locked(c: &mut Container) -> Result<()> {
+    let id = c.state().id.clone();
+    let id = id.as_str();
     match c.state().status {
         Status::Created => {}
         Status::Stopped => bail!("cannot start container {id:?}: it has stopped"),

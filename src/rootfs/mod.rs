@@ -103,7 +103,7 @@ fn isolate_and_bind_rootfs(k: &impl Kernel, spec: &Spec, rootfs: &Path) -> Resul
 /// pivot_root needs the parent mount of the new root not to be shared.
 fn make_parent_private(k: &impl Kernel, rootfs: &Path) -> Result<()> {
     let parent = rootfs.parent().unwrap_or(Path::new("/"));
-    let mi = std::fs::read_to_string("/proc/self/mountinfo").context("reading /proc/self/mountinfo")?;
+    let mi = crate::sys::read_pseudo("/proc/self/mountinfo").context("reading /proc/self/mountinfo")?;
     let best = mi
         .lines()
         .filter_map(|l| l.split(' ').nth(4))
@@ -186,12 +186,20 @@ mod tests {
     /// The mounts[] of `bulkhead spec` (a v1/hybrid host: the cgroup mount is a tmpfs with a
     /// bind per hierarchy, made read-only last) in a scratch rootfs: entries in config order,
     /// each filesystem on its own destination, /dev before what lives under it.
+    /// Outside a user namespace one recursive mount_setattr sets the binds' flags; in one, each
+    /// bind is remounted (a flag the kernel locked needs remount_bind's retry).
     #[test]
     fn default_config_mount_sequence() {
+        for in_userns in [false, true] {
+            default_config_mount_sequence_in(in_userns);
+        }
+    }
+
+    fn default_config_mount_sequence_in(in_userns: bool) {
         let rootfs = tempfile::tempdir().unwrap();
         let hierarchy = tempfile::tempdir().unwrap();
         let sources = vec![("memory".to_string(), hierarchy.path().to_path_buf())];
-        let ctx = MountContext { bundle: rootfs.path(), in_userns: false, cgroup_ns: false, cgroup_sources: &sources, cgroup_unified: false, mount_label: None };
+        let ctx = MountContext { bundle: rootfs.path(), in_userns, cgroup_ns: false, cgroup_sources: &sources, cgroup_unified: false, mount_label: None };
         let root = InRoot::open(rootfs.path()).unwrap();
         let k = Recorder::default();
         for m in spec_with_propagation(None).mounts().iter().flatten() {
@@ -202,9 +210,10 @@ mod tests {
             Call::Mount { fstype: Some(t), target, .. } => format!("{t} on {}", inside(target)),
             Call::Mount { source: Some(_), target, flags, .. } if !flags.contains(MsFlags::MS_REMOUNT) => format!("bind on {}", inside(target)),
             Call::Mount { target, flags, .. } if flags.contains(MsFlags::MS_REMOUNT) => format!("remount{} {}", if flags.contains(MsFlags::MS_RDONLY) { " ro" } else { "" }, inside(target)),
+            Call::Setattr { path, recursive: true, set, .. } => format!("setattr -r{} {}", if set & options::MOUNT_ATTR_RDONLY != 0 { " ro" } else { "" }, inside(path)),
             other => panic!("unexpected {other:?}"),
         }).collect();
-        let want = [
+        let mut want = vec![
             "proc on /proc",
             "tmpfs on /dev",
             "devpts on /dev/pts",
@@ -213,10 +222,14 @@ mod tests {
             "sysfs on /sys",
             "tmpfs on /sys/fs/cgroup",
             "bind on /sys/fs/cgroup/memory",
-            "remount ro /sys/fs/cgroup/memory",
             "remount ro /sys/fs/cgroup",
+            "setattr -r ro /sys/fs/cgroup",
         ];
-        assert_eq!(got, want);
+        if in_userns {
+            want.insert(8, "remount ro /sys/fs/cgroup/memory");
+            want.pop();
+        }
+        assert_eq!(got, want, "in_userns {in_userns}");
     }
 
     /// The whole of `prepare` for `bulkhead spec`'s config: the device nodes are made on the

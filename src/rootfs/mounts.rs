@@ -352,8 +352,12 @@ fn mount_cgroup(k: &impl Kernel, root: &InRoot, dest: &Path, opts: &MountOptions
     let ro = flags & MsFlags::MS_RDONLY;
     k.mount(Some(Path::new("tmpfs")), &fd_path(&target), Some("tmpfs"), flags.difference(MsFlags::MS_RDONLY), Some("mode=755"))
         .with_context(|| format!("mounting tmpfs for cgroups on {}", root.display(dest)))?;
+    // Outside a user namespace the binds get their flags from one recursive mount_setattr at
+    // the end instead of a remount each (a dozen hierarchies: a dozen mounts and lookups
+    // fewer); in one, a flag the kernel locked needs remount_bind's retry, bind by bind.
+    let each = if ctx.in_userns { flags } else { MsFlags::empty() };
     for (name, src) in ctx.cgroup_sources {
-        let o = MountOptions { flags: flags | MsFlags::MS_BIND, ..Default::default() };
+        let o = MountOptions { flags: each | MsFlags::MS_BIND, ..Default::default() };
         bind(k, root, src, &dest.join(name), &o, ctx.in_userns)?;
     }
     if !ro.is_empty() {
@@ -361,12 +365,71 @@ fn mount_cgroup(k: &impl Kernel, root: &InRoot, dest: &Path, opts: &MountOptions
         k.mount(None, &fd_path(&fd), None, flags | MsFlags::MS_REMOUNT, Some("mode=755"))
             .with_context(|| format!("remounting {} read-only", root.display(dest)))?;
     }
+    if !ctx.in_userns && !ctx.cgroup_sources.is_empty() {
+        set_bind_flags(k, root, dest, flags, ctx.cgroup_sources)?;
+    }
     Ok(())
+}
+
+/// `flags` on every bind under the cgroup tmpfs `dest`, as a remount of each would leave them:
+/// one mount_setattr(AT_RECURSIVE), or (kernel older than 5.12) the remounts.
+fn set_bind_flags(k: &impl Kernel, root: &InRoot, dest: &Path, flags: MsFlags, sources: &[(String, PathBuf)]) -> Result<()> {
+    let fd = root.resolve(dest, false).with_context(|| format!("reopening {}", root.display(dest)))?;
+    let (set, clr) = remount_attrs(flags);
+    match k.mount_setattr(std::os::fd::AsFd::as_fd(&fd), true, set, clr) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {}
+        r => return r.with_context(|| format!("mount_setattr(AT_RECURSIVE, set={set:#x}, clear={clr:#x}) on {}", root.display(dest))),
+    }
+    let o = MountOptions { flags: flags | MsFlags::MS_BIND, ..Default::default() };
+    for (name, _) in sources {
+        let d = dest.join(name);
+        let fd = root.resolve(&d, false).with_context(|| format!("reopening {}", root.display(&d)))?;
+        remount_bind(k, &fd_path(&fd), &o, false).with_context(|| format!("setting the requested flags on bind mount {}", root.display(&d)))?;
+    }
+    Ok(())
+}
+
+/// The MOUNT_ATTR_* (set, clear) that leave a mount as MS_REMOUNT|MS_BIND with `flags` does:
+/// a flag not given is cleared, and the atime mode is strictatime, noatime or else relatime.
+fn remount_attrs(flags: MsFlags) -> (u64, u64) {
+    use super::options::*;
+    let bits = [
+        (MsFlags::MS_RDONLY, MOUNT_ATTR_RDONLY),
+        (MsFlags::MS_NOSUID, MOUNT_ATTR_NOSUID),
+        (MsFlags::MS_NODEV, MOUNT_ATTR_NODEV),
+        (MsFlags::MS_NOEXEC, MOUNT_ATTR_NOEXEC),
+        (MsFlags::MS_NODIRATIME, MOUNT_ATTR_NODIRATIME),
+    ];
+    let (mut set, mut clr) = (0, MOUNT_ATTR__ATIME);
+    for (f, a) in bits {
+        if flags.contains(f) { set |= a } else { clr |= a }
+    }
+    set |= if flags.contains(MsFlags::MS_STRICTATIME) {
+        MOUNT_ATTR_STRICTATIME
+    } else if flags.contains(MsFlags::MS_NOATIME) {
+        MOUNT_ATTR_NOATIME
+    } else {
+        MOUNT_ATTR_RELATIME
+    };
+    (set, clr)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// runc's default cgroup mount flags, and the atime modes.
+    #[test]
+    fn remount_flags_as_mount_attributes() {
+        use super::super::options::*;
+        let (set, clr) = remount_attrs(MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RELATIME);
+        assert_eq!(set, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC | MOUNT_ATTR_RELATIME);
+        assert_eq!(clr, MOUNT_ATTR__ATIME | MOUNT_ATTR_NODIRATIME);
+        let (set, clr) = remount_attrs(MsFlags::MS_NOATIME | MsFlags::MS_NODIRATIME);
+        assert_eq!(set, MOUNT_ATTR_NOATIME | MOUNT_ATTR_NODIRATIME);
+        assert_eq!(clr, MOUNT_ATTR__ATIME | MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+        assert_eq!(remount_attrs(MsFlags::MS_STRICTATIME | MsFlags::MS_NOATIME).0, MOUNT_ATTR_STRICTATIME);
+    }
 
     #[test]
     fn statvfs_atime_modes_as_mount_flags() {

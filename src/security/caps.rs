@@ -49,7 +49,7 @@ impl CapSets {
 
 /// Highest capability number the running kernel knows. Read before pivot_root.
 pub fn last_cap() -> u8 {
-    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(40)
+    crate::sys::read_pseudo("/proc/sys/kernel/cap_last_cap").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(40)
 }
 
 /// Drops every capability not in `keep` from the bounding set (needs CAP_SETPCAP, so this

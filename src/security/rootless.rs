@@ -36,7 +36,7 @@ impl Facts {
     fn probe() -> Facts {
         Facts {
             euid: nix::unistd::geteuid().as_raw(),
-            in_userns: std::fs::read_to_string("/proc/self/uid_map").map(|m| uid_map_is_userns(&m)).unwrap_or(false),
+            in_userns: crate::sys::read_pseudo("/proc/self/uid_map").map(|m| uid_map_is_userns(&m)).unwrap_or(false),
             xdg_runtime_dir: std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()).map(PathBuf::from),
             user: std::env::var_os("USER"),
         }

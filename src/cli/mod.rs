@@ -4,6 +4,8 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
+mod fast;
+
 
 /// `-h` shaped as runc's (urfave/cli): NAME, USAGE, VERSION, COMMANDS, GLOBAL OPTIONS.
 const HELP: &str = "NAME:\n   {name} - {about}\n\nUSAGE:\n   {name} [global options] command [command options] [arguments...]\n\nVERSION:\n   {version}\n\nCOMMANDS:\n{subcommands}\n\nGLOBAL OPTIONS:\n{options}\n";
@@ -302,8 +304,17 @@ pub struct UpdateArgs {
 
 /// Parses the command line: runc-shaped help for every command, and `root_given` set.
 pub fn parse() -> Result<Cli, clap::Error> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(cli) = fast::parse(&args[1.min(args.len())..]) {
+        return Ok(cli);
+    }
+    parse_with_clap(args)
+}
+
+/// The whole command line through clap: every shape, the help and the errors.
+pub fn parse_with_clap(args: Vec<std::ffi::OsString>) -> Result<Cli, clap::Error> {
     use clap::{CommandFactory, FromArgMatches};
-    let m = Cli::command().mut_subcommands(|c| { let t = sub_help(c.get_name()); c.help_template(t) }).try_get_matches()?;
+    let m = Cli::command().mut_subcommands(|c| { let t = sub_help(c.get_name()); c.help_template(t) }).try_get_matches_from(args)?;
     let mut cli = Cli::from_arg_matches(&m)?;
     cli.global.root_given = root_given(&m);
     Ok(cli)
@@ -317,6 +328,6 @@ fn root_given(m: &clap::ArgMatches) -> bool {
 
 /// runc's rule (security::rootless::default_state_root): /run/bulkhead for root, and
 /// $XDG_RUNTIME_DIR/bulkhead for a non-root uid or uid 0 of a user namespace (podman rootless).
-fn default_root() -> PathBuf {
+pub(crate) fn default_root() -> PathBuf {
     crate::security::rootless::default_state_root_here().0
 }
