@@ -11,7 +11,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 
-use super::files::{V1Files, V2Files, read_ctx, read_pseudo, write_ctx, write_raw};
+use super::files::{V1Files, V2Files, read_ctx, write_ctx, write_raw};
+use crate::sys::read_pseudo;
 use super::freezer::Freezer;
 use super::resources::{self, Ctx, errtext};
 use super::tree::{collect_procs, remove_cgroup_tree};

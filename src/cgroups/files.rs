@@ -26,29 +26,12 @@ fn write_once(f: &mut fs::File, v: &str) -> io::Result<()> {
     Ok(())
 }
 
-/// A small file of /proc or cgroupfs as text in two read(2)s (the second sees EOF): they report
-/// size 0, so std's read_to_string probes with 32 bytes and doubles from there (six reads for
-/// /proc/PID/stat, eight for a mountinfo), after an fstat and an lseek. The twin of
-/// crate::sys::read_pseudo: cgroups reaches nothing of the crate.
-pub(super) fn read_pseudo(path: impl AsRef<std::path::Path>) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
-    let (mut text, mut chunk) = (Vec::new(), [0u8; 4096]);
-    loop {
-        match f.read(&mut chunk)? {
-            0 => break,
-            n => text.extend_from_slice(&chunk[..n]),
-        }
-    }
-    String::from_utf8(text).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
-}
-
 pub(super) fn write_ctx(p: &Path, v: &str, what: &str) -> Result<()> {
     write_raw(p, v).map_err(|e| anyhow!("{what}: writing {v} to {}: {}", p.display(), errtext(&e)))
 }
 
 pub(super) fn read_ctx(p: &Path) -> Result<String> {
-    read_pseudo(p).map_err(|e| anyhow!("reading {}: {}", p.display(), errtext(&e)))
+    crate::sys::read_pseudo(p).map_err(|e| anyhow!("reading {}: {}", p.display(), errtext(&e)))
 }
 
 /// v1 files: each controller in its hierarchy's directory. The file last written stays open
@@ -86,7 +69,7 @@ impl Files for V1Files<'_> {
         self.dir(c).is_some_and(|d| d.join(file).exists())
     }
     fn read(&self, c: &str, file: &str) -> io::Result<String> {
-        read_pseudo(self.path(c, file))
+        crate::sys::read_pseudo(self.path(c, file))
     }
     fn write(&mut self, c: &str, file: &str, value: &str) -> io::Result<()> {
         let path = self.path(c, file);
@@ -106,7 +89,7 @@ pub(super) struct V2Files {
 
 impl V2Files {
     pub(super) fn new(dir: &Path) -> V2Files {
-        let controllers = read_pseudo(dir.join("cgroup.controllers"))
+        let controllers = crate::sys::read_pseudo(dir.join("cgroup.controllers"))
             .map(|s| s.split_whitespace().map(str::to_string).collect())
             .unwrap_or_default();
         V2Files {
@@ -127,7 +110,7 @@ impl Files for V2Files {
         self.dir.join(file).exists()
     }
     fn read(&self, _c: &str, file: &str) -> io::Result<String> {
-        read_pseudo(self.dir.join(file))
+        crate::sys::read_pseudo(self.dir.join(file))
     }
     fn write(&mut self, _c: &str, file: &str, value: &str) -> io::Result<()> {
         write_raw(&self.dir.join(file), value)

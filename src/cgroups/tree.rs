@@ -12,7 +12,7 @@ use super::resources::errtext;
 
 /// All pids in `dir` and its descendants.
 pub(super) fn collect_procs(dir: &Path, out: &mut Vec<i32>) -> io::Result<()> {
-    match super::files::read_pseudo(dir.join("cgroup.procs")) {
+    match crate::sys::read_pseudo(dir.join("cgroup.procs")) {
         Ok(s) => out.extend(s.lines().filter_map(|l| l.trim().parse::<i32>().ok())),
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e),

@@ -39,7 +39,6 @@ pub fn start(g: &Global, id: &str) -> Result<()> {
 /// `start` of a container already open and locked (`run` hands over the one it created).
 pub fn start_locked(c: &mut Container) -> Result<()> {
     let id = c.state().id.clone();
-    let id = id.as_str();
     match c.state().status {
         Status::Created => {}
         Status::Stopped => bail!("cannot start container {id:?}: it has stopped"),
