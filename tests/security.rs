@@ -833,8 +833,9 @@ fn userns_forbidden_mounts_are_refused_clearly() {
 
 /// A minimal seccomp agent: accepts one connection on `sock`, takes the ContainerProcessState
 /// JSON and the notify fd, and answers every notification with ENAMETOOLONG. Returns the JSON
-/// and the number of notifications handled. Bounded by `limit`.
-fn seccomp_agent(listener: std::os::unix::net::UnixListener, limit: Duration) -> (serde_json::Value, u32) {
+/// and the number of notifications handled. Bounded by `limit`. `accepted`, when given, hears
+/// once the connection is taken, so that a second agent on the same socket cannot take it.
+fn seccomp_agent(listener: std::os::unix::net::UnixListener, limit: Duration, accepted: Option<std::sync::mpsc::Sender<()>>) -> (serde_json::Value, u32) {
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
     let end = Instant::now() + limit;
     listener.set_nonblocking(true).unwrap();
@@ -845,6 +846,9 @@ fn seccomp_agent(listener: std::os::unix::net::UnixListener, limit: Duration) ->
             Err(e) => panic!("agent: no connection from the runtime: {e}"),
         }
     };
+    if let Some(tx) = accepted {
+        let _ = tx.send(());
+    }
     conn.set_nonblocking(false).unwrap();
     conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut buf = vec![0u8; 65536];
@@ -897,7 +901,7 @@ fn seccomp_notify_fd_and_state_reach_the_agent() {
     let ctx = Ctx::new("notify");
     let sock = ctx.path("agent.sock");
     let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
-    let agent = std::thread::spawn(move || seccomp_agent(listener, Duration::from_secs(25)));
+    let agent = std::thread::spawn(move || seccomp_agent(listener, Duration::from_secs(25), None));
     let mut cfg = ctx.config();
     cfg["root"]["readonly"] = json!(false);
     cfg["annotations"] = json!({"org.test": "yes"});
@@ -938,7 +942,8 @@ fn seccomp_notify_fd_of_an_exec_reaches_the_agent() {
     let sock = ctx.path("agent.sock");
     let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
     let second = listener.try_clone().unwrap();
-    let init_agent = std::thread::spawn(move || seccomp_agent(listener, Duration::from_secs(25)));
+    let (init_accepted, init_connected) = std::sync::mpsc::channel();
+    let init_agent = std::thread::spawn(move || seccomp_agent(listener, Duration::from_secs(25), Some(init_accepted)));
     let mut cfg = ctx.config();
     cfg["root"]["readonly"] = json!(false);
     cfg["linux"]["seccomp"] = json!({
@@ -950,7 +955,10 @@ fn seccomp_notify_fd_of_an_exec_reaches_the_agent() {
     ctx.set(&mut cfg, &id, &["sleep", "1000"]);
     let o = ctx.cmd(&["run", "-d", "--bundle", ctx.bundle.to_str().unwrap(), &id], None);
     assert!(o.ok(), "{o:?}");
-    let exec_agent = std::thread::spawn(move || seccomp_agent(second, Duration::from_secs(20)));
+    // The init's connection is queued by now; the exec's agent starts listening only once the
+    // init's agent has taken it (on a busy host the exec's agent could take it first).
+    init_connected.recv_timeout(Duration::from_secs(20)).expect("the init's agent got its connection");
+    let exec_agent = std::thread::spawn(move || seccomp_agent(second, Duration::from_secs(20), None));
     let o = ctx.cmd(&["exec", &id, "sh", "-c", "mkdir /tmp/y; echo rc=$?"], None);
     let (state, handled) = exec_agent.join().expect("exec agent thread");
     assert!(o.ok() && o.stdout.contains("rc=1"), "the agent's answer reached the exec'd process: {o:?}");
