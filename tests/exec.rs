@@ -479,6 +479,23 @@ fn missing_binary_names_the_path_and_leaves_nothing() {
     ct.assert_only_init();
 }
 
+/// The program is found and executable but execve refuses it (ENOEXEC), after the process
+/// reported Ready and went on without waiting for the runtime: the failure still reaches
+/// the user as runc words it, with exit 255, no pid file and no process left behind.
+#[test]
+fn execve_failure_after_setup_is_reported() {
+    let ct = Ct::start("noexec", |_| {});
+    let bogus = ct.rootfs().join("bogus");
+    std::fs::write(&bogus, [0u8, 1, 2, 3, 4, 5, 6, 7]).unwrap();
+    std::fs::set_permissions(&bogus, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let pid_file = ct.root.path().join("exec.pid");
+    let out = ct.exec(&["--pid-file", pid_file.to_str().unwrap()], &["/bogus"]);
+    assert_eq!(out.status.code(), Some(255), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("exec /bogus: exec format error"), "{}", text(&out.stderr));
+    assert!(!pid_file.exists());
+    ct.assert_only_init();
+}
+
 #[test]
 fn stopped_and_unknown_containers() {
     let ct = Ct::start("stopped", |_| {});

@@ -8,7 +8,8 @@
 //!                                   setns(every other namespace, user first);
 //!                                   pty; rlimits; cwd; seccomp /
 //!                                   identity / caps / NNP; program looked up ──► Ready
-//!           Go ────────────────────────────────────────────────────────►
+//!           Go ──────────────────────────────────────────────────────────►
+//!           (only when the parent writes cgroup.procs or sets the final CPU affinity)
 //!                                   exec (the channel is close-on-exec: EOF means success)
 //!           EOF ◄─────── or Error(why) if the execve failed
 //!
@@ -182,19 +183,25 @@ pub fn spawn(cfg: &ExecConfig) -> Result<i32> {
             Err(e) => Err(e),
         }
     };
+    // The child waits for Go only when the parent has work between its setup and its execve
+    // (cgroup.procs writes, the final CPU affinity); otherwise it execs at once, which saves
+    // a round trip of wake-ups on every exec. Read by the child as it was at its fork.
+    let final_affinity = affinity.is_some_and(|a| a.cpu_affinity_final().is_some());
+    let mut wait_for_go = final_affinity || !parent_writes.is_empty();
     let pid = match v2_dir.as_ref().map(|d| fork(Some(d.as_raw_fd()))) {
         Some(Ok(p)) => p,
         // No clone3 / CLONE_INTO_CGROUP here, or the cgroup refuses it: the slow path.
         Some(Err(_)) => {
             let (dir, _) = cfg.cgroup_dirs.iter().find(|(_, v2)| *v2).expect("v2 dir");
             parent_writes.push(dir.clone());
+            wait_for_go = true;
             fork(None)?
         }
         None => fork(None)?,
     };
     if pid == 0 {
         drop(parent);
-        child_main(cfg, &target, &tasks, &child, last_cap, setgroups_allowed);
+        child_main(cfg, &target, &tasks, &child, Setup { last_cap, setgroups_allowed, wait_for_go });
     }
     super::tuning::restore_affinity(runtime_affinity);
     drop(child);
@@ -234,7 +241,7 @@ pub fn spawn(cfg: &ExecConfig) -> Result<i32> {
     if let Err(e) = super::tuning::final_affinity(affinity, pid) {
         return Err(abort(e));
     }
-    if let Err(e) = parent.send(&Msg::Go(pid)) {
+    if wait_for_go && let Err(e) = parent.send(&Msg::Go(pid)) {
         return Err(abort(e));
     }
     if cfg.no_wait_exec {
@@ -249,8 +256,16 @@ pub fn spawn(cfg: &ExecConfig) -> Result<i32> {
     }
 }
 
-fn child_main(cfg: &ExecConfig, target: &Target, tasks: &[OwnedFd], ch: &Channel, last_cap: u8, setgroups_allowed: bool) -> ! {
-    let err = match child_setup(cfg, target, tasks, ch, last_cap, setgroups_allowed) {
+/// What the parent found out for the child before the fork.
+struct Setup {
+    last_cap: u8,
+    setgroups_allowed: bool,
+    /// The parent has work to do once the child is Ready: wait for its Go.
+    wait_for_go: bool,
+}
+
+fn child_main(cfg: &ExecConfig, target: &Target, tasks: &[OwnedFd], ch: &Channel, setup: Setup) -> ! {
+    let err = match child_setup(cfg, target, tasks, ch, &setup) {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -258,7 +273,7 @@ fn child_main(cfg: &ExecConfig, target: &Target, tasks: &[OwnedFd], ch: &Channel
     unsafe { libc::_exit(255) }
 }
 
-fn child_setup(cfg: &ExecConfig, target: &Target, tasks: &[OwnedFd], ch: &Channel, last_cap: u8, setgroups_allowed: bool) -> Result<std::convert::Infallible> {
+fn child_setup(cfg: &ExecConfig, target: &Target, tasks: &[OwnedFd], ch: &Channel, setup: &Setup) -> Result<std::convert::Infallible> {
     let process = cfg.process;
     // CVE-2019-5736: while this (runtime) code runs among the container's processes, nothing
     // there may ptrace it or open /proc/PID/exe. execve makes the program dumpable again.
@@ -311,8 +326,8 @@ fn child_setup(cfg: &ExecConfig, target: &Target, tasks: &[OwnedFd], ch: &Channe
         personality: cfg.personality,
         memory_policy: cfg.spec.linux().as_ref().and_then(|l| l.memory_policy().as_ref()),
         seccomp: cfg.seccomp,
-        last_cap,
-        setgroups_allowed,
+        last_cap: setup.last_cap,
+        setgroups_allowed: setup.setgroups_allowed,
     };
     finalize::confine(&crate::kernel::Host, &limits, ch, 255)?;
 
@@ -320,10 +335,12 @@ fn child_setup(cfg: &ExecConfig, target: &Target, tasks: &[OwnedFd], ch: &Channe
     let args = process.args().clone().unwrap_or_default();
     let program = finalize::lookup(args.first().context("process.args: empty")?, &env)?;
     ch.send(&Msg::Ready)?;
-    match ch.recv()? {
-        Some(Msg::Go(_)) => {}
-        // The parent gave up; its error is what the user sees.
-        _ => unsafe { libc::_exit(255) },
+    if setup.wait_for_go {
+        match ch.recv()? {
+            Some(Msg::Go(_)) => {}
+            // The parent gave up; its error is what the user sees.
+            _ => unsafe { libc::_exit(255) },
+        }
     }
     let umask = process.user().umask().unwrap_or(0o022);
     finalize::exec(&program, &args, &env, cfg.preserve_fds, umask)
