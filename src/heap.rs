@@ -8,9 +8,9 @@
 //! long-lived one (`run` in the foreground, `events`) reuses its blocks, so its memory stays
 //! at the peak of what it held at once.
 //!
-//! Blocks of up to 128 KiB (the sync channel's 64 KiB receive buffer included) come from here;
-//! larger ones, and alignments over a page, go to the system allocator. A block's class
-//! follows from its `Layout` alone, so `dealloc` needs no header and no address lookup.
+//! Blocks of up to 128 KiB come from here; larger ones, and alignments over a page, go to the
+//! system allocator. A block's class follows from its `Layout` alone, so `dealloc` needs no
+//! header and no address lookup.
 //! Fresh memory (never handed out) is zero already: `alloc_zeroed` touches only reused blocks.
 //!
 //! Only the `bulkhead` binary installs it (src/main.rs); bulkhead-bundle and the tests keep

@@ -101,14 +101,34 @@ impl Channel {
         crate::console::send_fd(self.0.as_raw_fd(), fd, "N").context("sending a mount namespace on the init sync channel")
     }
 
+    /// The length of the next message (0: the other side is gone), without taking it; the
+    /// peek carries no control buffer, so no fd attached to the message is installed twice.
+    fn next_size(&self) -> nix::Result<usize> {
+        // SAFETY: a zero-length read into no buffer; MSG_TRUNC makes it return the real length.
+        let n = unsafe { libc::recv(self.0.as_raw_fd(), std::ptr::null_mut(), 0, libc::MSG_PEEK | libc::MSG_TRUNC) };
+        nix::errno::Errno::result(n).map(|n| n as usize)
+    }
+
     /// The next message, or None when the other side is gone. An fd attached to a SeccompFd
     /// message is returned in it; fds attached to anything else are closed.
     pub fn recv(&self) -> Result<Option<Msg>> {
         use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-        let mut buf = vec![0u8; 65_536];
+        let mut buf = Vec::new();
         let mut fds: Vec<i32> = Vec::new();
         let mut reset_seen = false;
         let n = loop {
+            // The buffer is the message's size, learnt by a peek: a fixed 64 KiB one was zeroed
+            // again on every reuse (and, in a forked child, copied page by page).
+            let size = match self.next_size() {
+                Ok(size) => size,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(nix::errno::Errno::ECONNRESET) if !reset_seen => {
+                    reset_seen = true;
+                    continue;
+                }
+                Err(e) => return Err(e).context("reading the init sync channel"),
+            };
+            buf.resize(size.max(1), 0);
             let mut space = nix::cmsg_space!([std::os::fd::RawFd; 4]);
             let mut iov = [std::io::IoSliceMut::new(&mut buf)];
             match recvmsg::<()>(self.0.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
@@ -199,6 +219,18 @@ mod tests {
         }
         drop(a);
         assert_eq!(b.recv().unwrap(), None);
+    }
+
+    #[test]
+    fn a_long_message_arrives_whole_after_a_short_one() {
+        let (a, b) = pair().unwrap();
+        let long = "x".repeat(40_000);
+        a.send(&Msg::Ready).unwrap();
+        a.send(&Msg::Error(long.clone())).unwrap();
+        a.send(&Msg::Go(7)).unwrap();
+        assert_eq!(b.recv().unwrap(), Some(Msg::Ready));
+        assert_eq!(b.recv().unwrap(), Some(Msg::Error(long)));
+        assert_eq!(b.recv().unwrap(), Some(Msg::Go(7)));
     }
 
     #[test]
