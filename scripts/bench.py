@@ -6,6 +6,9 @@ Sequential part, for each iteration, runtime by runtime (order rotated every ite
              any runtime must at least pay: the namespaces, a fork, an exec of the same
              payload), once per iteration
   exec floor: `nsenter -t PID -m -u -i -n -p -r -w /bin/true` into the exec container's init
+  payload:   the rootfs's /bin/true run directly, no namespaces: what every figure pays for the
+             program itself (busybox's static glibc start-up is slow in a VM), printed so that
+             exec can be compared above it
   run:       `RT --root R run --bundle B ID` of /bin/true, unique cgroupsPath per run
   run-nocg:  the same without linux.cgroupsPath (each runtime's default cgroup)
   lifecycle: `create --bundle B --pid-file P ID`, `start ID`, wait until the container
@@ -278,8 +281,9 @@ def sequential(args, rts, template, workers, tag):
     have_time = os.access(TIME, os.X_OK)
     seq = 0
     tty = sys.stderr.isatty()
-    floor = {"samples_ns": [], "exec_samples_ns": []}
+    floor = {"samples_ns": [], "exec_samples_ns": [], "payload_samples_ns": []}
     fargv = floor_argv(template)
+    pargv = fargv[-1:]
     eargv = None
 
     def one(rt, op, rss):
@@ -344,6 +348,9 @@ def sequential(args, rts, template, workers, tag):
                     res = workers[False].call({"op": "run", "argv": eargv})
                     if res["rc"] == 0:
                         floor["exec_samples_ns"].append(res["ns"])
+                res = workers[False].call({"op": "run", "argv": pargv})
+                if res["rc"] == 0:
+                    floor["payload_samples_ns"].append(res["ns"])
             for op in OPS:
                 for rt in order:
                     if rt["failed"]:
@@ -427,6 +434,8 @@ def report(args, rts, floor, rss_n, rss_floor, par):
     efl = med_ms(floor["exec_samples_ns"])
     if floor.get("exec_argv"):
         print("  exec floor = `%s` into the exec container: %.2f ms" % (" ".join(floor["exec_argv"]), efl))
+    pay = med_ms(floor.get("payload_samples_ns", []))
+    print("  payload   = `%s` alone, no namespaces: %.2f ms" % (floor_argv(json.load(open(args.template)))[-1], pay))
     print("  run       = `run --bundle B ID` of /bin/true, unique cgroupsPath; run-nocg: none")
     print("  lifecycle = create + start + wait until stopped + delete")
     print("  exec      = `exec ID /bin/true` into a running container")
@@ -483,6 +492,12 @@ def report(args, rts, floor, rss_n, rss_floor, par):
             elif o["exec"] > efl:
                 line += "  exec %.2fx" % ((b["exec"] - efl) / (o["exec"] - efl))
             print(line)
+        # exec's own cost without the program's: each runtime's exec minus the payload alone.
+        for other in ("crun", "runc"):
+            o = med.get(other)
+            if o and pay == pay and b["exec"] > pay and o["exec"] > pay:
+                print("above the payload, bulkhead/%-5s exec %.2fx (%.2f ms vs %.2f ms)" % (
+                    other, (b["exec"] - pay) / (o["exec"] - pay), b["exec"] - pay, o["exec"] - pay))
     if par:
         counts = sorted({int(w) for v in par.values() for w in v})
         print()
