@@ -28,6 +28,7 @@ Everything measured (every sample) goes to --out (default DIR/results.json).
 """
 import argparse
 import json
+import math
 import os
 import select
 import statistics
@@ -495,7 +496,7 @@ def report(args, rts, floor, rss_n, rss_floor, par):
         # exec's own cost without the program's: each runtime's exec minus the payload alone.
         for other in ("crun", "runc"):
             o = med.get(other)
-            if o and pay == pay and b["exec"] > pay and o["exec"] > pay:
+            if o and not math.isnan(pay) and b["exec"] > pay and o["exec"] > pay:
                 print("above the payload, bulkhead/%-5s exec %.2fx (%.2f ms vs %.2f ms)" % (
                     other, (b["exec"] - pay) / (o["exec"] - pay), b["exec"] - pay, o["exec"] - pay))
     if par:

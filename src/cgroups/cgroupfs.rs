@@ -12,11 +12,11 @@ use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 
 use super::files::{V1Files, V2Files, read_ctx, write_ctx, write_raw};
-use crate::sys::read_pseudo;
 use super::freezer::Freezer;
 use super::resources::{self, Ctx, errtext};
 use super::tree::{collect_procs, remove_cgroup_tree};
 use super::{Hierarchy, Layout, Manager, Warnings, devices, layout, stats};
+use crate::sys::read_pseudo;
 
 /// The container's cgroup under the cgroupfs driver: one directory per hierarchy.
 #[derive(Serialize, Deserialize, Clone, Debug)]

@@ -186,8 +186,8 @@ pub fn spawn(cfg: &ExecConfig) -> Result<i32> {
     // The child waits for Go only when the parent has work between its setup and its execve
     // (cgroup.procs writes, the final CPU affinity); otherwise it execs at once, which saves
     // a round trip of wake-ups on every exec. Read by the child as it was at its fork.
-    let final_affinity = affinity.is_some_and(|a| a.cpu_affinity_final().is_some());
-    let mut wait_for_go = final_affinity || !parent_writes.is_empty();
+    let sets_final_affinity = affinity.is_some_and(|a| a.cpu_affinity_final().is_some());
+    let mut wait_for_go = sets_final_affinity || !parent_writes.is_empty();
     let pid = match v2_dir.as_ref().map(|d| fork(Some(d.as_raw_fd()))) {
         Some(Ok(p)) => p,
         // No clone3 / CLONE_INTO_CGROUP here, or the cgroup refuses it: the slow path.
