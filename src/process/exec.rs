@@ -4,6 +4,8 @@
 //!           v1 `tasks` files and the v2 directory opened,
 //!           setns(pid ns) for its own children only,
 //!           clone3(CLONE_INTO_CGROUP v2 dir) ──────────────────────────► child
+//!           (+ CLONE_VM | CLONE_VFORK when the child never waits for us: we sleep until
+//!           its execve, and no memory is copied; see spawn_sharing_memory)
 //!                                   non-dumpable; "0" → each v1 tasks file;
 //!                                   setns(every other namespace, user first);
 //!                                   pty; rlimits; cwd; seccomp /
@@ -188,16 +190,23 @@ pub fn spawn(cfg: &ExecConfig) -> Result<i32> {
     // a round trip of wake-ups on every exec. Read by the child as it was at its fork.
     let sets_final_affinity = affinity.is_some_and(|a| a.cpu_affinity_final().is_some());
     let mut wait_for_go = sets_final_affinity || !parent_writes.is_empty();
-    let pid = match v2_dir.as_ref().map(|d| fork(Some(d.as_raw_fd()))) {
-        Some(Ok(p)) => p,
-        // No clone3 / CLONE_INTO_CGROUP here, or the cgroup refuses it: the slow path.
-        Some(Err(_)) => {
-            let (dir, _) = cfg.cgroup_dirs.iter().find(|(_, v2)| *v2).expect("v2 dir");
-            parent_writes.push(dir.clone());
-            wait_for_go = true;
-            fork(None)?
-        }
-        None => fork(None)?,
+    let into = v2_dir.as_ref().map(|d| d.as_raw_fd());
+    let shared = (!wait_for_go && may_share_memory(cfg))
+        .then(|| spawn_sharing_memory(into, || child_main(cfg, &target, &tasks, &child, Setup { last_cap, setgroups_allowed, wait_for_go })))
+        .flatten();
+    let pid = match shared {
+        Some(p) => p,
+        None => match into.map(|fd| fork(Some(fd))) {
+            Some(Ok(p)) => p,
+            // No clone3 / CLONE_INTO_CGROUP here, or the cgroup refuses it: the slow path.
+            Some(Err(_)) => {
+                let (dir, _) = cfg.cgroup_dirs.iter().find(|(_, v2)| *v2).expect("v2 dir");
+                parent_writes.push(dir.clone());
+                wait_for_go = true;
+                fork(None)?
+            }
+            None => fork(None)?,
+        },
     };
     if pid == 0 {
         drop(parent);
@@ -254,6 +263,32 @@ pub fn spawn(cfg: &ExecConfig) -> Result<i32> {
         Ok(Some(other)) => Err(abort(anyhow::anyhow!("unexpected {other:?} from the exec'd process"))),
         Err(e) => Err(abort(e)),
     }
+}
+
+/// The child may share our memory until its execve when it never waits for us: not for Go
+/// (checked by the caller), not for a seccomp agent's answer, and not behind a terminal. A
+/// time namespace refuses setns from a process whose memory is shared (EUSERS).
+fn may_share_memory(cfg: &ExecConfig) -> bool {
+    !cfg.seccomp.is_some_and(|f| f.needs_listener())
+        && !cfg.process.terminal().unwrap_or(false)
+        && !cfg.namespaces.contains(&LinuxNamespaceType::Time)
+}
+
+/// Starts the child with CLONE_VM | CLONE_VFORK (sys::clone3_vfork): we go on once it has
+/// exec'd or exited. None where the kernel refuses it (no clone3, CLONE_VM after
+/// setns(CLONE_NEWPID) on old kernels, a cgroup that refuses CLONE_INTO_CGROUP): the caller
+/// forks instead.
+fn spawn_sharing_memory(into: Option<RawFd>, child: impl FnOnce()) -> Option<i32> {
+    // The child makes the memory it shares with us non-dumpable (see child_setup); ours again
+    // once it has exec'd.
+    let dumpable = unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) };
+    // SAFETY: the runtime is single-threaded; child_main ends in execve or _exit and, with
+    // may_share_memory, never waits for us.
+    let pid = unsafe { crate::sys::clone3_vfork(into, child) }.ok()?;
+    if dumpable == 1 {
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) };
+    }
+    Some(pid)
 }
 
 /// What the parent found out for the child before the fork.
