@@ -38,11 +38,20 @@ struct Heap {
 }
 
 pub struct Classes {
-    lock: AtomicBool,
     heap: UnsafeCell<Heap>,
 }
 
-// SAFETY: every access to `heap` holds `lock`.
+/// The heap's lock, one for the process (there is one `Classes`, the global allocator).
+static LOCK: AtomicBool = AtomicBool::new(false);
+
+/// True while an allocation or free is under way, or after a process that shared our memory
+/// (exec's CLONE_VM child) died inside one: then the free lists may be half-updated and the
+/// next allocation would spin forever.
+pub fn held() -> bool {
+    LOCK.load(Ordering::Acquire)
+}
+
+// SAFETY: every access to `heap` holds `LOCK`.
 unsafe impl Sync for Classes {}
 
 impl Default for Classes {
@@ -63,16 +72,16 @@ fn class_of(l: Layout) -> Option<(usize, usize)> {
 
 impl Classes {
     pub const fn new() -> Self {
-        Classes { lock: AtomicBool::new(false), heap: UnsafeCell::new(Heap { next: 0, end: 0, free: [0; CLASSES] }) }
+        Classes { heap: UnsafeCell::new(Heap { next: 0, end: 0, free: [0; CLASSES] }) }
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut Heap) -> R) -> R {
-        while self.lock.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
+        while LOCK.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
             std::hint::spin_loop();
         }
         // SAFETY: the lock is held.
         let r = f(unsafe { &mut *self.heap.get() });
-        self.lock.store(false, Ordering::Release);
+        LOCK.store(false, Ordering::Release);
         r
     }
 

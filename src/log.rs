@@ -67,6 +67,12 @@ pub fn file_fd() -> Option<std::os::fd::RawFd> {
     LOGGER.lock().ok().and_then(|l| l.file.as_ref().map(|f| f.as_raw_fd()))
 }
 
+/// True while a record is being written, or after a process that shared our memory (exec's
+/// CLONE_VM child) died writing one: the next record would wait forever.
+pub fn held() -> bool {
+    matches!(LOGGER.try_lock(), Err(std::sync::TryLockError::WouldBlock))
+}
+
 pub fn debug_enabled() -> bool {
     LOGGER.lock().map(|l| l.debug).unwrap_or(false)
 }

@@ -362,30 +362,37 @@ mod tests {
         0
     }
 
+    /// Run by the test below in a process of its own (this test binary again, this test
+    /// alone): exits with vfork_checks' code.
+    #[test]
+    #[ignore = "a helper process of clone3_vfork_child_shares_memory_and_leaves_our_frame_alone"]
+    fn clone3_vfork_probe() {
+        std::process::exit(vfork_checks());
+    }
+
     /// The child shares our memory and runs below our frame: we see what it wrote, our own
     /// locals are intact, and a backtrace taken in the child ends instead of walking into our
     /// frames with its stack pointer (with a return address into our code it looped or
-    /// crashed).
+    /// crashed). In a fresh single-threaded process: a child that crashed holding a lock would
+    /// hang this one, and a fork of this multi-threaded one could inherit a lock held.
     #[test]
     fn clone3_vfork_child_shares_memory_and_leaves_our_frame_alone() {
-        let probe = unsafe { libc::fork() };
-        if probe == 0 {
-            unsafe { libc::_exit(vfork_checks()) };
-        }
-        assert!(probe > 0, "fork: {}", std::io::Error::last_os_error());
-        let mut status = 0;
+        let mut probe = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--ignored", "--exact", "sys::tests::clone3_vfork_probe", "--test-threads=1"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("running the probe");
         for _ in 0..200 {
-            if unsafe { libc::waitpid(probe, &mut status, libc::WNOHANG) } == probe {
-                let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -libc::WTERMSIG(status) };
+            if let Some(status) = probe.try_wait().unwrap() {
                 // 1: clone3 failed, 2: the child's write is not in our memory, 3: it wrote
-                // into our frame, 4: it did not exit 7; negative: the signal that killed us.
-                assert_eq!(code, 0, "clone3_vfork check failed");
+                // into our frame, 4: it did not exit 7; None: a signal killed the probe.
+                assert_eq!(status.code(), Some(0), "clone3_vfork check failed: {status}");
                 return;
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        unsafe { libc::kill(probe, libc::SIGKILL) };
-        unsafe { libc::waitpid(probe, &mut status, 0) };
+        let _ = probe.kill();
+        let _ = probe.wait();
         panic!("clone3_vfork: no result in 20 s (the child hung, or crashed holding a lock)");
     }
 }

@@ -191,9 +191,16 @@ pub fn spawn(cfg: &ExecConfig) -> Result<i32> {
     let sets_final_affinity = affinity.is_some_and(|a| a.cpu_affinity_final().is_some());
     let mut wait_for_go = sets_final_affinity || !parent_writes.is_empty();
     let into = v2_dir.as_ref().map(|d| d.as_raw_fd());
-    let shared = (!wait_for_go && may_share_memory(cfg))
-        .then(|| spawn_sharing_memory(into, || child_main(cfg, &target, &tasks, &child, Setup { last_cap, setgroups_allowed, wait_for_go })))
-        .flatten();
+    // Held until we return: by then the child has left our memory (see NonDumpable).
+    let mut _non_dumpable = None;
+    let shared = if !wait_for_go && may_share_memory(cfg) {
+        let guard = NonDumpable::set();
+        let pid = spawn_sharing_memory(into, || child_main(cfg, &target, &tasks, &child, Setup { last_cap, setgroups_allowed, wait_for_go }));
+        _non_dumpable = pid.map(|_| guard);
+        pid
+    } else {
+        None
+    };
     let pid = match shared {
         Some(p) => p,
         None => match into.map(|fd| fork(Some(fd))) {
@@ -279,16 +286,46 @@ fn may_share_memory(cfg: &ExecConfig) -> bool {
 /// setns(CLONE_NEWPID) on old kernels, a cgroup that refuses CLONE_INTO_CGROUP): the caller
 /// forks instead.
 fn spawn_sharing_memory(into: Option<RawFd>, child: impl FnOnce()) -> Option<i32> {
-    // The child makes the memory it shares with us non-dumpable (see child_setup); ours again
-    // once it has exec'd.
-    let dumpable = unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) };
     // SAFETY: the runtime is single-threaded; child_main ends in execve or _exit and, with
     // may_share_memory, never waits for us.
     let pid = unsafe { crate::sys::clone3_vfork(into, child) }.ok()?;
-    if dumpable == 1 {
-        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) };
+    // A child killed (SIGKILL: `kill --all`, the container's init dying) inside an allocation
+    // or a log write left that lock held in our memory, and maybe a free list half-updated:
+    // nothing here may allocate again. Its error cannot be reported through the heap either.
+    if crate::heap::held() || crate::log::held() {
+        let msg = b"bulkhead: exec failed: the process was killed during its setup\n";
+        unsafe {
+            libc::write(2, msg.as_ptr().cast(), msg.len());
+            libc::_exit(255)
+        }
     }
     Some(pid)
+}
+
+/// Our memory is non-dumpable while a child runs on it: from before the clone (the child
+/// starts with our credentials) until it has left it. Restored on drop, which `spawn` holds
+/// until it returns: after the channel's EOF, which the kernel sends only once the execve has
+/// switched the child to its new memory, or after the child was reaped. Restoring when the
+/// vfork wait ends would be too early (the kernel wakes us before the switch, a window in which
+/// a container process could open /proc/<child>/exe: CVE-2019-5736).
+struct NonDumpable {
+    restore: bool,
+}
+
+impl NonDumpable {
+    fn set() -> NonDumpable {
+        let was = unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) };
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+        NonDumpable { restore: was == 1 }
+    }
+}
+
+impl Drop for NonDumpable {
+    fn drop(&mut self) {
+        if self.restore {
+            unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) };
+        }
+    }
 }
 
 /// What the parent found out for the child before the fork.
