@@ -37,6 +37,8 @@ cleanup() {
     fi
     for id in $(ls "$work/root" 2>/dev/null); do "$work/bulkhead" --root "$work/root" delete --force "$id" 2>/dev/null || true; done
     rm -rf "$work"
+    local h
+    for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do rmdir "$h/bh-hot-$$" 2>/dev/null || true; done
 }
 trap cleanup EXIT
 trap 'echo "hot-functions: failed at line $LINENO" >&2' ERR
@@ -72,9 +74,9 @@ echo "hot-functions: $(wc -l <"$work/probes") probes; running the workload"
 # The workload: every command of the start-up path, twice.
 B=$work/bulkhead R=$work/root
 scripts/mkbundle.sh "$work/bundle" "$B" /bin/true >/dev/null   # `bulkhead spec` is part of the workload
-python3 - "$work" <<'PY'
+python3 - "$work" "$$" <<'PY'
 import json, os, sys
-w = sys.argv[1]
+w, tag = sys.argv[1], sys.argv[2]
 c = json.load(open(os.path.join(w, "bundle", "config.json")))
 c["root"]["path"] = os.path.join(w, "bundle", "rootfs")
 def bundle(name, args, cg):
@@ -86,20 +88,35 @@ def bundle(name, args, cg):
     else:
         c["linux"].pop("cgroupsPath", None)
     json.dump(c, open(os.path.join(d, "config.json"), "w"))
-bundle("b-true", ["true"], "/bh-hot-%d/r" % os.getpid())
-bundle("b-sleep", ["sleep", "1000"], "/bh-hot-%d/d" % os.getpid())
+bundle("b-true", ["true"], "/bh-hot-%s/r" % tag)
+for i in (1, 2):
+    bundle("b-sleep%d" % i, ["sleep", "1000"], "/bh-hot-%s/d%d" % (tag, i))
 bundle("b-nocg", ["true"], None)
 PY
+# Hit counts are cumulative: a snapshot after each phase tells which phases hit a function.
+snap() { cp "$T/uprobe_profile" "$work/profile.$1"; }
+for i in 1 2; do
+    $B --root $R run -d --bundle "$work/b-sleep$i" d$i </dev/null >/dev/null
+done
+snap setup
+for i in 1 2; do
+    $B --root $R exec d$i /bin/true
+done
+snap exec
 for i in 1 2; do
     $B --root $R run --bundle "$work/b-true" r$i </dev/null >/dev/null
     $B --root $R run --bundle "$work/b-nocg" n$i </dev/null >/dev/null
+done
+snap run
+for i in 1 2; do
     $B --root $R create --bundle "$work/b-true" --pid-file "$work/pid" c$i </dev/null >/dev/null
     $B --root $R state c$i >/dev/null
     $B --root $R start c$i
     for _ in $(seq 50); do [ "$($B --root $R state c$i | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')" = stopped ] && break; sleep 0.1; done
     $B --root $R delete c$i
-    $B --root $R run -d --bundle "$work/b-sleep" d$i </dev/null >/dev/null
-    $B --root $R exec d$i /bin/true
+done
+snap lifecycle
+for i in 1 2; do
     $B --root $R state d$i >/dev/null
     $B --root $R list >/dev/null
     $B --root $R ps d$i >/dev/null
@@ -110,19 +127,42 @@ for i in 1 2; do
     $B --root $R kill d$i KILL
     $B --root $R delete --force d$i
 done
+snap other
 echo 0 >"$T/instances/bh-hot/events/bh_hot/enable"
 
-# Hottest first (the allocator, memcpy, then what each command calls).
-python3 - "$work/names" "$T/uprobe_profile" "$work/bulkhead" >"$work/hot.txt" <<'PY'
+# The order, in blocks (hit counts descending within each), so that each command's code is
+# one run of pages rather than pages scattered among every other command's:
+#   1. hit by exec, run and the lifecycle (the allocator, memcpy, clap, serde, the state);
+#   2. exec's alone or with the lifecycle's, then exec's shared with run only;
+#   3. run's alone, then run's and the lifecycle's (the create path, the init);
+#   4. the lifecycle's alone, then the other commands' and the setup's.
+# exec then touches blocks 1-2 and run blocks 1-3: fewer faulted pages, page-table entries
+# and pages to unmap at exit than with one order by hit count for all commands.
+python3 - "$work/names" "$work" "$work/bulkhead" >"$work/hot.txt" <<'PY'
 import sys
 names = open(sys.argv[1]).read().split("\n")
-hits = []
-for line in open(sys.argv[2]):
-    f = line.split()
-    # "  FILE EVENT HITS", the event without its group
-    if len(f) == 3 and f[0] == sys.argv[3] and f[1].startswith("f") and int(f[2]) > 0:
-        hits.append((-int(f[2]), names[int(f[1][1:])]))
-for _, name in sorted(hits):
+def counts(phase):
+    c = {}
+    for line in open("%s/profile.%s" % (sys.argv[2], phase)):
+        # "  FILE EVENT HITS", the event without its group
+        f = line.split()
+        if len(f) == 3 and f[0] == sys.argv[3] and f[1].startswith("f"):
+            c[int(f[1][1:])] = int(f[2])
+    return c
+phases = ["setup", "exec", "run", "lifecycle", "other"]
+snaps = [counts(p) for p in phases]
+def hit(i, k):  # hit during phase k
+    return snaps[k].get(i, 0) > (snaps[k - 1].get(i, 0) if k else 0)
+def block(i):
+    e, r, l = hit(i, 1), hit(i, 2), hit(i, 3)
+    if e and r and l:
+        return 0
+    if e:
+        return 2 if r else 1
+    if r:
+        return 4 if l else 3
+    return 5 if l else 6
+for _, _, name in sorted((block(i), -n, names[i]) for i, n in snaps[-1].items() if n > 0):
     print(name)
 PY
 n=$(wc -l <"$work/hot.txt")

@@ -32,7 +32,7 @@ pub fn run(g: &Global, a: &ExecArgs) -> Result<i32> {
 
 fn exec(g: &Global, a: &ExecArgs) -> Result<i32> {
     let id = a.id.as_str();
-    let c = Root::new(&g.root).open_unlocked(id)?;
+    let (c, init) = Root::new(&g.root).open_unlocked_with_init(id, true)?;
     let st = c.state().clone();
     if st.status == Status::Stopped {
         bail!("cannot exec in a stopped container {id:?}");
@@ -97,7 +97,7 @@ fn exec(g: &Global, a: &ExecArgs) -> Result<i32> {
         no_wait_exec: frozen && a.detach,
         spec: &spec,
         state: &st,
-    })?;
+    }, init)?;
     drop(theirs);
     let handed_out = |p: &Path| crate::state::write_pid_file(p, pid);
     let pidfd_sent = || a.pidfd_socket.as_deref().map(|s| crate::console::send_pidfd(s, pid, "setns")).transpose();

@@ -93,7 +93,12 @@ fn ns_order(t: &LinuxNamespaceType) -> u8 {
     }
 }
 
-fn open_target(cfg: &ExecConfig) -> Result<Target> {
+/// `init`: a pidfd on the init already checked against its start time (state's
+/// `open_unlocked_with_init`), or None to open one here.
+fn open_target(cfg: &ExecConfig, init: Option<OwnedFd>) -> Result<Target> {
+    if let Some(fd) = init {
+        return Ok(Target::Pidfd(fd));
+    }
     let pid = cfg.init_pid;
     let gone = || anyhow::anyhow!("the container's init (pid {pid}) is no longer running");
     let target = match crate::sys::pidfd_open(pid) {
@@ -131,9 +136,10 @@ fn setns(fd: RawFd, flags: libc::c_int) -> std::io::Result<()> {
 }
 
 /// Starts the process and returns its pid (as the host sees it) once it has exec'd (or, with
-/// `no_wait_exec`, once it was told to). On error nothing is left running.
-pub fn spawn(cfg: &ExecConfig) -> Result<i32> {
-    let target = open_target(cfg)?;
+/// `no_wait_exec`, once it was told to). On error nothing is left running. `init`: see
+/// open_target.
+pub fn spawn(cfg: &ExecConfig, init: Option<OwnedFd>) -> Result<i32> {
+    let target = open_target(cfg, init)?;
     let has_pid_ns = cfg.namespaces.contains(&LinuxNamespaceType::Pid);
     // As runc: a user namespace whose setgroups is denied (its own, or the runtime's: `unshare
     // -r`) refuses setgroups(2) even with an empty list.
