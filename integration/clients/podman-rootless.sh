@@ -62,8 +62,20 @@ exec setpriv --reuid "$RL_UID" --regid "$RL_GID" --init-groups --reset-env \\
 SH
 }
 rpm() { rl podman "$@"; }
-# rpm_tty CMD...: podman with a terminal on stdin/stdout (script(1) makes the pty)
-rpm_tty() { rl script -qec "podman $*" /dev/null </dev/null; }
+# rpm_tty CMD...: podman with a terminal on stdin/stdout (script(1) makes the pty). script's
+# stdin stays open until podman is done (a pipe from a sleep, ended afterwards): at EOF on its
+# stdin script(1) passes an end-of-file to the pty, and `-i` podman then sometimes ended its
+# attach before the container's output came through (`run -it` lost all of it in 7 runs of 40
+# with runc, 11-18 with bulkhead; 0 of 40 with stdin open).
+rpm_tty() {
+    local rc=0 feed feeder
+    exec {feed}< <(exec sleep 300)
+    feeder=$!
+    rl script -qec "podman $*" /dev/null <&"$feed" || rc=$?
+    exec {feed}<&-
+    kill "$feeder" 2>/dev/null
+    return "$rc"
+}
 
 rl_setup() {
     local base
