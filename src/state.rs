@@ -298,22 +298,30 @@ impl Root {
 
     /// Reads a container without locking (for `state` and `list`).
     pub fn open_unlocked(&self, id: &str) -> Result<Container> {
-        Ok(self.open_unlocked_with_init(id, false)?.0)
+        let mut c = self.read_unlocked(id)?;
+        c.refresh();
+        Ok(c)
     }
 
-    /// As `open_unlocked`, and with `pidfd` a pidfd on the init when it is alive. The pidfd is
-    /// opened before the status check, so that one read of /proc/PID/stat both sets the status
-    /// and proves the handle names the container's init, not a process that reused its pid
-    /// (as `open_init`). None where the kernel has no pidfd_open.
-    pub fn open_unlocked_with_init(&self, id: &str, pidfd: bool) -> Result<(Container, Option<std::os::fd::OwnedFd>)> {
-        validate_id(id)?;
-        let mut c = Container { dir: self.container_dir(id), lock: None, state: None };
-        c.state = Some(c.read_state().context(Missing::State(id.to_string()))?);
+    /// As `open_unlocked`, with a pidfd on the init while it is alive (None where the kernel
+    /// has no pidfd_open). The pidfd is opened before the status check, so that one read of
+    /// /proc/PID/stat both sets the status and proves the handle names the container's init,
+    /// not a process that reused its pid (the argument of `open_init`).
+    pub fn open_unlocked_with_init(&self, id: &str) -> Result<(Container, Option<std::os::fd::OwnedFd>)> {
+        let mut c = self.read_unlocked(id)?;
         let pid = c.state().pid;
-        let fd = if pidfd && pid > 0 { crate::sys::pidfd_open(pid).ok() } else { None };
+        let fd = if pid > 0 { crate::sys::pidfd_open(pid).ok() } else { None };
         c.refresh();
         let alive = c.state().status != Status::Stopped;
         Ok((c, fd.filter(|_| alive)))
+    }
+
+    /// The recorded state, not yet checked against the init.
+    fn read_unlocked(&self, id: &str) -> Result<Container> {
+        validate_id(id)?;
+        let mut c = Container { dir: self.container_dir(id), lock: None, state: None };
+        c.state = Some(c.read_state().context(Missing::State(id.to_string()))?);
+        Ok(c)
     }
 }
 

@@ -32,7 +32,7 @@ pub fn run(g: &Global, a: &ExecArgs) -> Result<i32> {
 
 fn exec(g: &Global, a: &ExecArgs) -> Result<i32> {
     let id = a.id.as_str();
-    let (c, init) = Root::new(&g.root).open_unlocked_with_init(id, true)?;
+    let (c, init) = Root::new(&g.root).open_unlocked_with_init(id)?;
     let st = c.state().clone();
     if st.status == Status::Stopped {
         bail!("cannot exec in a stopped container {id:?}");
