@@ -175,9 +175,15 @@ impl Recorder {
 #[cfg(test)]
 fn shown(p: &Path) -> String {
     let s = p.to_string_lossy();
-    match s.strip_prefix("/proc/self/fd/") {
-        Some(_) => std::fs::read_link(p).map(|t| t.to_string_lossy().into_owned()).unwrap_or_else(|_| s.into_owned()),
-        None => s.into_owned(),
+    let Some(rest) = s.strip_prefix("/proc/self/fd/") else { return s.into_owned() };
+    // `/proc/self/fd/N/name`: a name in the directory behind N.
+    let (fd, tail) = rest.split_once('/').map_or((rest, None), |(fd, t)| (fd, Some(t)));
+    match std::fs::read_link(format!("/proc/self/fd/{fd}")) {
+        Ok(t) => match tail {
+            Some(tail) => format!("{}/{tail}", t.to_string_lossy()),
+            None => t.to_string_lossy().into_owned(),
+        },
+        Err(_) => s.into_owned(),
     }
 }
 

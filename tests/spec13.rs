@@ -8,10 +8,6 @@ use serde_json::{json, Value};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-fn push(c: &mut Ctx, ptr: &str, v: Value) {
-    c.config.pointer_mut(ptr).and_then(|a| a.as_array_mut()).unwrap_or_else(|| panic!("config has no array at {ptr}")).push(v);
-}
-
 fn features() -> Value {
     let o = rt_exec(&["features"]);
     o.assert_ok();

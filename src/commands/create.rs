@@ -32,6 +32,8 @@ pub fn create_from(g: &Global, id: &str, opts: &CreateArgs, bundle: Bundle, cons
     state::validate_id(id)?;
     let pid_file = opts.pid_file.as_ref().map(std::path::absolute).transpose().context("--pid-file")?;
     check_config(&bundle.spec, console.is_some())?;
+    // Made on another CPU while the rest is prepared (process::netns).
+    let net_ns = process::netns::Ahead::start(&bundle.spec);
     let seccomp = match bundle.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(s) => Some(crate::security::seccomp::compile_for_process(s)?),
         None => None,
@@ -45,7 +47,7 @@ pub fn create_from(g: &Global, id: &str, opts: &CreateArgs, bundle: Bundle, cons
         let (mut cgroup, fifo, start_error) = prepare_state(&mut c, id, &bundle, g.systemd_cgroup)?;
         make_cgroup(&mut c, id, &mut cgroup, &bundle.spec)?;
         crate::trace::mark("cgroups");
-        let pid = process::spawn(InitConfig {
+        let (pid, start_time) = process::spawn(InitConfig {
             id,
             spec: &bundle.spec,
             bundle: &bundle.dir,
@@ -58,12 +60,13 @@ pub fn create_from(g: &Global, id: &str, opts: &CreateArgs, bundle: Bundle, cons
             no_pivot: opts.no_pivot,
             no_new_keyring: opts.no_new_keyring,
             cgroup: &cgroup,
+            cgroup_made: matches!(cgroup, Cgroup::Fs(_)) && c.state().cgroup.is_some(),
             cgroup_unified: cgroup.layout() == crate::cgroups::Layout::Unified,
             seccomp: seccomp.as_ref(),
             state: c.state(),
-        })?;
+        }, net_ns)?;
         crate::debug!("create {id}: init {pid} set up, waiting for start on exec.fifo");
-        save_created(&mut c, pid)?;
+        save_created(&mut c, pid, start_time)?;
         crate::debug!("create {id}: state saved (created, pid {pid})");
         if let Some(p) = &pid_file {
             crate::state::write_pid_file(p, pid)?;
@@ -186,10 +189,10 @@ fn limit_hint(rootless: bool, layout: crate::cgroups::Layout) -> Option<&'static
 }
 
 /// The init waits for `start`: state {created, pid, its start time}.
-fn save_created(c: &mut Container, pid: i32) -> Result<()> {
+fn save_created(c: &mut Container, pid: i32, start_time: u64) -> Result<()> {
     let st = c.state_mut();
     st.pid = pid;
-    st.init_start_time = state::read_stat(pid).map(|s| s.1).unwrap_or(0);
+    st.init_start_time = start_time;
     c.transition(Status::Created)?;
     c.save()?;
     crate::trace::mark("state-created");

@@ -165,7 +165,7 @@ fn set_uts_names(spec: &oci_spec::runtime::Spec) -> Result<()> {
 
 fn prepare_rootfs(cfg: &InitConfig, plan: &Plan, ch: &Channel, joined: &Cell<bool>) -> Result<()> {
     // A rootless container may have no cgroup of its own: bind only what exists.
-    let cgroup_sources: Vec<_> = cfg.cgroup.mount_sources().into_iter().filter(|(_, d)| d.exists()).collect();
+    let cgroup_sources: Vec<_> = cfg.cgroup.mount_sources().into_iter().filter(|(_, d)| cfg.cgroup_made || d.exists()).collect();
     crate::rootfs::prepare(&Host, &crate::rootfs::RootfsConfig {
         spec: cfg.spec,
         rootfs: cfg.rootfs,

@@ -28,6 +28,7 @@ pub mod foreground;
 pub mod hostfs;
 pub mod init;
 pub mod namespaces;
+pub mod netns;
 pub mod sync;
 pub mod tuning;
 
@@ -59,6 +60,10 @@ pub struct InitConfig<'a> {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub cgroup: &'a Cgroup,
+    /// The cgroupfs driver made every hierarchy's directory before the clone: the init binds
+    /// them without a stat each (a rootless container may have none; the systemd driver
+    /// makes its scope after the clone).
+    pub cgroup_made: bool,
     pub cgroup_unified: bool,
     /// linux.seccomp, compiled before the clone so the init only has to load it.
     pub seccomp: Option<&'a crate::security::seccomp::CompiledFilter>,
@@ -86,8 +91,10 @@ fn fast_join_handles(cg: &Cgroup) -> (Vec<OwnedFd>, Option<OwnedFd>) {
     (tasks, v2)
 }
 
-/// Runs the create path and returns the init's pid once it waits for `start`.
-pub fn spawn(cfg: InitConfig) -> Result<i32> {
+/// Runs the create path and returns the init's pid and start time (/proc/PID/stat field 22,
+/// for state.json) once it waits for `start`. `net_ns`: the network namespace being made
+/// ahead for it (netns), joined before the clone.
+pub fn spawn(cfg: InitConfig, net_ns: netns::Ahead) -> Result<(i32, u64)> {
     let mut plan = namespaces::Plan::from_spec(cfg.spec);
     plan.in_userns = crate::security::rootless::in_userns(crate::security::rootless::facts(), plan.user);
     let joins = plan.open_joins()?;
@@ -96,27 +103,32 @@ pub fn spawn(cfg: InitConfig) -> Result<i32> {
     crate::rootfs::sources::check(cfg.spec)?;
     make_non_dumpable(&plan)?;
     let detach_hostfs = must_detach_hostfs(&cfg, &plan)?;
+    // The runtime forks only while single-threaded: the namespace's thread is done first.
+    let net_ns = net_ns.take();
+    crate::trace::mark("netns-wait");
     let init = if plan.needs_joiner() || detach_hostfs {
         clone_through_joiner(&cfg, &plan, &joins, detach_hostfs)?
     } else {
-        clone_into_cgroup(&cfg, &plan)?
+        clone_into_cgroup(&cfg, &plan, net_ns)?
     };
     crate::trace::mark("clone");
     crate::debug!("create {}: init cloned as pid {}{}", cfg.id, init.pid, if init.in_cgroup { " into its cgroup" } else { "" });
-    let r = handshake(&cfg, &plan, &init).and_then(|()| match &init.hostfs_ns {
-        Some(ns) => hostfs::detach_host_pseudofs(ns, cfg.rootfs),
-        None => Ok(()),
+    let r = handshake(&cfg, &plan, &init).and_then(|start_time| match &init.hostfs_ns {
+        Some(ns) => hostfs::detach_host_pseudofs(ns, cfg.rootfs).map(|()| start_time),
+        None => Ok(start_time),
     });
     crate::trace::mark("init");
-    if let Err(e) = r {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(init.pid), nix::sys::signal::Signal::SIGKILL);
-        // Reap it when it is our child; otherwise its new parent will.
-        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(init.pid), Some(nix::sys::wait::WaitPidFlag::__WALL));
-        return Err(e);
+    match r {
+        // Dropping `cfg` closes our copy of exec.fifo's read end: `run` starts the container
+        // next, and `start` sees the init's exec by that end going away.
+        Ok(start_time) => Ok((init.pid, start_time)),
+        Err(e) => {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(init.pid), nix::sys::signal::Signal::SIGKILL);
+            // Reap it when it is our child; otherwise its new parent will.
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(init.pid), Some(nix::sys::wait::WaitPidFlag::__WALL));
+            Err(e)
+        }
     }
-    // Dropping `cfg` closes our copy of exec.fifo's read end: `run` starts the container next,
-    // and `start` sees the init's exec by that end going away.
-    Ok(init.pid)
 }
 
 /// The cloned init, seen from the runtime.
@@ -208,10 +220,16 @@ fn clone_through_joiner(cfg: &InitConfig, plan: &namespaces::Plan, joins: &[(oci
 /// Fast cgroup join (as exec does, see process/exec.rs): born in the cgroup2 directory
 /// (CLONE_INTO_CGROUP), then the init moves itself into each v1 hierarchy. Without clone3
 /// (or when the cgroup refuses CLONE_INTO_CGROUP) the runtime writes cgroup.procs instead.
-fn clone_into_cgroup(cfg: &InitConfig, plan: &namespaces::Plan) -> Result<Init> {
+/// With `net_ns` (made ahead, see netns) the init is cloned in it, without CLONE_NEWNET.
+fn clone_into_cgroup(cfg: &InitConfig, plan: &namespaces::Plan, net_ns: Option<OwnedFd>) -> Result<Init> {
     let (parent, child) = sync::pair()?;
     let (tasks, v2) = if plan.new_user || crate::security::rootless::is_rootless_cgroups() { (Vec::new(), None) } else { fast_join_handles(cfg.cgroup) };
-    let flags = plan.clone_flags.bits() as u64;
+    let entered = net_ns.as_ref().and_then(|ns| netns::enter(ns).inspect_err(|e| crate::debug!("entering the network namespace made ahead: {e}; the clone makes one")).ok());
+    let mut clone_flags = plan.clone_flags;
+    if entered.is_some() {
+        clone_flags.remove(nix::sched::CloneFlags::CLONE_NEWNET);
+    }
+    let flags = clone_flags.bits() as u64;
     // SAFETY: the runtime is single-threaded here.
     let forked = match (v2.as_ref(), tasks.is_empty()) {
         (Some(fd), _) => unsafe { crate::sys::clone3_fork(flags, Some(fd.as_raw_fd())) }.map(|p| (p, true)),
@@ -224,15 +242,22 @@ fn clone_into_cgroup(cfg: &InitConfig, plan: &namespaces::Plan) -> Result<Init> 
     };
     if pid == 0 {
         drop(parent);
+        if let Some(e) = entered {
+            e.stay();
+        }
+        drop(net_ns);
         init::run(cfg, plan, &child, if in_cgroup { &tasks } else { &[] });
     }
+    // Back in the runtime's network namespace before anything else.
+    drop(entered);
     Ok(Init { pid, ch: parent, in_cgroup, hostfs_ns: None })
 }
 
 /// The runtime's side of the init's setup, message by message: id maps, Go, the cgroup join
 /// (when the init was not born there), oomScoreAdj, netDevices, Joined; then what the init
-/// asks for (hooks, the seccomp agent, mount sources) until Ready.
-fn handshake(cfg: &InitConfig, plan: &namespaces::Plan, init: &Init) -> Result<()> {
+/// asks for (hooks, the seccomp agent, mount sources) until Ready. Returns the init's start
+/// time, read while it mounts (0 if unreadable, as before).
+fn handshake(cfg: &InitConfig, plan: &namespaces::Plan, init: &Init) -> Result<u64> {
     let (pid, ch) = (init.pid, &init.ch);
     // If the init is gone, a send fails with EPIPE; what it said before dying (its Error) is
     // the message worth reporting.
@@ -257,6 +282,7 @@ fn handshake(cfg: &InitConfig, plan: &namespaces::Plan, init: &Init) -> Result<(
     finalize::set_oom_score_adj(Some(pid), cfg.spec.process().as_ref().and_then(|p| p.oom_score_adj()))?;
     crate::netdev::move_all(cfg.spec, pid)?;
     send(&Msg::Joined)?;
+    let start_time = crate::state::read_stat(pid).map(|s| s.1).unwrap_or(0);
     loop {
         match ch.recv()? {
             Some(Msg::HooksRequest) => {
@@ -275,7 +301,7 @@ fn handshake(cfg: &InitConfig, plan: &namespaces::Plan, init: &Init) -> Result<(
                 let fd = crate::rootfs::sources::serve(pid, cfg.spec, cfg.bundle, i)?;
                 ch.send_mount_source(i, fd.as_raw_fd())?;
             }
-            Some(Msg::Ready) => return Ok(()),
+            Some(Msg::Ready) => return Ok(start_time),
             Some(Msg::Error(e)) => bail!("{e}"),
             Some(other) => bail!("unexpected {other:?} from the container's init"),
             None => bail!("the container's init exited during setup"),

@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 use nix::mount::MsFlags;
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use crate::inroot::{fd_path, InRoot, Kind};
@@ -45,12 +45,27 @@ pub fn from_spec(d: &LinuxDevice) -> Device {
     }
 }
 
-/// Creates `dev` in the rootfs. In a user namespace mknod is not allowed, so the host's node
-/// is bind-mounted onto an empty file instead (as runc does).
-pub fn create(k: &impl Kernel, root: &InRoot, dev: &Device, in_userns: bool) -> Result<()> {
+/// Creates every device of `devs` in the rootfs. The directory of each is resolved once for
+/// the devices that follow it there (the defaults are all in /dev): nothing of the container
+/// runs yet that could swap it.
+pub fn create_all(k: &impl Kernel, root: &InRoot, devs: &[Device], in_userns: bool) -> Result<()> {
+    let mut dir: Option<(&Path, OwnedFd)> = None;
+    for dev in devs {
+        let parent = dev.path.parent().unwrap_or(Path::new("/"));
+        let fd = match dir.take() {
+            Some((p, fd)) if p == parent => fd,
+            _ => root.resolve_create(parent, Kind::Dir, false).with_context(|| format!("device {}", dev.path.display()))?,
+        };
+        create(k, root, &fd, dev, in_userns).with_context(|| format!("device {}", dev.path.display()))?;
+        dir = Some((parent, fd));
+    }
+    Ok(())
+}
+
+/// Creates `dev` in `dir`, its directory in the rootfs. In a user namespace mknod is not
+/// allowed, so the host's node is bind-mounted onto an empty file instead (as runc does).
+fn create(k: &impl Kernel, root: &InRoot, dir: &OwnedFd, dev: &Device, in_userns: bool) -> Result<()> {
     let name = dev.path.file_name().context("device path has no file name")?;
-    let parent = dev.path.parent().unwrap_or(Path::new("/"));
-    let dir = root.resolve_create(parent, Kind::Dir, false)?;
     let cname = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(name))?;
     // A file already there (from the image) is replaced.
     unsafe { libc::unlinkat(dir.as_raw_fd(), cname.as_ptr(), 0) };

@@ -79,9 +79,8 @@ pub fn prepare(k: &impl Kernel, cfg: &RootfsConfig) -> Result<()> {
     // With the host's /dev bound in, the devices are already there (runc makes the same call).
     if !dev_is_bind {
         let linux_devs = cfg.spec.linux().as_ref().and_then(|l| l.devices().clone()).unwrap_or_default();
-        for d in devices::defaults().iter().chain(linux_devs.iter().map(devices::from_spec).collect::<Vec<_>>().iter()) {
-            devices::create(k, &root, d, cfg.in_userns).with_context(|| format!("device {}", d.path.display()))?;
-        }
+        let devs: Vec<_> = devices::defaults().into_iter().chain(linux_devs.iter().map(devices::from_spec)).collect();
+        devices::create_all(k, &root, &devs, cfg.in_userns)?;
         devices::symlinks(&root)?;
     }
     Ok(())

@@ -1110,3 +1110,13 @@ pub fn mount_opts(line: &str) -> (Vec<String>, Vec<String>) {
         .collect();
     (per, sup)
 }
+
+/// Appends `v` to the config array at JSON pointer `ptr`.
+pub fn push(c: &mut Ctx, ptr: &str, v: serde_json::Value) {
+    let arr = c
+        .config
+        .pointer_mut(ptr)
+        .and_then(|a| a.as_array_mut())
+        .unwrap_or_else(|| panic!("config has no array at {ptr}"));
+    arr.push(v);
+}
