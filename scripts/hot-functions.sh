@@ -25,14 +25,20 @@ fi
 work=$(mktemp -d /tmp/bh-hot.XXXXXX)
 T=$work/tracefs
 triple=$(scripts/triple.sh)
+# Our tracing instance and probes (tracefs state is the kernel's, not the mount's).
+remove_probes() {
+    if [ -d "$T/instances/bh-hot" ]; then
+        echo 0 >"$T/instances/bh-hot/events/bh_hot/enable" || true
+        rmdir "$T/instances/bh-hot" || true
+    fi
+    local e
+    for e in $(grep -o '^p:bh_hot/f[0-9]*' "$T/uprobe_events" | cut -c3-); do
+        echo "-:$e" >>"$T/uprobe_events" || true
+    done
+}
 cleanup() {
     if mountpoint -q "$T" 2>/dev/null; then
-        echo 0 >"$T/instances/bh-hot/events/bh_hot/enable" 2>/dev/null || true
-        rmdir "$T/instances/bh-hot" 2>/dev/null || true
-        local e
-        for e in $(grep -o '^p:bh_hot/f[0-9]*' "$T/uprobe_events" | cut -c3-); do
-            echo "-:$e" >>"$T/uprobe_events" || true
-        done
+        remove_probes
         umount "$T"
     fi
     for id in $(ls "$work/root" 2>/dev/null); do "$work/bulkhead" --root "$work/root" delete --force "$id" 2>/dev/null || true; done
@@ -66,6 +72,8 @@ for line in sys.stdin:
 ' "$seg_off" "$seg_addr" "$seg_size" "$work/names" "$work/bulkhead" >"$work/probes"
 mkdir -p "$T"
 mount -t tracefs nodev "$T"
+# A run killed before its cleanup left them in the kernel: this one would fail on them.
+remove_probes
 while read -r p; do echo "$p" >>"$T/uprobe_events"; done <"$work/probes"
 mkdir "$T/instances/bh-hot"
 echo 1 >"$T/instances/bh-hot/events/bh_hot/enable"
