@@ -25,8 +25,8 @@ use super::namespaces::Plan;
 /// is forked: the runtime forks only while single-threaded.
 pub struct Ahead {
     thread: Option<JoinHandle<std::io::Result<OwnedFd>>>,
-    /// The thread's id, pinned to the other CPUs, and every CPU we may use.
-    pinned: Option<(i32, libc::cpu_set_t)>,
+    /// Every CPU we may use, when the thread is pinned to the others.
+    pinned: Option<libc::cpu_set_t>,
 }
 
 impl Ahead {
@@ -41,7 +41,7 @@ impl Ahead {
         let Some((all, others)) = cpus() else { return none };
         // A small stack: the thread makes two system calls.
         let Ok(thread) = std::thread::Builder::new().stack_size(64 * 1024).spawn(make) else { return none };
-        let pinned = pin_thread(&others).map(|tid| (tid, all));
+        let pinned = set_affinity(&thread, &others).then_some(all);
         Ahead { thread: Some(thread), pinned }
     }
 
@@ -50,11 +50,10 @@ impl Ahead {
         let thread = self.thread.take()?;
         // Still queued on a busy CPU (all of them are, under load) while we are about to wait
         // on ours: let it run anywhere, here too.
-        if let Some((tid, all)) = self.pinned.take()
+        if let Some(all) = self.pinned.take()
             && !thread.is_finished()
         {
-            // SAFETY: a valid set of the size given.
-            unsafe { libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &all) };
+            set_affinity(&thread, &all);
         }
         let made = thread.join().ok()?;
         match made {
@@ -108,14 +107,15 @@ fn runnable_in(loadavg: &str) -> Option<u32> {
 
 /// The scheduler queues a new thread on its creator's CPU, where it waits until the creator
 /// blocks (measured here: it started ~240 us late, after the cgroup work it was to overlap).
-/// Pinned to the other CPUs it starts at once. Its id is the other entry of /proc/self/task
-/// (the runtime has no other thread); it runs ~400 us, far longer than this takes.
-fn pin_thread(cpus: &libc::cpu_set_t) -> Option<i32> {
-    let me = std::process::id();
-    let tasks = std::fs::read_dir("/proc/self/task").ok()?;
-    let tid = tasks.flatten().filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok()).find(|t| *t as u32 != me)?;
-    // SAFETY: a valid set of the size given.
-    (unsafe { libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), cpus) } == 0).then_some(tid)
+/// Pinned to the other CPUs it starts at once.
+fn set_affinity<T>(thread: &JoinHandle<T>, cpus: &libc::cpu_set_t) -> bool {
+    use std::os::unix::thread::JoinHandleExt;
+    // musl and glibc both have it; the libc crate declares it for neither on Linux.
+    unsafe extern "C" {
+        fn pthread_setaffinity_np(thread: libc::pthread_t, size: libc::size_t, set: *const libc::cpu_set_t) -> libc::c_int;
+    }
+    // SAFETY: a live (not yet joined) thread's handle, and a set of the size given.
+    unsafe { pthread_setaffinity_np(thread.as_pthread_t() as libc::pthread_t, std::mem::size_of::<libc::cpu_set_t>(), cpus) == 0 }
 }
 
 /// On the thread: a network namespace of its own, kept by a handle on it.

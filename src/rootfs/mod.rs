@@ -231,6 +231,28 @@ mod tests {
         assert_eq!(got, want, "in_userns {in_userns}");
     }
 
+    /// A hierarchy whose name is not one new entry of the cgroup tmpfs (mounted at a nested
+    /// path, or a second one of the same name) is bound the in-root way, not refused.
+    #[test]
+    fn cgroup_mount_binds_nested_and_repeated_names() {
+        let rootfs = tempfile::tempdir().unwrap();
+        let hierarchy = tempfile::tempdir().unwrap();
+        let h = hierarchy.path().to_path_buf();
+        let sources = vec![("memory".to_string(), h.clone()), ("name/nested".to_string(), h.clone()), ("memory".to_string(), h)];
+        let ctx = MountContext { bundle: rootfs.path(), in_userns: false, cgroup_ns: false, cgroup_sources: &sources, cgroup_unified: false, mount_label: None };
+        let root = InRoot::open(rootfs.path()).unwrap();
+        let k = Recorder::default();
+        let spec = spec_with_propagation(None);
+        let cgroup = spec.mounts().iter().flatten().find(|m| m.typ().as_deref() == Some("cgroup")).unwrap();
+        mounts::mount_entry(&k, &root, cgroup, &ctx).unwrap();
+        let inside = |t: &str| t.strip_prefix(rootfs.path().to_str().unwrap()).unwrap_or(t).to_string();
+        let binds: Vec<String> = k.calls().iter().filter_map(|c| match c {
+            Call::Mount { source: Some(_), target, flags, fstype: None } if !flags.contains(MsFlags::MS_REMOUNT) => Some(inside(target)),
+            _ => None,
+        }).collect();
+        assert_eq!(binds, ["/sys/fs/cgroup/memory", "/sys/fs/cgroup/name/nested", "/sys/fs/cgroup/memory"]);
+    }
+
     /// The whole of `prepare` for `bulkhead spec`'s config: the device nodes are made on the
     /// container's /dev tmpfs, so after it is mounted (else they would land under it, hidden),
     /// each chowned as the config says; in a user namespace the host's nodes are bound instead.
