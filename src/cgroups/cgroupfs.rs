@@ -166,6 +166,10 @@ impl Manager for FsCgroup {
         !self.made_parents.is_empty()
     }
 
+    fn create_makes_dirs(&self) -> bool {
+        true
+    }
+
     /// v1 freezer.state not THAWED, or cgroup2 cgroup.freeze / cgroup.events `frozen 1`.
     fn refuse_frozen(&self) -> Result<()> {
         let frozen = self.hierarchies.iter().find(|h| {

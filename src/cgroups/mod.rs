@@ -77,6 +77,9 @@ pub trait Manager {
     /// Remembers the ancestors `create` made (a nested cgroupsPath), so that `destroy` removes
     /// them again when empty; true when there are any (the state must be saved again).
     fn keep_made_parents(&mut self) -> bool;
+    /// Whether a successful `create` leaves every hierarchy's directory in place (cgroupfs);
+    /// systemd's scope, and so its directory, only comes with `add_pid`.
+    fn create_makes_dirs(&self) -> bool;
     /// Move `pid` into the cgroup in every hierarchy (runc's Apply).
     fn add_pid(&self, pid: i32) -> Result<()>;
     /// Set `linux.resources` (create and `update`; runc's Set); warnings for fields the
@@ -231,6 +234,10 @@ impl Manager for Cgroup {
     #[inline]
     fn keep_made_parents(&mut self) -> bool {
         each_driver!(self, d => d.keep_made_parents())
+    }
+    #[inline]
+    fn create_makes_dirs(&self) -> bool {
+        each_driver!(self, d => d.create_makes_dirs())
     }
     #[inline]
     fn add_pid(&self, pid: i32) -> Result<()> {

@@ -60,7 +60,8 @@ pub fn create_from(g: &Global, id: &str, opts: &CreateArgs, bundle: Bundle, cons
             no_pivot: opts.no_pivot,
             no_new_keyring: opts.no_new_keyring,
             cgroup: &cgroup,
-            cgroup_made: matches!(cgroup, Cgroup::Fs(_)) && c.state().cgroup.is_some(),
+            // None: rootless, running without a cgroup of its own.
+            cgroup_made: cgroup.create_makes_dirs() && c.state().cgroup.is_some(),
             cgroup_unified: cgroup.layout() == crate::cgroups::Layout::Unified,
             seccomp: seccomp.as_ref(),
             state: c.state(),

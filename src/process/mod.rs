@@ -60,9 +60,8 @@ pub struct InitConfig<'a> {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub cgroup: &'a Cgroup,
-    /// The cgroupfs driver made every hierarchy's directory before the clone: the init binds
-    /// them without a stat each (a rootless container may have none; the systemd driver
-    /// makes its scope after the clone).
+    /// Every hierarchy's directory was made before the clone (`Manager::create_makes_dirs`):
+    /// the init binds them without a stat each.
     pub cgroup_made: bool,
     pub cgroup_unified: bool,
     /// linux.seccomp, compiled before the clone so the init only has to load it.

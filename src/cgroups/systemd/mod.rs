@@ -233,6 +233,9 @@ impl Manager for SystemdCgroup {
     fn keep_made_parents(&mut self) -> bool {
         false
     }
+    fn create_makes_dirs(&self) -> bool {
+        false
+    }
     /// Before the unit exists: start it with `pid` as its process and the resources given so
     /// far, then write those to the files. Later (a unit already running): join its cgroup.
     /// The pending start is forgotten only once the unit runs: until then destroy (a failed
