@@ -104,17 +104,17 @@ impl Kernel for Host {
     fn capset(&self, effective: u64, permitted: u64, inheritable: u64) -> Result<()> {
         crate::sys::capset(effective, permitted, inheritable)
     }
+    // Raw syscalls, not libc's: musl applies set*id to every thread (__synccall: four more
+    // signal-mask syscalls each), and the processes that call these are single-threaded.
     fn setgroups(&self, gids: &[u32]) -> nix::Result<()> {
-        let groups: Vec<nix::unistd::Gid> = gids.iter().map(|g| nix::unistd::Gid::from_raw(*g)).collect();
-        nix::unistd::setgroups(&groups)
+        // SAFETY: the kernel reads gids.len() gids from the slice.
+        nix::errno::Errno::result(unsafe { libc::syscall(libc::SYS_setgroups, gids.len(), gids.as_ptr()) }).map(drop)
     }
     fn setresgid(&self, gid: u32) -> nix::Result<()> {
-        let g = nix::unistd::Gid::from_raw(gid);
-        nix::unistd::setresgid(g, g, g)
+        nix::errno::Errno::result(unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) }).map(drop)
     }
     fn setresuid(&self, uid: u32) -> nix::Result<()> {
-        let u = nix::unistd::Uid::from_raw(uid);
-        nix::unistd::setresuid(u, u, u)
+        nix::errno::Errno::result(unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) }).map(drop)
     }
     fn seccomp_filter(&self, flags: u32, prog: &libc::sock_fprog) -> std::io::Result<libc::c_long> {
         // SAFETY: `prog` points at a program that outlives the call; the kernel copies it.

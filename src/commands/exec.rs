@@ -31,8 +31,10 @@ pub fn run(g: &Global, a: &ExecArgs) -> Result<i32> {
 }
 
 fn exec(g: &Global, a: &ExecArgs) -> Result<i32> {
+    crate::trace::begin();
     let id = a.id.as_str();
     let (c, init) = Root::new(&g.root).open_unlocked_with_init(id)?;
+    crate::trace::mark("state");
     let st = c.state().clone();
     if st.status == Status::Stopped {
         bail!("cannot exec in a stopped container {id:?}");
@@ -42,6 +44,7 @@ fn exec(g: &Global, a: &ExecArgs) -> Result<i32> {
         bail!("cannot exec in a paused container {id:?} (use --ignore-paused to override)");
     }
     let spec = c.spec()?;
+    crate::trace::mark("spec");
     let process = match &a.process {
         Some(path) => load_process(path)?,
         None => process_from_flags(&spec, a)?,
@@ -82,6 +85,7 @@ fn exec(g: &Global, a: &ExecArgs) -> Result<i32> {
         (None, None)
     };
 
+    crate::trace::mark("prepare");
     let pid = crate::process::exec::spawn(&ExecConfig {
         init_pid: st.pid,
         init_start_time: st.init_start_time,
@@ -99,6 +103,7 @@ fn exec(g: &Global, a: &ExecArgs) -> Result<i32> {
         state: &st,
     }, init)?;
     drop(theirs);
+    crate::trace::mark("spawn");
     let handed_out = |p: &Path| crate::state::write_pid_file(p, pid);
     let pidfd_sent = || a.pidfd_socket.as_deref().map(|s| crate::console::send_pidfd(s, pid, "setns")).transpose();
     if let Err(e) = pid_file.as_deref().map(handed_out).transpose().and_then(|_| pidfd_sent()) {
@@ -109,7 +114,10 @@ fn exec(g: &Global, a: &ExecArgs) -> Result<i32> {
             }
             return Err(e);
         }
-    let Some(sigfd) = sigfd else { return Ok(0) };
+    let Some(sigfd) = sigfd else {
+        crate::trace::flush("exec");
+        return Ok(0);
+    };
     let master = match ours.as_ref().map(|s| crate::console::recv_fd(s.as_raw_fd())).transpose() {
         Ok(m) => m,
         Err(e) => {
@@ -118,7 +126,10 @@ fn exec(g: &Global, a: &ExecArgs) -> Result<i32> {
             return Err(e);
         }
     };
-    attach(pid, &sigfd, master.as_ref())
+    let code = attach(pid, &sigfd, master.as_ref());
+    crate::trace::mark("wait");
+    crate::trace::flush("exec");
+    code
 }
 
 /// `--process F`: the whole process, as containerd and podman write it.

@@ -147,6 +147,7 @@ pub fn spawn(cfg: &ExecConfig, init: Option<OwnedFd>) -> Result<i32> {
     let setgroups_allowed = !in_userns
         || std::fs::read_to_string(format!("/proc/{}/setgroups", cfg.init_pid)).map(|s| s.trim() != "deny").unwrap_or(true);
     let last_cap = crate::security::caps::last_cap();
+    crate::trace::mark("target");
 
     // Our children are born in the container's pid namespace; we stay where we are.
     if has_pid_ns {
@@ -175,6 +176,7 @@ pub fn spawn(cfg: &ExecConfig, init: Option<OwnedFd>) -> Result<i32> {
         }
     }
 
+    crate::trace::mark("cgroup-open");
     let (parent, child) = sync::pair()?;
     let affinity = cfg.process.exec_cpu_affinity().as_ref();
     let runtime_affinity = super::tuning::initial_affinity(affinity)?;
@@ -362,6 +364,7 @@ fn child_setup(cfg: &ExecConfig, target: &Target, tasks: &[OwnedFd], ch: &Channe
     for fd in tasks {
         crate::sys::join_v1_tasks(fd.as_raw_fd())?;
     }
+    crate::trace::mark("v1-join");
     // Through the host's /proc, before the mount namespace changes.
     finalize::set_oom_score_adj(None, process.oom_score_adj())?;
 
@@ -392,6 +395,7 @@ fn child_setup(cfg: &ExecConfig, target: &Target, tasks: &[OwnedFd], ch: &Channe
         std::env::set_current_dir("/").context("chdir /")?;
     }
 
+    crate::trace::mark("setns");
     if process.terminal().unwrap_or(false) {
         let sock = cfg.console_socket.context("process.terminal is true but there is no console socket")?;
         let size = process.console_size().as_ref().map(|b| (b.height() as u16, b.width() as u16));
@@ -399,6 +403,7 @@ fn child_setup(cfg: &ExecConfig, target: &Target, tasks: &[OwnedFd], ch: &Channe
     }
     finalize::set_rlimits(process)?;
     finalize::chdir_cwd(process.cwd(), false)?;
+    crate::trace::mark("rlimits-cwd");
     let limits = finalize::Limits {
         process,
         personality: cfg.personality,
