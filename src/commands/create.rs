@@ -32,8 +32,10 @@ pub fn create_from(g: &Global, id: &str, opts: &CreateArgs, bundle: Bundle, cons
     state::validate_id(id)?;
     let pid_file = opts.pid_file.as_ref().map(std::path::absolute).transpose().context("--pid-file")?;
     check_config(&bundle.spec, console.is_some())?;
+    // The namespaces the init gets, worked out once for the thread below and the clone.
+    let plan = process::namespaces::Plan::from_spec(&bundle.spec);
     // Made on another CPU while the rest is prepared (process::netns).
-    let net_ns = process::netns::Ahead::start(&bundle.spec);
+    let net_ns = process::netns::Ahead::start(&plan);
     let seccomp = match bundle.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(s) => Some(crate::security::seccomp::compile_for_process(s)?),
         None => None,
@@ -65,7 +67,7 @@ pub fn create_from(g: &Global, id: &str, opts: &CreateArgs, bundle: Bundle, cons
             cgroup_unified: cgroup.layout() == crate::cgroups::Layout::Unified,
             seccomp: seccomp.as_ref(),
             state: c.state(),
-        }, net_ns)?;
+        }, plan, net_ns)?;
         crate::debug!("create {id}: init {pid} set up, waiting for start on exec.fifo");
         save_created(&mut c, pid, start_time)?;
         crate::debug!("create {id}: state saved (created, pid {pid})");

@@ -92,9 +92,9 @@ fn fast_join_handles(cg: &Cgroup) -> (Vec<OwnedFd>, Option<OwnedFd>) {
 
 /// Runs the create path and returns the init's pid and start time (/proc/PID/stat field 22,
 /// for state.json) once it waits for `start`. `net_ns`: the network namespace being made
-/// ahead for it (netns), joined before the clone.
-pub fn spawn(cfg: InitConfig, net_ns: netns::Ahead) -> Result<(i32, u64)> {
-    let mut plan = namespaces::Plan::from_spec(cfg.spec);
+/// ahead for it (netns), joined before the clone. `plan`: cfg.spec's namespaces
+/// (Plan::from_spec).
+pub fn spawn(cfg: InitConfig, mut plan: namespaces::Plan, net_ns: netns::Ahead) -> Result<(i32, u64)> {
     plan.in_userns = crate::security::rootless::in_userns(crate::security::rootless::facts(), plan.user);
     let joins = plan.open_joins()?;
     // Idmapped mounts are made by the runtime when the init asks (rootfs::sources): refuse

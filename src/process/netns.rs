@@ -31,9 +31,8 @@ pub struct Ahead {
 
 impl Ahead {
     /// Starts the thread if the config asks for a new network namespace that may be made ahead.
-    pub fn start(spec: &oci_spec::runtime::Spec) -> Ahead {
+    pub fn start(plan: &Plan) -> Ahead {
         let none = Ahead { thread: None, pinned: None };
-        let plan = Plan::from_spec(spec);
         let facts = crate::security::rootless::facts();
         if !plan.clone_flags.contains(CloneFlags::CLONE_NEWNET) || plan.user || plan.needs_joiner() || facts.in_userns || facts.euid != 0 {
             return none;
@@ -179,9 +178,9 @@ mod tests {
         let mut with_user = spec.clone();
         nss.push(LinuxNamespaceBuilder::default().typ(LinuxNamespaceType::User).build().unwrap());
         with_user.linux_mut().as_mut().unwrap().set_namespaces(Some(nss));
-        assert!(Ahead::start(&with_user).thread.is_none(), "made ahead with a user namespace");
+        assert!(Ahead::start(&Plan::from_spec(&with_user)).thread.is_none(), "made ahead with a user namespace");
         let own = std::fs::read_link("/proc/thread-self/ns/net").unwrap();
-        match Ahead::start(&spec).take() {
+        match Ahead::start(&Plan::from_spec(&spec)).take() {
             Some(fd) => {
                 let made = std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd))).unwrap();
                 assert_ne!(made, own, "not a new network namespace");
