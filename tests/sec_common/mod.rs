@@ -1,4 +1,4 @@
-//! Helpers for tests/security.rs: busybox bundles, a bounded runner for the bulkhead binary,
+//! Helpers for tests/security*.rs and tests/rootless.rs: busybox bundles, a bounded runner for the bulkhead binary,
 //! and a guard that removes every container (and its cgroup) even when a test panics.
 #![allow(dead_code)]
 
