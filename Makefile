@@ -10,7 +10,7 @@ BULKHEAD ?= $(TARGET_DIR)/$(TRIPLE)/release/bulkhead
 
 export CARGO_TARGET_DIR := $(TARGET_DIR)
 
-.PHONY: all deps deps-demo deps-node build demo test bench vm-test clean conformance integration integration-runc reliability node-image node-test
+.PHONY: all deps deps-demo deps-node build demo test bench vm-test clean conformance integration integration-runc reliability node-image node-test node-bench
 
 all: build
 
@@ -72,6 +72,11 @@ deps-node: deps
 
 node-image: deps-node
 	@scripts/node-image.sh
+
+# make bench inside the node VM: pure cgroup v2, systemd, sid's runc and crun (TCG: compare
+# only ratios within the run). ITERATIONS, WORKERS, PAR_SECONDS, NODE_SMP as for make bench.
+node-bench: deps-node build
+	@BULKHEAD="$(BULKHEAD)" scripts/node-bench.sh
 
 # RUNTIME=bulkhead (default) | runc | crun (the node's own); NODE_CLIENTS to run a subset.
 node-test: deps-node

@@ -470,9 +470,10 @@ def report(args, rts, floor, rss_n, rss_floor, par):
             if not o:
                 print("ratio bulkhead/%-5s n/a" % other)
                 continue
-            rss = next(rt["rss"] for rt in rts if rt["name"] == "bulkhead") / max(
-                1, next(rt["rss"] for rt in rts if rt["name"] == other))
-            print("ratio bulkhead/%-5s run %.2fx  run-nocg %.2fx  lifecycle %.2fx  exec %.2fx  peak RSS %.2fx" % (
+            ours, theirs = (next(rt["rss"] for rt in rts if rt["name"] == n) for n in ("bulkhead", other))
+            # No GNU time (the node VM): no peak RSS, so no ratio either.
+            rss = "%.2fx" % (ours / theirs) if ours and theirs else "n/a"
+            print("ratio bulkhead/%-5s run %.2fx  run-nocg %.2fx  lifecycle %.2fx  exec %.2fx  peak RSS %s" % (
                 other, b["run"] / o["run"], b["run-nocg"] / o["run-nocg"], b["lifecycle"] / o["lifecycle"],
                 b["exec"] / o["exec"], rss))
     for name, m in med.items():
