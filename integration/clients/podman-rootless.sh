@@ -158,6 +158,9 @@ rl_teardown() {
     done
     grep -F " $RL_BASE/" /proc/self/mountinfo | awk '{print $5}' | sort -r | while read -r m; do umount -l "$m"; done
     userdel "$RL_USER"
+    # podman's lock segment for this uid outlives the user (the uid is ours: we made the user)
+    local lock=/dev/shm/libpod_rootless_lock_$RL_UID
+    [ "$(stat -c %u "$lock" 2>/dev/null)" = "$RL_UID" ] && rm -f "$lock"
     # userdel leaves the subordinate ranges on some shadow versions
     sed -i "/^$RL_USER:/d" /etc/subuid /etc/subgid
     rm -rf "$RL_BASE"
