@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepare a self-contained folder for the 16-core device benchmark (issue 16):
-#   scripts/devbench-prepare.sh DIR     (e.g. the checkout's .devbench, listed in .git/info/exclude)
+#   scripts/devbench-prepare.sh DIR     (e.g. the checkout's .devbench, which .gitignore lists:
+#   name it in the device run's `carry`)
 # DIR gets the static bulkhead (make build first), crun and runc with the libraries `ldd` lists
 # for them except libc and the loader (the device has its own glibc; LD_LIBRARY_PATH=DIR/lib),
 # static busybox, GNU time and unshare, bench.py, a config template from `runc spec` running
