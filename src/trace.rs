@@ -68,6 +68,12 @@ pub fn mark(phase: &'static str) {
     }
 }
 
+/// True after a process that shared our memory (exec's CLONE_VM child) died inside a mark:
+/// the next mark would wait forever. Always false with tracing off.
+pub fn held() -> bool {
+    enabled() && matches!(PHASES.try_lock(), Err(std::sync::TryLockError::WouldBlock))
+}
+
 /// Writes the phases so far as one line headed `who` and clears them (the clock runs on).
 pub fn flush(who: &str) {
     if !enabled() {
@@ -102,6 +108,9 @@ mod tests {
         assert_eq!(with(|p| p.done.iter().map(|(n, _)| *n).collect::<Vec<_>>()), ["a", "b"]);
         flush("test");
         assert!(with(|p| p.done.is_empty()));
+        let guard = PHASES.lock().unwrap();
+        assert!(held(), "a mark under way (or a dead sharer's) is not seen");
+        drop(guard);
         STATE.store(OFF, Ordering::Relaxed);
         mark("c");
         assert!(with(|p| p.done.is_empty()));

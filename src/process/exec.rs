@@ -297,10 +297,11 @@ fn spawn_sharing_memory(into: Option<RawFd>, child: impl FnOnce()) -> Option<i32
     // SAFETY: the runtime is single-threaded; child_main ends in execve or _exit and, with
     // may_share_memory, never waits for us.
     let pid = unsafe { crate::sys::clone3_vfork(into, child) }.ok()?;
-    // A child killed (SIGKILL: `kill --all`, the container's init dying) inside an allocation
-    // or a log write left that lock held in our memory, and maybe a free list half-updated:
-    // nothing here may allocate again. Its error cannot be reported through the heap either.
-    if crate::heap::held() || crate::log::held() {
+    // A child killed (SIGKILL: `kill --all`, the container's init dying) inside an allocation,
+    // a log write or a trace mark left that lock held in our memory, and maybe a free list
+    // half-updated: nothing here may allocate again. Its error cannot be reported through the
+    // heap either.
+    if crate::heap::held() || crate::log::held() || crate::trace::held() {
         let msg = b"bulkhead: exec failed: the process was killed during its setup\n";
         unsafe {
             libc::write(2, msg.as_ptr().cast(), msg.len());
