@@ -37,6 +37,8 @@ import sys
 import tempfile
 import time
 
+import bench_stats
+
 
 # ---------------------------------------------------------------- worker side
 TIME = os.environ.get("BENCH_TIME", "/usr/bin/time")  # GNU time, for peak RSS
@@ -476,6 +478,9 @@ def report(args, rts, floor, rss_n, rss_floor, par):
             print("ratio bulkhead/%-5s run %.2fx  run-nocg %.2fx  lifecycle %.2fx  exec %.2fx  peak RSS %s" % (
                 other, b["run"] / o["run"], b["run-nocg"] / o["run-nocg"], b["lifecycle"] / o["lifecycle"],
                 b["exec"] / o["exec"], rss))
+            line, got = bench_stats.interval_line(other, *(rt["t"] for n in ("bulkhead", other) for rt in rts if rt["name"] == n), OPS)
+            print(line)
+            results.setdefault("ratio_intervals_95", {})["bulkhead/" + other] = got
     for name, m in med.items():
         if name != "bulkhead":
             print("ratio %-8s/floor  run %.2fx  run-nocg %.2fx  exec %.2fx (of the exec floor)" % (
