@@ -478,7 +478,8 @@ def report(args, rts, floor, rss_n, rss_floor, par):
             print("ratio bulkhead/%-5s run %.2fx  run-nocg %.2fx  lifecycle %.2fx  exec %.2fx  peak RSS %s" % (
                 other, b["run"] / o["run"], b["run-nocg"] / o["run-nocg"], b["lifecycle"] / o["lifecycle"],
                 b["exec"] / o["exec"], rss))
-            line, got = bench_stats.interval_line(other, *(rt["t"] for n in ("bulkhead", other) for rt in rts if rt["name"] == n), OPS)
+            samples = {rt["name"]: rt["t"] for rt in rts}
+            line, got = bench_stats.interval_line(other, samples["bulkhead"], samples[other], OPS)
             print(line)
             results.setdefault("ratio_intervals_95", {})["bulkhead/" + other] = got
     for name, m in med.items():

@@ -5,8 +5,10 @@ like "exec <= 0.25x crun" can sit inside its noise. The interval says how much: 
 the iterations with replacement, take the ratio of the medians each time, and report the
 middle 95% of those ratios. The samples of one iteration were taken side by side (bench.py
 rotates the runtimes within each iteration), so they are resampled together, which keeps
-the host's slow and fast phases paired; lists of unequal length (a failed sample) are
-resampled independently.
+the host's slow and fast phases paired. bench.py drops a failed sample, so lists of equal
+length are taken as aligned by iteration (a failure in each list at different iterations
+would pair them one off, which only widens the interval a little); lists of unequal length
+are resampled independently.
 """
 import random
 import statistics
