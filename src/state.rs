@@ -306,7 +306,9 @@ impl Root {
     /// As `open_unlocked`, with a pidfd on the init while it is alive (None where the kernel
     /// has no pidfd_open). The pidfd is opened before the status check, so that one read of
     /// /proc/PID/stat both sets the status and proves the handle names the container's init,
-    /// not a process that reused its pid (the argument of `open_init`).
+    /// not a process that reused its pid (the argument of `open_init`). Not inlined, as
+    /// `exec_spec`.
+    #[inline(never)]
     pub fn open_unlocked_with_init(&self, id: &str) -> Result<(Container, Option<std::os::fd::OwnedFd>)> {
         let mut c = self.read_unlocked(id)?;
         let pid = c.state().pid;
@@ -396,6 +398,15 @@ impl Container {
         let p = self.config_path();
         let text = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
         crate::spec::parse(&text).with_context(|| format!("parsing {}", p.display()))
+    }
+
+    /// What `exec` reads of the saved config.json (spec::parse_for_exec). Not inlined: the
+    /// parse's frames are then live only while it runs, not under all of `exec`'s.
+    #[inline(never)]
+    pub fn exec_spec(&self) -> Result<crate::spec::ExecSpec> {
+        let p = self.config_path();
+        let text = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
+        crate::spec::parse_for_exec(&text).with_context(|| format!("parsing {}", p.display()))
     }
 
     fn read_state(&self) -> Result<State> {

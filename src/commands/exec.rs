@@ -43,7 +43,7 @@ fn exec(g: &Global, a: &ExecArgs) -> Result<i32> {
     if frozen && !a.ignore_paused {
         bail!("cannot exec in a paused container {id:?} (use --ignore-paused to override)");
     }
-    let spec = c.spec()?;
+    let spec = c.exec_spec()?;
     crate::trace::mark("spec");
     let process = match &a.process {
         Some(path) => load_process(path)?,
@@ -62,14 +62,12 @@ fn exec(g: &Global, a: &ExecArgs) -> Result<i32> {
     }
     let pid_file = a.pid_file.as_ref().map(std::path::absolute).transpose().context("--pid-file")?;
 
-    let linux = spec.linux().as_ref();
-    let namespaces: Vec<_> = linux.and_then(|l| l.namespaces().as_ref()).into_iter().flatten().map(|n| n.typ()).collect();
     let cgroup_dirs = match &st.cgroup {
         Some(cg) => cgroup_dirs(cg, &a.cgroup)?,
         None if !a.cgroup.is_empty() => bail!("--cgroup: the container has no cgroup"),
         None => Vec::new(),
     };
-    let seccomp = match linux.and_then(|l| l.seccomp().as_ref()) {
+    let seccomp = match &spec.seccomp {
         Some(s) => Some(crate::security::seccomp::compile_for_process(s)?),
         None => None,
     };
@@ -90,16 +88,17 @@ fn exec(g: &Global, a: &ExecArgs) -> Result<i32> {
         init_pid: st.pid,
         init_start_time: st.init_start_time,
         process: &process,
-        namespaces,
+        namespaces: spec.namespaces.clone(),
         cgroup_dirs,
         seccomp: seccomp.as_ref(),
-        personality: crate::security::personality::value(&spec)?,
+        personality: crate::security::personality::value_of(spec.personality.as_ref())?,
         console_socket: theirs.as_ref().map(|s| s.as_raw_fd()),
         relay_pty: ours.is_some(),
         preserve_fds: a.preserve_fds,
         frozen,
         no_wait_exec: frozen && a.detach,
-        spec: &spec,
+        memory_policy: spec.memory_policy.as_ref(),
+        oci_version: &spec.version,
         state: &st,
     }, init)?;
     drop(theirs);
@@ -132,10 +131,26 @@ fn exec(g: &Global, a: &ExecArgs) -> Result<i32> {
     code
 }
 
-/// `--process F`: the whole process, as containerd and podman write it.
+/// `--process F`: the whole process, as containerd and podman write it. Not inlined: its
+/// serde frames would swell exec's own, which every exec carries.
+#[inline(never)]
 fn load_process(path: &Path) -> Result<Process> {
     let text = std::fs::read(path).with_context(|| format!("--process: reading {}", path.display()))?;
-    let mut v: serde_json::Value = serde_json::from_slice(&crate::spec::scheduler_flag_spellings(&text)).map_err(|e| anyhow::anyhow!("--process {}: invalid JSON: {e}", path.display()))?;
+    // The plain parse first: it accepts only what the mending parse below would read the
+    // same way (a process with a user and known capabilities), at a fraction of its cost.
+    if let Ok(p) = serde_json::from_slice::<Process>(&crate::spec::scheduler_flag_spellings(&text)) {
+        validate(&p).with_context(|| format!("--process {}", path.display()))?;
+        return Ok(p);
+    }
+    process_slowly(path, &text)
+}
+
+/// The parse that names the field at fault, and mends what runc accepts: a missing user (uid
+/// 0, gid 0), capabilities this build does not know (dropped with runc's warning).
+#[cold]
+#[inline(never)]
+fn process_slowly(path: &Path, text: &[u8]) -> Result<Process> {
+    let mut v: serde_json::Value = serde_json::from_slice(&crate::spec::scheduler_flag_spellings(text)).map_err(|e| anyhow::anyhow!("--process {}: invalid JSON: {e}", path.display()))?;
     // As runc (a struct there, not a pointer): a missing user is uid 0, gid 0.
     if let Some(o) = v.as_object_mut() {
         o.entry("user").or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
@@ -163,8 +178,9 @@ fn validate(p: &Process) -> Result<()> {
 }
 
 /// The container's process with the command line's overrides (runc's getProcess).
-fn process_from_flags(spec: &oci_spec::runtime::Spec, a: &ExecArgs) -> Result<Process> {
-    let mut p = spec.process().clone().context("the container's config has no process")?;
+#[inline(never)]
+fn process_from_flags(spec: &crate::spec::ExecSpec, a: &ExecArgs) -> Result<Process> {
+    let mut p = spec.process.clone().context("the container's config has no process")?;
     p.set_args(Some(a.command.clone()));
     if let Some(cwd) = &a.cwd {
         p.set_cwd(cwd.clone());
@@ -342,6 +358,35 @@ mod tests {
     fn env_later_wins_in_place() {
         let e = dedup_env(vec!["PATH=/a".into(), "A=1".into(), "PATH=/b".into(), "B".into()]);
         assert_eq!(e, vec!["PATH=/b".to_string(), "A=1".into(), "B".into()]);
+    }
+
+    fn process_file(json: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("process.json");
+        std::fs::write(&path, json).unwrap();
+        (dir, path)
+    }
+
+    /// Both parses read a complete process alike; the mending one fills in a missing user and
+    /// drops unknown capabilities; a bad field is named.
+    #[test]
+    fn process_file_parses() {
+        let (_d, p) = process_file(r#"{"args": ["true"], "cwd": "/", "user": {"uid": 7, "gid": 8}, "capabilities": {"bounding": ["CAP_KILL"]}}"#);
+        let fast = load_process(&p).unwrap();
+        assert_eq!(fast, process_slowly(&p, &std::fs::read(&p).unwrap()).unwrap());
+        assert_eq!((fast.user().uid(), fast.user().gid()), (7, 8));
+
+        let (_d, p) = process_file(r#"{"args": ["true"], "cwd": "/", "capabilities": {"bounding": ["CAP_KILL", "CAP_NOT_YET"]}}"#);
+        let mended = load_process(&p).unwrap();
+        assert_eq!((mended.user().uid(), mended.user().gid()), (0, 0));
+        assert_eq!(mended.capabilities().as_ref().unwrap().bounding().as_ref().unwrap().len(), 1);
+
+        let (_d, p) = process_file(r#"{"args": ["true"], "cwd": "/", "user": {"uid": "x", "gid": 0}}"#);
+        let e = format!("{:#}", load_process(&p).unwrap_err());
+        assert!(e.contains("user.uid"), "{e}");
+
+        let (_d, p) = process_file(r#"{"args": [], "cwd": "/", "user": {"uid": 0, "gid": 0}}"#);
+        assert!(format!("{:#}", load_process(&p).unwrap_err()).contains("args cannot be empty"));
     }
 
     #[test]

@@ -58,8 +58,11 @@ pub struct ExecConfig<'a> {
     /// Return once the process is in its cgroup and told to go, without waiting for the
     /// execve to succeed (a frozen cgroup holds it until it is thawed).
     pub no_wait_exec: bool,
-    /// The container's config and state: what the seccomp agent is told with a notify fd.
-    pub spec: &'a oci_spec::runtime::Spec,
+    /// linux.memoryPolicy of the container.
+    pub memory_policy: Option<&'a oci_spec::runtime::LinuxMemoryPolicy>,
+    /// The config's ociVersion and the container's state: what a seccomp agent is told with a
+    /// notify fd.
+    pub oci_version: &'a str,
     pub state: &'a crate::state::State,
 }
 
@@ -244,7 +247,7 @@ pub fn spawn(cfg: &ExecConfig, init: Option<OwnedFd>) -> Result<i32> {
             Ok(Some(Msg::SeccompFd(fd))) => {
                 // SAFETY: recv hands us this fd (SCM_RIGHTS); nothing else owns it.
                 let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-                let sent = super::send_seccomp_fd(cfg.spec, cfg.seccomp, cfg.state.oci_json(), pid, &fd);
+                let sent = super::send_seccomp_fd(cfg.oci_version, cfg.seccomp, cfg.state.oci_json(), pid, &fd);
                 if let Err(e) = sent.and_then(|()| parent.send(&Msg::SeccompDone)) {
                     return Err(abort(e));
                 }
@@ -408,7 +411,7 @@ fn child_setup(cfg: &ExecConfig, target: &Target, tasks: &[OwnedFd], ch: &Channe
     let limits = finalize::Limits {
         process,
         personality: cfg.personality,
-        memory_policy: cfg.spec.linux().as_ref().and_then(|l| l.memory_policy().as_ref()),
+        memory_policy: cfg.memory_policy,
         seccomp: cfg.seccomp,
         last_cap: setup.last_cap,
         setgroups_allowed: setup.setgroups_allowed,

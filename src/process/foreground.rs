@@ -47,7 +47,9 @@ fn wait_loop(pid: i32, sigfd: &SignalFd, master: Option<&OwnedFd>) -> Result<i32
     let mut code = None;
     let mut stdin_open = master.is_some();
     let mut master_open = master.is_some();
-    let mut buf = [0u8; 8192];
+    // On the heap and only for a pty: an 8 KiB stack buffer cost two stack pages (page
+    // faults) on every foreground run and exec, relay or not.
+    let mut buf = if master.is_some() { vec![0u8; 8192] } else { Vec::new() };
     loop {
         if code.is_some() && !master_open {
             break;

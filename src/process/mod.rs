@@ -292,7 +292,7 @@ fn handshake(cfg: &InitConfig, plan: &namespaces::Plan, init: &Init) -> Result<u
                 crate::debug!("create {}: passing the seccomp notify fd to the agent", cfg.id);
                 // SAFETY: recv hands us this fd (SCM_RIGHTS); nothing else owns it.
                 let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-                send_seccomp_fd(cfg.spec, cfg.seccomp, cfg.state.oci_json_at(Status::Creating, pid), pid, &fd)?;
+                send_seccomp_fd(cfg.spec.version(), cfg.seccomp, cfg.state.oci_json_at(Status::Creating, pid), pid, &fd)?;
                 drop(fd);
                 send(&Msg::SeccompDone)?;
             }
@@ -329,9 +329,9 @@ fn run_runtime_hooks(spec: &Spec, state: &State, pid: i32) -> Result<()> {
 }
 
 /// The init's seccomp notify fd, with runc's ContainerProcessState, to the agent.
-pub(super) fn send_seccomp_fd(spec: &Spec, seccomp: Option<&crate::security::seccomp::CompiledFilter>, state: serde_json::Value, pid: i32, fd: &OwnedFd) -> Result<()> {
+pub(super) fn send_seccomp_fd(oci_version: &str, seccomp: Option<&crate::security::seccomp::CompiledFilter>, state: serde_json::Value, pid: i32, fd: &OwnedFd) -> Result<()> {
     let filter = seccomp.context("a seccomp notify fd arrived but no filter was configured")?;
     let listener = filter.listener_path().context("linux.seccomp.listenerPath: required with SCMP_ACT_NOTIFY")?;
-    let msg = crate::security::notify::process_state(spec, filter.listener_metadata().unwrap_or(""), pid, state);
+    let msg = crate::security::notify::process_state(oci_version, filter.listener_metadata().unwrap_or(""), pid, state);
     crate::security::notify::send_to_agent(listener, &msg, fd)
 }

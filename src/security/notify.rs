@@ -22,9 +22,9 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
 /// runc's ContainerProcessState for the agent.
-pub fn process_state(spec: &oci_spec::runtime::Spec, metadata: &str, pid: i32, state: serde_json::Value) -> serde_json::Value {
+pub fn process_state(oci_version: &str, metadata: &str, pid: i32, state: serde_json::Value) -> serde_json::Value {
     serde_json::json!({
-        "ociVersion": spec.version(),
+        "ociVersion": oci_version,
         "fds": ["seccompFd"],
         "pid": pid,
         "metadata": metadata,

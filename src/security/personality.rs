@@ -3,7 +3,7 @@
 //! error naming the field.
 
 use anyhow::{bail, Result};
-use oci_spec::runtime::{LinuxPersonalityDomain, Spec};
+use oci_spec::runtime::{LinuxPersonality, LinuxPersonalityDomain, Spec};
 
 const PER_LINUX: u64 = 0x0000;
 const PER_LINUX32: u64 = 0x0008;
@@ -27,7 +27,12 @@ fn flag(name: &str) -> Option<u64> {
 
 /// The personality(2) value the config asks for, or None.
 pub fn value(spec: &Spec) -> Result<Option<u64>> {
-    let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) else { return Ok(None) };
+    value_of(spec.linux().as_ref().and_then(|l| l.personality().as_ref()))
+}
+
+/// [`value`] of a linux.personality already at hand (exec's narrow parse).
+pub fn value_of(p: Option<&LinuxPersonality>) -> Result<Option<u64>> {
+    let Some(p) = p else { return Ok(None) };
     let mut v = match p.domain() {
         LinuxPersonalityDomain::PerLinux => PER_LINUX,
         LinuxPersonalityDomain::PerLinux32 => PER_LINUX32,

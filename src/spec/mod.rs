@@ -11,7 +11,9 @@ use nix::mount::MsFlags;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
+mod for_exec;
 mod validate;
+pub use for_exec::{parse_for_exec, ExecSpec};
 pub use validate::{check_destination, validate};
 
 /// The runtime spec version we implement (reported in state and features).

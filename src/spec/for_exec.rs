@@ -1,0 +1,138 @@
+//! What `exec` reads of a container's saved config.json: the process, the namespaces to join,
+//! seccomp, the personality and the memory policy, and nothing else.
+//!
+//! Why not the whole `Spec`: its serde visitor is the deepest stack an `exec` ever has (the
+//! top-level struct alone takes a ~17 KiB frame, ~62 KiB with its callers), and every new stack
+//! page is a page fault (~2.3 µs in a VM). These few fields parse in a fraction of that stack
+//! and code. The config was validated by `create`; should the narrow parse still fail, the
+//! whole one runs, so the error (naming the field) and the mending (unknown capabilities
+//! dropped with runc's warning) are the same as everywhere else.
+
+use anyhow::Result;
+use oci_spec::runtime::{LinuxMemoryPolicy, LinuxNamespace, LinuxNamespaceType, LinuxPersonality, LinuxSeccomp, Process, Spec};
+use serde::Deserialize;
+
+/// The parts of a container's config that `exec` uses.
+pub struct ExecSpec {
+    /// ociVersion (what a seccomp agent is told).
+    pub version: String,
+    pub process: Option<Process>,
+    /// linux.namespaces, their types only: `exec` joins the init's, whatever their paths were.
+    pub namespaces: Vec<LinuxNamespaceType>,
+    pub seccomp: Option<LinuxSeccomp>,
+    pub personality: Option<LinuxPersonality>,
+    pub memory_policy: Option<LinuxMemoryPolicy>,
+}
+
+#[derive(Deserialize)]
+struct View {
+    #[serde(default, rename = "ociVersion")]
+    version: String,
+    #[serde(default)]
+    process: Option<Process>,
+    #[serde(default)]
+    linux: Option<LinuxView>,
+}
+
+/// The same field names and types as oci_spec's `Linux`; the others are skipped.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LinuxView {
+    #[serde(default)]
+    namespaces: Option<Vec<LinuxNamespace>>,
+    #[serde(default)]
+    seccomp: Option<LinuxSeccomp>,
+    #[serde(default)]
+    personality: Option<LinuxPersonality>,
+    #[serde(default)]
+    memory_policy: Option<LinuxMemoryPolicy>,
+}
+
+/// Parses config.json text for `exec`. Errors as [`super::parse`]'s.
+pub fn parse_for_exec(text: &[u8]) -> Result<ExecSpec> {
+    let text = super::scheduler_flag_spellings(text);
+    match serde_json::from_slice::<View>(&text) {
+        Ok(v) => Ok(from_view(v)),
+        Err(_) => whole(&text),
+    }
+}
+
+fn from_view(v: View) -> ExecSpec {
+    let l = v.linux.unwrap_or(LinuxView { namespaces: None, seccomp: None, personality: None, memory_policy: None });
+    ExecSpec {
+        version: v.version,
+        process: v.process,
+        namespaces: l.namespaces.into_iter().flatten().map(|n| n.typ()).collect(),
+        seccomp: l.seccomp,
+        personality: l.personality,
+        memory_policy: l.memory_policy,
+    }
+}
+
+/// The whole parse, off the hot path: its frames only on a config the narrow parse refused.
+#[cold]
+#[inline(never)]
+fn whole(text: &[u8]) -> Result<ExecSpec> {
+    Ok(from_spec(super::parse(text)?))
+}
+
+fn from_spec(s: Spec) -> ExecSpec {
+    let linux = s.linux().clone().unwrap_or_default();
+    ExecSpec {
+        version: s.version().clone(),
+        process: s.process().clone(),
+        namespaces: linux.namespaces().iter().flatten().map(|n| n.typ()).collect(),
+        seccomp: linux.seccomp().clone(),
+        personality: linux.personality().clone(),
+        memory_policy: linux.memory_policy().clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = r#"{
+        "ociVersion": "1.2.0",
+        "process": {"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0},
+                    "capabilities": {"bounding": ["CAP_KILL"]}, "env": ["A=1"]},
+        "root": {"path": "rootfs"},
+        "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}],
+        "linux": {"namespaces": [{"type": "pid"}, {"type": "mount", "path": ""}],
+                  "personality": {"domain": "LINUX"},
+                  "maskedPaths": ["/proc/kcore"]}
+    }"#;
+
+    /// The narrow parse reads what the whole one reads.
+    #[test]
+    fn same_as_the_whole_parse() {
+        let narrow = parse_for_exec(CONFIG.as_bytes()).unwrap();
+        let whole = from_spec(super::super::parse(CONFIG.as_bytes()).unwrap());
+        assert_eq!(narrow.version, "1.2.0");
+        assert_eq!(narrow.version, whole.version);
+        assert_eq!(narrow.process, whole.process);
+        assert_eq!(narrow.namespaces, vec![LinuxNamespaceType::Pid, LinuxNamespaceType::Mount]);
+        assert_eq!(narrow.namespaces, whole.namespaces);
+        assert_eq!(narrow.personality, whole.personality);
+        assert!(narrow.personality.is_some());
+        assert!(narrow.seccomp.is_none() && narrow.memory_policy.is_none());
+    }
+
+    /// A capability this build does not know: the narrow parse refuses it, and the whole
+    /// parse's mending (drop it, warn) applies.
+    #[test]
+    fn unknown_capability_falls_back_to_the_whole_parse() {
+        let text = CONFIG.replace(r#"["CAP_KILL"]"#, r#"["CAP_KILL", "CAP_FUTURE_THING"]"#);
+        let narrow = parse_for_exec(text.as_bytes()).unwrap();
+        let caps = narrow.process.unwrap().capabilities().clone().unwrap();
+        assert_eq!(caps.bounding().as_ref().unwrap().len(), 1);
+    }
+
+    /// Errors still name the field.
+    #[test]
+    fn errors_name_the_field() {
+        let text = CONFIG.replace(r#"{"type": "pid"}"#, r#"{"type": "nope"}"#);
+        let e = format!("{:#}", parse_for_exec(text.as_bytes()).err().unwrap());
+        assert!(e.contains("linux.namespaces[0]"), "{e}");
+    }
+}
