@@ -88,7 +88,7 @@ fn exec(g: &Global, a: &ExecArgs) -> Result<i32> {
         init_pid: st.pid,
         init_start_time: st.init_start_time,
         process: &process,
-        namespaces: spec.namespaces.clone(),
+        namespaces: spec.namespaces,
         cgroup_dirs,
         seccomp: seccomp.as_ref(),
         personality: crate::security::personality::value_of(spec.personality.as_ref())?,
@@ -375,6 +375,10 @@ mod tests {
         let fast = load_process(&p).unwrap();
         assert_eq!(fast, process_slowly(&p, &std::fs::read(&p).unwrap()).unwrap());
         assert_eq!((fast.user().uid(), fast.user().gid()), (7, 8));
+
+        let (_d, p) = process_file(r#"{"args": ["true"], "cwd": "/"}"#);
+        let no_user = load_process(&p).unwrap();
+        assert_eq!((no_user.user().uid(), no_user.user().gid()), (0, 0));
 
         let (_d, p) = process_file(r#"{"args": ["true"], "cwd": "/", "capabilities": {"bounding": ["CAP_KILL", "CAP_NOT_YET"]}}"#);
         let mended = load_process(&p).unwrap();

@@ -6,7 +6,9 @@
 //! page is a page fault (~2.3 µs in a VM). These few fields parse in a fraction of that stack
 //! and code. The config was validated by `create`; should the narrow parse still fail, the
 //! whole one runs, so the error (naming the field) and the mending (unknown capabilities
-//! dropped with runc's warning) are the same as everywhere else.
+//! dropped with runc's warning) are the same as everywhere else. A saved config damaged since
+//! `create` in a field exec does not read no longer stops an exec (runc does not read the
+//! config again for one either).
 
 use anyhow::Result;
 use oci_spec::runtime::{LinuxMemoryPolicy, LinuxNamespace, LinuxNamespaceType, LinuxPersonality, LinuxSeccomp, Process, Spec};
@@ -35,7 +37,7 @@ struct View {
 }
 
 /// The same field names and types as oci_spec's `Linux`; the others are skipped.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct LinuxView {
     #[serde(default)]
@@ -58,7 +60,7 @@ pub fn parse_for_exec(text: &[u8]) -> Result<ExecSpec> {
 }
 
 fn from_view(v: View) -> ExecSpec {
-    let l = v.linux.unwrap_or(LinuxView { namespaces: None, seccomp: None, personality: None, memory_policy: None });
+    let l = v.linux.unwrap_or_default();
     ExecSpec {
         version: v.version,
         process: v.process,
@@ -76,11 +78,11 @@ fn whole(text: &[u8]) -> Result<ExecSpec> {
     Ok(from_spec(super::parse(text)?))
 }
 
-fn from_spec(s: Spec) -> ExecSpec {
-    let linux = s.linux().clone().unwrap_or_default();
+fn from_spec(mut s: Spec) -> ExecSpec {
+    let linux = s.linux_mut().take().unwrap_or_default();
     ExecSpec {
         version: s.version().clone(),
-        process: s.process().clone(),
+        process: s.process_mut().take(),
         namespaces: linux.namespaces().iter().flatten().map(|n| n.typ()).collect(),
         seccomp: linux.seccomp().clone(),
         personality: linux.personality().clone(),
@@ -100,6 +102,8 @@ mod tests {
         "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}],
         "linux": {"namespaces": [{"type": "pid"}, {"type": "mount", "path": ""}],
                   "personality": {"domain": "LINUX"},
+                  "seccomp": {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]},
+                  "memoryPolicy": {"mode": "MPOL_PREFERRED", "nodes": "0"},
                   "maskedPaths": ["/proc/kcore"]}
     }"#;
 
@@ -114,8 +118,9 @@ mod tests {
         assert_eq!(narrow.namespaces, vec![LinuxNamespaceType::Pid, LinuxNamespaceType::Mount]);
         assert_eq!(narrow.namespaces, whole.namespaces);
         assert_eq!(narrow.personality, whole.personality);
-        assert!(narrow.personality.is_some());
-        assert!(narrow.seccomp.is_none() && narrow.memory_policy.is_none());
+        assert_eq!(narrow.seccomp, whole.seccomp);
+        assert_eq!(narrow.memory_policy, whole.memory_policy);
+        assert!(narrow.personality.is_some() && narrow.seccomp.is_some() && narrow.memory_policy.is_some());
     }
 
     /// A capability this build does not know: the narrow parse refuses it, and the whole
