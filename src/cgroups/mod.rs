@@ -176,11 +176,29 @@ pub enum Driver<'a> {
 
 /// The container's cgroup, whichever driver manages it. Serialized untagged: each driver's
 /// fields tell them apart.
-#[derive(Serialize, Deserialize, Clone, Debug)]
+#[derive(Serialize, Clone, Debug)]
 #[serde(untagged)]
 pub enum Cgroup {
     Fs(FsCgroup),
     Systemd(SystemdCgroup),
+}
+
+/// Untagged as serde's derive would read it (the cgroupfs driver's fields first, then the
+/// systemd one's), but each attempt parses the object's text itself. The derive buffers the
+/// whole object (13 hierarchies on a hybrid host) into serde's generic `Content` first: ~16
+/// KiB of allocations, new heap pages, in every command that reads state.json; here the
+/// object's text is copied once (a boxed RawValue: any serde_json input, a `Value` too).
+impl<'de> Deserialize<'de> for Cgroup {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let raw = Box::<serde_json::value::RawValue>::deserialize(d)?;
+        if let Ok(fs) = serde_json::from_str(raw.get()) {
+            return Ok(Cgroup::Fs(fs));
+        }
+        if let Ok(sd) = serde_json::from_str(raw.get()) {
+            return Ok(Cgroup::Systemd(sd));
+        }
+        Err(serde::de::Error::custom("data did not match any variant of untagged enum Cgroup"))
+    }
 }
 
 /// One `match` over the drivers, so a call costs what the driver's own method costs.

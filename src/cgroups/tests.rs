@@ -24,6 +24,20 @@ fn state_json_round_trip() {
     assert_eq!(back.layout(), Layout::Hybrid);
 }
 
+/// Neither driver's fields: refused with the words of serde's untagged derive; a driver's
+/// object read from a string and from a `Value` alike.
+#[test]
+fn state_json_of_no_driver_is_refused() {
+    let e = serde_json::from_str::<Cgroup>(r#"{"unit": 5, "layout": "hybrid"}"#).unwrap_err().to_string();
+    assert!(e.contains("did not match any variant of untagged enum Cgroup"), "{e}");
+    let cg = Cgroup::resolve_from(COMOUNT, "0::/\n", Some("/a/b"), "b").unwrap();
+    let text = serde_json::to_string(&cg).unwrap();
+    let from_str: Cgroup = serde_json::from_str(&text).unwrap();
+    let from_value: Cgroup = serde_json::from_value(serde_json::from_str(&text).unwrap()).unwrap();
+    assert_eq!(from_str.hierarchies(), cg.hierarchies());
+    assert_eq!(from_value.hierarchies(), cg.hierarchies());
+}
+
 #[test]
 fn mount_sources_and_symlinks() {
     let cg = Cgroup::resolve_from(COMOUNT, "0::/\n", Some("/a"), "a").unwrap();
