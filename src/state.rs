@@ -395,18 +395,21 @@ impl Container {
     }
 
     pub fn spec(&self) -> Result<oci_spec::runtime::Spec> {
-        let p = self.config_path();
-        let text = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
-        crate::spec::parse(&text).with_context(|| format!("parsing {}", p.display()))
+        self.parse_config(crate::spec::parse)
     }
 
     /// What `exec` reads of the saved config.json (spec::parse_for_exec). Not inlined: the
     /// parse's frames are then live only while it runs, not under all of `exec`'s.
     #[inline(never)]
     pub fn exec_spec(&self) -> Result<crate::spec::ExecSpec> {
+        self.parse_config(crate::spec::parse_for_exec)
+    }
+
+    /// The saved config.json read and parsed by `parse`; errors name the file.
+    fn parse_config<T>(&self, parse: impl FnOnce(&[u8]) -> Result<T>) -> Result<T> {
         let p = self.config_path();
         let text = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
-        crate::spec::parse_for_exec(&text).with_context(|| format!("parsing {}", p.display()))
+        parse(&text).with_context(|| format!("parsing {}", p.display()))
     }
 
     fn read_state(&self) -> Result<State> {

@@ -79,14 +79,17 @@ fn whole(text: &[u8]) -> Result<ExecSpec> {
 }
 
 fn from_spec(mut s: Spec) -> ExecSpec {
-    let linux = s.linux_mut().take().unwrap_or_default();
+    // Not `Linux::default()` for a config without `linux`: oci_spec's default lists five
+    // namespaces, which the container does not have.
+    let linux = s.linux_mut().take();
+    let linux = linux.as_ref();
     ExecSpec {
         version: s.version().clone(),
         process: s.process_mut().take(),
-        namespaces: linux.namespaces().iter().flatten().map(|n| n.typ()).collect(),
-        seccomp: linux.seccomp().clone(),
-        personality: linux.personality().clone(),
-        memory_policy: linux.memory_policy().clone(),
+        namespaces: linux.and_then(|l| l.namespaces().as_ref()).into_iter().flatten().map(|n| n.typ()).collect(),
+        seccomp: linux.and_then(|l| l.seccomp().clone()),
+        personality: linux.and_then(|l| l.personality().clone()),
+        memory_policy: linux.and_then(|l| l.memory_policy().clone()),
     }
 }
 
@@ -131,6 +134,17 @@ mod tests {
         let narrow = parse_for_exec(text.as_bytes()).unwrap();
         let caps = narrow.process.unwrap().capabilities().clone().unwrap();
         assert_eq!(caps.bounding().as_ref().unwrap().len(), 1);
+    }
+
+    /// A config without `linux` reads as no namespaces on both paths (the fallback forced by
+    /// an unknown capability).
+    #[test]
+    fn no_linux_means_no_namespaces() {
+        let text = r#"{"ociVersion": "1.2.0", "root": {"path": "rootfs"},
+            "process": {"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}, "capabilities": {"bounding": ["CAP_KILL"]}}}"#;
+        assert!(parse_for_exec(text.as_bytes()).unwrap().namespaces.is_empty());
+        let mended = parse_for_exec(text.replace(r#"["CAP_KILL"]"#, r#"["CAP_KILL", "CAP_FUTURE_THING"]"#).as_bytes()).unwrap();
+        assert!(mended.namespaces.is_empty() && mended.seccomp.is_none());
     }
 
     /// Errors still name the field.
