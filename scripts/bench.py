@@ -14,6 +14,7 @@ Sequential part, for each iteration, runtime by runtime (order rotated every ite
   lifecycle: `create --bundle B --pid-file P ID`, `start ID`, wait until the container
              process has exited (pidfd), `delete ID`
   exec:      `exec ID /bin/true` into a `sleep` container each runtime started once
+  run-sc, exec-sc: with --seccomp FILE, run and exec with that profile (bench_seccomp.py)
 Each is timed with time.perf_counter_ns() in a worker process. Runtimes listed in
 --ns-runtimes (crun on a hybrid host: it refuses one) get workers started inside `unshare -m`
 with /sys/fs/cgroup/unified unmounted, so the namespace set-up is not part of any timing.
@@ -37,6 +38,7 @@ import sys
 import tempfile
 import time
 
+import bench_seccomp
 import bench_stats
 
 
@@ -294,11 +296,11 @@ def sequential(args, rts, template, workers, tag):
         seq += 1
         cid = "bhb-%s-%d-%d" % (rt["name"], tag, seq)
         w = workers[rt["ns"]]
-        if op == "exec":
+        if op in ("exec", "exec-sc"):
             req = {"op": "run", "rss": rss, "argv": [rt["path"], "--root", rt["root"], "exec",
-                                                      rt["exec_id"], "/bin/true"]}
-        elif op in ("run", "run-nocg"):
-            write_config(template, rt["bundle"], "/" + cid if op == "run" else None)
+                                                      rt["exec_id"] + op[4:], "/bin/true"]}
+        elif op in ("run", "run-nocg", "run-sc"):
+            write_config(template if op != "run-sc" else sc_template, rt["bundle"], "/" + cid if op != "run-nocg" else None)
             req = {"op": "run", "rss": rss, "argv": [rt["path"], "--root", rt["root"], "run",
                                                       "--bundle", rt["bundle"], cid]}
         else:
@@ -314,20 +316,23 @@ def sequential(args, rts, template, workers, tag):
                 w.call({"op": "run", "argv": [rt["path"], "--root", rt["root"], "delete", "--force", cid]})
         return res
 
-    for rt in rts:
-        # The long-running container `exec` goes into (its own bundle dir, same rootfs).
-        ebundle = os.path.join(args.dir, rt["name"], "exec-bundle")
+    sc_template = bench_seccomp.with_profile(template, args.profile) if args.profile else None
+    ops = OPS + (bench_seccomp.OPS if args.profile else ())
+    # The long-running containers `exec` goes into (own bundle dirs, same rootfs): ID, ID-sc.
+    exec_ids = [(rt, "", template) for rt in rts] + [(rt, "-sc", sc_template) for rt in rts if sc_template]
+    for rt, suffix, tmpl in exec_ids:
+        ebundle = os.path.join(args.dir, rt["name"], "exec-bundle" + suffix)
         os.makedirs(ebundle, exist_ok=True)
-        ecfg = json.loads(json.dumps(template))
+        ecfg = json.loads(json.dumps(tmpl))
         ecfg["process"]["args"] = ["sleep", "100000"]
-        ecfg.setdefault("linux", {})["cgroupsPath"] = "/" + rt["exec_id"]
+        ecfg.setdefault("linux", {})["cgroupsPath"] = "/" + rt["exec_id"] + suffix
         with open(os.path.join(ebundle, "config.json"), "w") as f:
             json.dump(ecfg, f)
         res = workers[rt["ns"]].call({"op": "run", "quiet": True, "argv": [
-            rt["path"], "--root", rt["root"], "run", "-d", "--bundle", ebundle, rt["exec_id"]]})
+            rt["path"], "--root", rt["root"], "run", "-d", "--bundle", ebundle, rt["exec_id"] + suffix]})
         if res["rc"] != 0:
-            rt["failed"] = "run -d (for exec): rc=%s" % res["rc"]
-        elif eargv is None and not rt["ns"]:
+            rt["failed"] = "run -d (for exec%s): rc=%s" % (suffix, res["rc"])
+        elif eargv is None and not rt["ns"] and not suffix:
             st = subprocess.run([rt["path"], "--root", rt["root"], "state", rt["exec_id"]], capture_output=True)
             try:
                 eargv = exec_floor_argv(json.loads(st.stdout)["pid"])
@@ -354,7 +359,7 @@ def sequential(args, rts, template, workers, tag):
                 res = workers[False].call({"op": "run", "argv": pargv})
                 if res["rc"] == 0:
                     floor["payload_samples_ns"].append(res["ns"])
-            for op in OPS:
+            for op in ops:
                 for rt in order:
                     if rt["failed"]:
                         continue
@@ -373,9 +378,9 @@ def sequential(args, rts, template, workers, tag):
         if tty:
             sys.stderr.write("\n")
     finally:
-        for rt in rts:
+        for rt, suffix, _ in exec_ids:
             workers[rt["ns"]].call({"op": "run", "quiet": True, "argv": [
-                rt["path"], "--root", rt["root"], "delete", "--force", rt["exec_id"]]})
+                rt["path"], "--root", rt["root"], "delete", "--force", rt["exec_id"] + suffix]})
     rss_floor = 0
     if have_time:
         with tempfile.TemporaryFile() as errf:
@@ -506,6 +511,7 @@ def report(args, rts, floor, rss_n, rss_floor, par):
             if o and not math.isnan(pay) and b["exec"] > pay and o["exec"] > pay:
                 print("above the payload, bulkhead/%-5s exec %.2fx (%.2f ms vs %.2f ms)" % (
                     other, (b["exec"] - pay) / (o["exec"] - pay), b["exec"] - pay, o["exec"] - pay))
+    bench_seccomp.report(args, med, rts, bench_stats.interval_line)
     if par:
         counts = sorted({int(w) for v in par.values() for w in v})
         print()
@@ -547,12 +553,15 @@ def main():
     ap.add_argument("--workers", default="1,2,4,8,16", help="parallel worker counts ('' = none)")
     ap.add_argument("--par-seconds", type=float, default=3.0, help="seconds per parallel point")
     ap.add_argument("--out", help="results JSON (default DIR/results.json)")
+    ap.add_argument("--seccomp", help="an engine's default seccomp profile: run-sc, exec-sc (bench_seccomp)")
     args = ap.parse_args()
     if args.worker:
         return worker_main()
 
     with open(args.template) as f:
         template = json.load(f)
+    caps = template.get("process", {}).get("capabilities", {}).get("bounding", [])
+    args.profile = bench_seccomp.oci_profile(args.seccomp, caps) if args.seccomp else None
     ns_set = set(args.ns_runtimes.split(",")) if args.ns_runtimes else set()
     rts = []
     tag = os.getpid()
@@ -561,7 +570,7 @@ def main():
         rts.append({"name": name, "path": path, "ns": name in ns_set,
                     "bundle": os.path.join(args.dir, name, "bundle"),
                     "root": os.path.join(args.state_dir or args.dir, name, "root"),
-                    "failed": None, "t": {op: [] for op in OPS}, "rss": 0,
+                    "failed": None, "t": {op: [] for op in OPS + bench_seccomp.OPS}, "rss": 0,
                     "exec_id": "bhb-%s-%d-exec" % (name, tag)})
     workers = {False: Worker(False)}
     try:

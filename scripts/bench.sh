@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make bench: start-up time, parallel throughput and peak RSS of bulkhead vs runc vs crun,
 # and the floor (the config's namespaces unshared, fork, exec) measured in the same run.
-#   BULKHEAD=path ITERATIONS=30 WORKERS=1,2,4,8,16 PAR_SECONDS=3 scripts/bench.sh
+#   BULKHEAD=path ITERATIONS=30 WORKERS=1,2,4,8,16 PAR_SECONDS=3 BENCH_SECCOMP=file scripts/bench.sh
 # One busybox rootfs in build/bench/rootfs; each runtime gets its own bundle
 # (config from `runc spec`, process /bin/true, unique cgroupsPath per run) and
 # its own --root under build/bench/<runtime>/. Measurement: scripts/bench.py;
@@ -82,6 +82,12 @@ args=()
 for spec in "${runtimes[@]}"; do args+=(--runtime "$spec"); done
 mkdir -p "$state"
 echo "bench: state roots (--root) under $state ($(stat -f -c %T "$state"))"
+# The engines' default seccomp profile (containers-common, with podman) for run-sc/exec-sc;
+# BENCH_SECCOMP=file for another, empty for none.
+seccomp=${BENCH_SECCOMP-/usr/share/containers/seccomp.json}
+if [ -n "$seccomp" ] && [ ! -r "$seccomp" ]; then
+    echo "bench: no seccomp profile at $seccomp: no run-sc/exec-sc"; seccomp=
+fi
 python3 scripts/bench.py --dir "$dir" --state-dir "$state" --template "$dir/config.template.json" \
-    -n "$ITERATIONS" --optional bulkhead --ns-runtimes "$ns_runtimes" \
+    -n "$ITERATIONS" --optional bulkhead --ns-runtimes "$ns_runtimes" ${seccomp:+--seccomp "$seccomp"} \
     --workers "${WORKERS-1,2,4,8,16}" --par-seconds "${PAR_SECONDS:-3}" ${BENCH_OUT:+--out "$BENCH_OUT"} "${args[@]}"

@@ -4,7 +4,7 @@
 #   name it in the device run's `carry`)
 # DIR gets the static bulkhead (make build first), crun and runc with the libraries `ldd` lists
 # for them except libc and the loader (the device has its own glibc; LD_LIBRARY_PATH=DIR/lib),
-# static busybox, GNU time and unshare, bench.py (+ bench_stats.py), a config template from `runc spec` running
+# static busybox, GNU time and unshare, bench.py (+ bench_stats.py, bench_seccomp.py), a config template from `runc spec` running
 # /bin/true, and run.sh (scripts/devbench-run.sh). On the device: `bash DIR/run.sh $OUT`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +17,7 @@ for l in $(ldd "$d/crun" "$d/runc" | awk '/=>/ {print $3}' | sort -u); do
     case $(basename "$l") in libc.so*|ld-linux*) ;; *) cp -L "$l" "$d/lib/" ;; esac
 done
 cp /usr/bin/time "$(command -v unshare)" "$d/bin/"
-cp scripts/bench.py scripts/bench_stats.py "$d/"
+cp scripts/bench.py scripts/bench_stats.py scripts/bench_seccomp.py "$d/"
 cp scripts/devbench-run.sh "$d/run.sh"
 (cd "$d" && rm -f config.json && ./runc spec && python3 - <<'PY'
 import json

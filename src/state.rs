@@ -2,7 +2,8 @@
 //!
 //! Each container owns `<root>/<id>/` (mode 0700) holding `state.json` (written atomically:
 //! temp file + rename, an exchange when it exists: see sys::replace_file), `config.json` (the spec as loaded at create, for exec/delete/hooks),
-//! and `exec.fifo` while the container is created but not started.
+//! `exec.fifo` while the container is created but not started, and `seccomp.bpf` when the
+//! config has a seccomp profile (the compiled filter exec loads: security::seccomp::saved).
 //!
 //! Commands that change a container take an exclusive `flock` on its directory; readers
 //! (`state`, `list`) never lock, so a hook that calls `bulkhead state` during create cannot

@@ -263,6 +263,19 @@ fn seccomp_and_no_new_privs_apply() {
     let s = ct.sh(&["--no-new-privs"], "cat /proc/self/status");
     assert_eq!(status_field(&s, "NoNewPrivs"), Some("1"));
     assert_eq!(status_field(&s, "Seccomp"), Some("2"));
+    // Those execs loaded the filter create saved compiled; without it (a container from an
+    // earlier bulkhead) or with a damaged one, exec compiles the config's and refuses alike.
+    let saved = ct.root.path().join(&ct.id).join("seccomp.bpf");
+    assert!(saved.is_file(), "create saved the compiled filter");
+    for damage in [Some(&b"bulkhead seccomp filter 1\n\x01"[..]), None] {
+        match damage {
+            Some(bytes) => std::fs::write(&saved, bytes).unwrap(),
+            None => std::fs::remove_file(&saved).unwrap(),
+        }
+        let out = ct.exec(&[], &["mkdir", "/tmp/z"]);
+        assert!(text(&out.stderr).contains("Operation not permitted"), "{damage:?}: {}", text(&out.stderr));
+        assert!(!ct.rootfs().join("tmp/z").exists());
+    }
 }
 
 #[test]

@@ -8,6 +8,7 @@ use crate::cgroups::{Cgroup, Driver, Manager};
 use crate::cli::{CreateArgs, Global};
 use crate::hooks::{self, Phase};
 use crate::process::{self, InitConfig};
+use crate::security::seccomp::CompiledFilter;
 use crate::spec::Bundle;
 use crate::state::{self, Container, Root, State, Status};
 
@@ -46,7 +47,7 @@ pub fn create_from(g: &Global, id: &str, opts: &CreateArgs, bundle: Bundle, cons
     crate::trace::mark("claim");
     crate::debug!("create {id}: state directory {} claimed", c.dir.display());
     let result = (|| -> Result<()> {
-        let (mut cgroup, fifo, start_error) = prepare_state(&mut c, id, &bundle, g.systemd_cgroup)?;
+        let (mut cgroup, fifo, start_error) = prepare_state(&mut c, id, &bundle, seccomp.as_ref(), g.systemd_cgroup)?;
         make_cgroup(&mut c, id, &mut cgroup, &bundle.spec)?;
         crate::trace::mark("cgroups");
         let (pid, start_time) = process::spawn(InitConfig {
@@ -102,11 +103,15 @@ fn check_config(spec: &oci_spec::runtime::Spec, have_console: bool) -> Result<()
     crate::netdev::validate(spec)
 }
 
-/// The claimed state dir's contents before the clone: config.json, state.json {creating}
-/// (recording the cgroup, so a killed create's leftovers can be deleted), exec.fifo.
-fn prepare_state(c: &mut Container, id: &str, bundle: &Bundle, systemd_cgroup: bool) -> Result<(Cgroup, OwnedFd, OwnedFd)> {
+/// The claimed state dir's contents before the clone: config.json, the compiled seccomp
+/// filter (for exec), state.json {creating} (recording the cgroup, so a killed create's
+/// leftovers can be deleted), exec.fifo.
+fn prepare_state(c: &mut Container, id: &str, bundle: &Bundle, seccomp: Option<&CompiledFilter>, systemd_cgroup: bool) -> Result<(Cgroup, OwnedFd, OwnedFd)> {
     // The bytes that were validated, not a second read of a file that may have changed.
     std::fs::write(c.config_path(), &bundle.config_bytes).context("saving config.json in the state dir")?;
+    if let Some(f) = seccomp {
+        crate::security::seccomp::saved::save(&c.dir, f)?;
+    }
     crate::trace::mark("config-copy");
     let spec = &bundle.spec;
     let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().as_ref()).map(|p| p.to_string_lossy().into_owned());

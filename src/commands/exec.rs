@@ -67,10 +67,7 @@ fn exec(g: &Global, a: &ExecArgs) -> Result<i32> {
         None if !a.cgroup.is_empty() => bail!("--cgroup: the container has no cgroup"),
         None => Vec::new(),
     };
-    let seccomp = match &spec.seccomp {
-        Some(s) => Some(crate::security::seccomp::compile_for_process(s)?),
-        None => None,
-    };
+    let seccomp = spec.seccomp.as_deref().map(|raw| seccomp_filter(&c, raw)).transpose()?;
 
     // Foreground: signals blocked before the process exists, so none is lost.
     let sigfd = if a.detach { None } else { Some(block_signals()?) };
@@ -129,6 +126,16 @@ fn exec(g: &Global, a: &ExecArgs) -> Result<i32> {
     crate::trace::mark("wait");
     crate::trace::flush("exec");
     code
+}
+
+/// The container's seccomp filter as `create` saved it compiled, or else (a container from an
+/// earlier bulkhead, a damaged file) compiled here from its config's `linux.seccomp`.
+fn seccomp_filter(c: &crate::state::Container, raw: &serde_json::value::RawValue) -> Result<crate::security::seccomp::CompiledFilter> {
+    if let Some(f) = crate::security::seccomp::saved::load(&c.dir) {
+        return Ok(f);
+    }
+    let s = serde_json::from_str(raw.get()).context("linux.seccomp")?;
+    crate::security::seccomp::compile_for_process(&s)
 }
 
 /// `--process F`: the whole process, as containerd and podman write it. Not inlined: its

@@ -11,8 +11,9 @@
 //! config again for one either).
 
 use anyhow::Result;
-use oci_spec::runtime::{LinuxMemoryPolicy, LinuxNamespace, LinuxNamespaceType, LinuxPersonality, LinuxSeccomp, Process, Spec};
+use oci_spec::runtime::{LinuxMemoryPolicy, LinuxNamespace, LinuxNamespaceType, LinuxPersonality, Process, Spec};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 /// The parts of a container's config that `exec` uses.
 pub struct ExecSpec {
@@ -21,7 +22,9 @@ pub struct ExecSpec {
     pub process: Option<Process>,
     /// linux.namespaces, their types only: `exec` joins the init's, whatever their paths were.
     pub namespaces: Vec<LinuxNamespaceType>,
-    pub seccomp: Option<LinuxSeccomp>,
+    /// linux.seccomp as written: exec loads the filter `create` compiled and saved, and
+    /// parses this only for a container without one.
+    pub seccomp: Option<Box<RawValue>>,
     pub personality: Option<LinuxPersonality>,
     pub memory_policy: Option<LinuxMemoryPolicy>,
 }
@@ -43,7 +46,7 @@ struct LinuxView {
     #[serde(default)]
     namespaces: Option<Vec<LinuxNamespace>>,
     #[serde(default)]
-    seccomp: Option<LinuxSeccomp>,
+    seccomp: Option<Box<RawValue>>,
     #[serde(default)]
     personality: Option<LinuxPersonality>,
     #[serde(default)]
@@ -87,7 +90,8 @@ fn from_spec(mut s: Spec) -> ExecSpec {
         version: s.version().clone(),
         process: s.process_mut().take(),
         namespaces: linux.and_then(|l| l.namespaces().as_ref()).into_iter().flatten().map(|n| n.typ()).collect(),
-        seccomp: linux.and_then(|l| l.seccomp().clone()),
+        // Written back as the narrow parse would have kept it.
+        seccomp: linux.and_then(|l| l.seccomp().as_ref()).and_then(|s| serde_json::value::to_raw_value(s).ok()),
         personality: linux.and_then(|l| l.personality().clone()),
         memory_policy: linux.and_then(|l| l.memory_policy().clone()),
     }
@@ -121,7 +125,8 @@ mod tests {
         assert_eq!(narrow.namespaces, vec![LinuxNamespaceType::Pid, LinuxNamespaceType::Mount]);
         assert_eq!(narrow.namespaces, whole.namespaces);
         assert_eq!(narrow.personality, whole.personality);
-        assert_eq!(narrow.seccomp, whole.seccomp);
+        let seccomp = |e: &ExecSpec| e.seccomp.as_deref().map(|r| serde_json::from_str::<oci_spec::runtime::LinuxSeccomp>(r.get()).unwrap());
+        assert_eq!(seccomp(&narrow), seccomp(&whole));
         assert_eq!(narrow.memory_policy, whole.memory_policy);
         assert!(narrow.personality.is_some() && narrow.seccomp.is_some() && narrow.memory_policy.is_some());
     }

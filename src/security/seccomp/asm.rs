@@ -1,6 +1,6 @@
 //! The BPF code generator: a tiny classic-BPF assembler with forward labels ([`Asm`]) and
 //! the emitter that lays out the program described in the module documentation of
-//! `seccomp/mod.rs` (arch dispatch, per-ABI chunked tables, rule blocks).
+//! `seccomp/mod.rs` (arch dispatch, a search tree per ABI, rule blocks).
 
 use anyhow::{Result, anyhow};
 use seccompiler::{BpfProgram, SeccompAction, sock_filter};
@@ -160,130 +160,121 @@ pub(super) fn emit(tables: &[(Abi, Table)], default: u32, enosys_stub: bool) -> 
     asm.bind(l_64);
     let x86_64 =
         get(Abi::X86_64).ok_or_else(|| anyhow!("seccomp: internal error: no x86_64 table"))?;
-    emit_table(&mut asm, Abi::X86_64, x86_64, default, enosys_stub);
+    let blocks = emit_table(&mut asm, x86_64, default, enosys_stub);
+    emit_blocks(&mut asm, Abi::X86_64, blocks, default);
     if let Some(t) = x32 {
         asm.bind(l_x32);
-        emit_table(&mut asm, Abi::X32, t, default, enosys_stub);
+        let blocks = emit_table(&mut asm, t, default, enosys_stub);
+        emit_blocks(&mut asm, Abi::X32, blocks, default);
     }
     if let Some(t) = i386 {
         asm.bind(l_i386);
         asm.ld(OFF_NR);
-        emit_table(&mut asm, Abi::I386, t, default, enosys_stub);
+        let blocks = emit_table(&mut asm, t, default, enosys_stub);
+        emit_blocks(&mut asm, Abi::I386, blocks, default);
     }
     asm.finish()
 }
 
-enum Target {
+/// What one syscall number of a table leads to.
+#[derive(Clone, Copy, PartialEq)]
+enum Act {
     Ret(u32),
-    Block(Label, Vec<Rule>),
+    /// The block holding the syscall's rules (argument conditions, or several entries).
+    Block(Label),
 }
 
-/// Room for a chunk's `jeq`s plus its trampolines: keeps every conditional
-/// jump of the chunk under 256.
-const CHUNK_ROOM: usize = 250;
+/// The largest conditional jump: its offset is 8 bits.
+const MAX_SHORT: usize = 255;
 
 /// Emit the lookup for one ABI. The accumulator holds the syscall number.
-fn emit_table(asm: &mut Asm, abi: Abi, table: &Table, default: u32, enosys_stub: bool) {
-    if enosys_stub && let Some(max) = table.max_nr {
-        let ok = asm.label();
-        asm.jmp(BPF_JMP_JGT_K, max, Tgt::Next, Tgt::To(ok));
-        asm.ret(SeccompAction::Errno(libc::ENOSYS as u32).into());
-        asm.bind(ok);
+///
+/// The table becomes runs: every u32 syscall number falls in exactly one run (start, action),
+/// neighbours with the same action merged (an allow list is mostly long runs of allowed
+/// numbers between a few denied ones). A balanced search tree of `jge` over the runs' starts
+/// finds the run: a lookup costs about log2(runs) comparisons, and the program has about two
+/// instructions per run, not one per syscall. The kernel JIT-compiles the program at every
+/// seccomp(2) (for the init and each exec), at a cost that grows with its length.
+fn emit_table(asm: &mut Asm, table: &Table, default: u32, enosys_stub: bool) -> Vec<(Label, Vec<Rule>)> {
+    let mut blocks: Vec<(Label, Vec<Rule>)> = Vec::new();
+    let mut runs: Vec<(u32, Act)> = Vec::new();
+    let push = |runs: &mut Vec<(u32, Act)>, start: u64, act: Act| {
+        if start <= u64::from(u32::MAX) && runs.last().map(|r| r.1) != Some(act) {
+            runs.push((start as u32, act));
+        }
+    };
+    // The first number not yet in a run.
+    let mut next: u64 = 0;
+    for (&nr, rules) in &table.rules {
+        // Rules after an unconditional one can never match.
+        let end = rules.iter().position(|r| r.conds.is_empty()).map_or(rules.len(), |p| p + 1);
+        let rules = &rules[..end];
+        let act = if rules.len() == 1 && rules[0].conds.is_empty() {
+            Act::Ret(rules[0].ret)
+        } else {
+            let l = asm.label();
+            blocks.push((l, rules.to_vec()));
+            Act::Block(l)
+        };
+        if u64::from(nr) > next {
+            push(&mut runs, next, Act::Ret(default));
+        }
+        push(&mut runs, u64::from(nr), act);
+        next = u64::from(nr) + 1;
     }
+    // runc's -ENOSYS stub: numbers above the largest the profile names.
+    let stub_from = table.max_nr.filter(|_| enosys_stub).map(|max| u64::from(max) + 1);
+    if stub_from.is_none_or(|s| next < s) {
+        push(&mut runs, next, Act::Ret(default));
+    }
+    if let Some(s) = stub_from {
+        push(&mut runs, s, Act::Ret(SeccompAction::Errno(libc::ENOSYS as u32).into()));
+    }
+    emit_runs(asm, &runs);
+    blocks
+}
 
-    // One target per syscall, sorted by number.
-    let entries: Vec<(u32, Target)> = table
-        .rules
-        .iter()
-        .map(|(&nr, rules)| {
-            // Rules after an unconditional one can never match.
-            let end = rules
-                .iter()
-                .position(|r| r.conds.is_empty())
-                .map_or(rules.len(), |p| p + 1);
-            let rules = &rules[..end];
-            if rules.len() == 1 && rules[0].conds.is_empty() {
-                (nr, Target::Ret(rules[0].ret))
-            } else {
-                (nr, Target::Block(asm.label(), rules.to_vec()))
-            }
-        })
-        .collect();
-    if entries.is_empty() {
-        asm.ret(default);
+/// The search tree over `runs` (sorted by start, the first starting at or below any number
+/// that reaches it).
+fn emit_runs(asm: &mut Asm, runs: &[(u32, Act)]) {
+    if let [(_, act)] = runs {
+        match *act {
+            Act::Ret(r) => asm.ret(r),
+            Act::Block(l) => asm.ja(l),
+        }
         return;
     }
-
-    // Split into chunks: a chunk's entries plus its distinct trampolines fit in CHUNK_ROOM.
-    let mut chunks: Vec<std::ops::Range<usize>> = Vec::new();
-    let mut start = 0;
-    while start < entries.len() {
-        let mut rets: Vec<u32> = Vec::new();
-        let mut blocks = 0;
-        let mut end = start;
-        while end < entries.len() {
-            let (new_ret, new_block) = match &entries[end].1 {
-                Target::Ret(r) => (usize::from(!rets.contains(r)), 0),
-                Target::Block(..) => (0, 1),
-            };
-            if (end - start + 1) + rets.len() + new_ret + blocks + new_block > CHUNK_ROOM {
-                break;
-            }
-            if new_ret == 1
-                && let Target::Ret(r) = &entries[end].1
-            {
-                rets.push(*r);
-            }
-            blocks += new_block;
-            end += 1;
-        }
-        chunks.push(start..end);
-        start = end;
+    let (below, above) = runs.split_at(runs.len() / 2);
+    let to_above = asm.label();
+    if tree_len(below) <= MAX_SHORT {
+        asm.jmp(BPF_JMP_JGE_K, above[0].0, Tgt::To(to_above), Tgt::Next);
+    } else {
+        let to_below = asm.label();
+        asm.jmp(BPF_JMP_JGE_K, above[0].0, Tgt::Next, Tgt::To(to_below));
+        asm.ja(to_above);
+        asm.bind(to_below);
     }
+    emit_runs(asm, below);
+    asm.bind(to_above);
+    emit_runs(asm, above);
+}
 
-    let n_chunks = chunks.len();
-    for (ci, range) in chunks.into_iter().enumerate() {
-        let chunk = &entries[range];
-        let next_chunk = asm.label();
-        if ci + 1 < n_chunks {
-            let max = chunk.last().map(|(nr, _)| *nr).unwrap_or(0);
-            asm.jmp(BPF_JMP_JGT_K, max, Tgt::To(next_chunk), Tgt::Next);
-        }
-        // Trampolines: one per distinct return value, one per block.
-        let mut tramps: Vec<(Label, &Target)> = Vec::new();
-        for (nr, target) in chunk {
-            let existing = match target {
-                Target::Ret(r) => tramps
-                    .iter()
-                    .find(|(_, t)| matches!(t, Target::Ret(x) if x == r))
-                    .map(|(l, _)| *l),
-                Target::Block(..) => None,
-            };
-            let l = existing.unwrap_or_else(|| {
-                let l = asm.label();
-                tramps.push((l, target));
-                l
-            });
-            asm.jmp(BPF_JMP_JEQ_K, *nr, Tgt::To(l), Tgt::Next);
-        }
-        asm.ret(default);
-        for (l, target) in tramps {
-            asm.bind(l);
-            match target {
-                Target::Ret(r) => asm.ret(*r),
-                Target::Block(b, _) => asm.ja(*b),
-            }
-        }
-        asm.bind(next_chunk);
+/// How many instructions [`emit_runs`] emits for `runs`.
+fn tree_len(runs: &[(u32, Act)]) -> usize {
+    if runs.len() <= 1 {
+        return runs.len();
     }
+    let (below, above) = runs.split_at(runs.len() / 2);
+    let b = tree_len(below);
+    let jump = if b <= MAX_SHORT { 1 } else { 2 };
+    jump + b + tree_len(above)
+}
 
-    // Blocks: rules in config order, first match wins.
-    for (_, target) in &entries {
-        let Target::Block(l, rules) = target else {
-            continue;
-        };
-        asm.bind(*l);
-        for rule in rules {
+/// Emit each syscall's rules, in config order (first match wins), then the default.
+fn emit_blocks(asm: &mut Asm, abi: Abi, blocks: Vec<(Label, Vec<Rule>)>, default: u32) {
+    for (l, rules) in blocks {
+        asm.bind(l);
+        for rule in &rules {
             let fail = asm.label();
             for c in &rule.conds {
                 emit_cond(asm, abi, c, fail);

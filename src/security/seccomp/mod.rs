@@ -29,19 +29,24 @@
 //! I386: ld nr; <table i386> (only when SCMP_ARCH_X86 is listed)
 //!
 //! table:
-//!   [jgt max_nr -> ret ERRNO(ENOSYS)]        runc's -ENOSYS stub, see below
-//!   chunk*: jgt chunk_max -> next chunk; jeq nr_i -> tramp_i ...; ret default; tramp: ret ACTION | ja BLOCK
+//!   runs: every number from 0 to 2^32-1 falls in one run [start, next start) with one
+//!   action: a syscall's action (ret ACTION, or ja BLOCK), the default between named
+//!   numbers, and runc's -ENOSYS stub above the largest one named (see below); neighbours
+//!   with the same action are one run.
+//!   tree: jge start_of_the_upper_half -> upper tree; lower tree (a `ja` hops over a lower
+//!   tree too long for the 8-bit offset); a single run is its action.
 //!   BLOCK (one per syscall that has argument conditions or several entries):
 //!     rule*: conditions (each one jumps to the next rule on mismatch); ret ACTION
 //!     ret default
 //! ```
 //!
-//! Conditional jumps have 8-bit offsets, so they only ever go inside one chunk
-//! (at most 250 instructions) or inside one rule (at most 6 conditions of at
-//! most 8 instructions). Every longer jump is a `BPF_JA` with a 32-bit offset.
-//! So jump offsets cannot overflow whatever the profile's size. The syscalls of a
-//! table are sorted by number, and each chunk starts with a `jgt`, so a lookup
-//! costs about (number of chunks + chunk length) comparisons.
+//! A lookup costs about log2(runs) comparisons, and the program about two instructions per
+//! run: a docker-like profile is ~500 instructions (it was ~1,260 with one `jeq` per syscall
+//! and ABI), answered in at most ~20. The length matters at every seccomp(2), which
+//! JIT-compiles the program: for the init and for each exec. Conditional jumps have 8-bit
+//! offsets, so they only ever go inside one tree of at most 255 instructions or inside one
+//! rule (at most 6 conditions of at most 8 instructions); every longer jump is a `BPF_JA`
+//! with a 32-bit offset, so offsets cannot overflow whatever the profile's size.
 //!
 //! # Semantics (as runc + libseccomp, unless said otherwise)
 //!
@@ -110,11 +115,14 @@ use oci_spec::runtime::{
 use seccompiler::{BpfProgram, SeccompAction, sock_filter};
 
 use asm::emit;
+use lower::lower;
 pub use install::{install, install_detailed, Installed};
 
 mod asm;
 pub mod features;
 mod install;
+mod lower;
+pub mod saved;
 mod syscall_tables;
 #[cfg(test)]
 mod tests;
@@ -370,6 +378,42 @@ impl Abi {
             .ok()
             .map(|i| t[i].1)
     }
+    /// [`Abi::resolve`], searching from `*cursor` (where the previous name was, or would
+    /// have been) onwards when the name sorts after it, and leaving the cursor at this one.
+    /// Profiles list their names mostly in alphabetical order: the next one is then a few
+    /// entries on, found in a few comparisons instead of a binary search's nine, each of which
+    /// was a mispredicted branch (a docker profile is ~1,200 lookups).
+    fn resolve_near(self, name: &str, cursor: &mut usize) -> Option<u32> {
+        let t = self.table();
+        let start = *cursor;
+        let (lo, hi) = if start < t.len() && t[start].0 < name {
+            // Gallop: t[below].0 < name throughout.
+            let (mut below, mut step) = (start, 1);
+            loop {
+                let probe = start + step;
+                if probe >= t.len() {
+                    break (below + 1, t.len());
+                }
+                if t[probe].0 >= name {
+                    break (below + 1, probe + 1);
+                }
+                below = probe;
+                step *= 2;
+            }
+        } else {
+            (0, (start + 1).min(t.len()))
+        };
+        match t[lo..hi].binary_search_by(|(n, _)| (*n).cmp(name)) {
+            Ok(i) => {
+                *cursor = lo + i;
+                Some(t[lo + i].1)
+            }
+            Err(i) => {
+                *cursor = lo + i;
+                None
+            }
+        }
+    }
     /// libseccomp's `ARCH_SIZE_32`: arguments compared on their low 32 bits only.
     fn is_32bit(self) -> bool {
         self != Abi::X86_64
@@ -407,146 +451,20 @@ pub fn compile_for_process(seccomp: &LinuxSeccomp) -> Result<CompiledFilter> {
 }
 
 pub fn compile(seccomp: &LinuxSeccomp) -> Result<CompiledFilter> {
-    if !cfg!(target_arch = "x86_64") {
-        bail!("linux.seccomp: only x86_64 hosts are supported");
-    }
-    const P: &str = "linux.seccomp";
-    let default_action = seccomp.default_action();
-    if default_action == LinuxSeccompAction::ScmpActNotify {
-        bail!("{P}.defaultAction: SCMP_ACT_NOTIFY cannot be used as the default action");
-    }
-    let default = action_value(
-        default_action,
-        seccomp.default_errno_ret(),
-        &format!("{P}.defaultErrnoRet"),
-    )?;
-
-    // Architectures: the native x86_64 is always there.
-    let mut abis = vec![Abi::X86_64];
-    let mut ignored_architectures = Vec::new();
-    for arch in seccomp.architectures().iter().flatten() {
-        let abi = match arch {
-            Arch::ScmpArchNative | Arch::ScmpArchX86_64 => Abi::X86_64,
-            Arch::ScmpArchX86 => Abi::I386,
-            Arch::ScmpArchX32 => Abi::X32,
-            other => {
-                if !ignored_architectures.contains(other) {
-                    ignored_architectures.push(*other);
-                }
-                continue;
-            }
-        };
-        if !abis.contains(&abi) {
-            abis.push(abi);
-        }
-    }
-
-    let mut flags = 0;
-    let mut wait_killable = false;
-    for flag in seccomp.flags().iter().flatten() {
-        match flag {
-            LinuxSeccompFilterFlag::SeccompFilterFlagLog => flags |= FLAG_LOG,
-            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => flags |= FLAG_SPEC_ALLOW,
-            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => wait_killable = true,
-            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => {}
-        }
-    }
-
-    let mut tables: Vec<(Abi, Table)> = abis.iter().map(|&a| (a, Table::default())).collect();
-    let mut skipped_syscalls: Vec<String> = Vec::new();
-    let mut needs_listener = false;
-    for (i, sc) in seccomp.syscalls().iter().flatten().enumerate() {
-        let path = format!("{P}.syscalls[{i}]");
-        let ret = action_value(sc.action(), sc.errno_ret(), &format!("{path}.errnoRet"))?;
-        let is_notify = sc.action() == LinuxSeccompAction::ScmpActNotify;
-        needs_listener |= is_notify;
-
-        let mut conds = Vec::new();
-        let mut per_index = [0usize; 6];
-        for (j, arg) in sc.args().iter().flatten().enumerate() {
-            let index = arg.index();
-            if index > 5 {
-                bail!("{path}.args[{j}].index: {index} is out of range (0-5)");
-            }
-            per_index[index] += 1;
-            let op = match arg.op() {
-                LinuxSeccompOperator::ScmpCmpNe => Op::Ne,
-                LinuxSeccompOperator::ScmpCmpLt => Op::Lt,
-                LinuxSeccompOperator::ScmpCmpLe => Op::Le,
-                LinuxSeccompOperator::ScmpCmpEq => Op::Eq,
-                LinuxSeccompOperator::ScmpCmpGe => Op::Ge,
-                LinuxSeccompOperator::ScmpCmpGt => Op::Gt,
-                LinuxSeccompOperator::ScmpCmpMaskedEq => Op::MaskedEq,
-            };
-            conds.push(Cond {
-                index: index as u32,
-                op,
-                value: arg.value(),
-                value_two: arg.value_two().unwrap_or(0),
-            });
-        }
-        // runc: same argument index used twice -> every condition is its own rule.
-        let alternatives: Vec<Vec<Cond>> = if per_index.iter().any(|&n| n > 1) {
-            conds.into_iter().map(|c| vec![c]).collect()
-        } else {
-            vec![conds]
-        };
-
-        for (k, name) in sc.names().iter().enumerate() {
-            if name.is_empty() {
-                bail!("{path}.names[{k}]: empty syscall name");
-            }
-            if is_notify && name == "write" {
-                bail!("{path}.action: SCMP_ACT_NOTIFY cannot be used for the write syscall");
-            }
-            let mut known = false;
-            for (abi, table) in tables.iter_mut() {
-                let Some(nr) = abi.resolve(name) else {
-                    continue;
-                };
-                known = true;
-                table.max_nr = table.max_nr.max(Some(nr));
-                if ret == default {
-                    continue;
-                }
-                let rules = table.rules.entry(nr).or_default();
-                for conds in &alternatives {
-                    rules.push(Rule {
-                        conds: conds.clone(),
-                        ret,
-                    });
-                }
-            }
-            if !known && !skipped_syscalls.contains(name) {
-                skipped_syscalls.push(name.clone());
-            }
-        }
-    }
-    if needs_listener {
-        flags |= FLAG_NEW_LISTENER;
-        if wait_killable {
-            flags |= FLAG_WAIT_KILLABLE_RECV;
-        }
-    }
-
-    use LinuxSeccompAction as A;
-    let enosys_stub = !matches!(
-        default_action,
-        A::ScmpActAllow | A::ScmpActLog | A::ScmpActTrace
-    ) && default != u32::from(SeccompAction::Errno(libc::ENOSYS as u32));
-    let program = emit(&tables, default, enosys_stub)?;
+    let l = lower(seccomp)?;
+    let program = emit(&l.tables, l.default, l.enosys_stub)?;
     if program.len() > BPF_MAXINSNS {
         bail!(
-            "{P}: the compiled filter has {} instructions, more than the kernel's limit of {BPF_MAXINSNS}",
+            "linux.seccomp: the compiled filter has {} instructions, more than the kernel's limit of {BPF_MAXINSNS}",
             program.len()
         );
     }
     Ok(CompiledFilter {
         program,
-        flags,
-        needs_listener,
-        skipped_syscalls,
-        ignored_architectures,
+        flags: l.flags,
+        needs_listener: l.needs_listener,
+        skipped_syscalls: l.skipped_syscalls,
+        ignored_architectures: l.ignored_architectures,
         listener_path: seccomp.listener_path().clone(),
         listener_metadata: seccomp.listener_metadata().clone(),
     })

@@ -232,3 +232,23 @@ fn x86_64_table_matches_libc() {
         assert_eq!(Abi::X86_64.resolve(name), Some(n), "{name}");
     }
 }
+
+#[test]
+fn resolve_near_finds_what_resolve_finds_in_any_order() {
+    let mut names: Vec<&str> = syscall_tables::X86_64.iter().chain(syscall_tables::I386).map(|(n, _)| *n).collect();
+    names.sort();
+    names.dedup();
+    names.extend(["", "aaa", "zzzz", "read_", "no_such_call"]);
+    let mut shuffled = names.clone();
+    // A fixed permutation: every 7th, then the rest.
+    shuffled.sort_by_key(|n| n.len() * 31 % 7);
+    let backwards: Vec<&str> = names.iter().rev().copied().collect();
+    for order in [&names, &shuffled, &backwards] {
+        for abi in [Abi::X86_64, Abi::X32, Abi::I386] {
+            let mut cursor = 0;
+            for n in order.iter() {
+                assert_eq!(abi.resolve_near(n, &mut cursor), abi.resolve(n), "{abi:?} {n:?}");
+            }
+        }
+    }
+}

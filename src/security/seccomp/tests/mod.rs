@@ -13,6 +13,7 @@ mod actions;
 mod arches;
 mod args;
 mod kernel;
+mod layout;
 mod profiles;
 
 pub(super) const ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
@@ -57,6 +58,11 @@ fn validate(prog: &[sock_filter]) {
 
 /// Runs a program on a `struct seccomp_data`; returns the action value.
 pub(super) fn run(prog: &[sock_filter], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
+    run_at_most(prog, arch, nr, args, usize::MAX).expect("the program returns")
+}
+
+/// [`run`], giving up (None) after `limit` instructions.
+pub(super) fn run_at_most(prog: &[sock_filter], arch: u32, nr: u32, args: [u64; 6], limit: usize) -> Option<u32> {
     let mut data = [0u8; 64];
     data[0..4].copy_from_slice(&nr.to_ne_bytes());
     data[4..8].copy_from_slice(&arch.to_ne_bytes());
@@ -64,7 +70,7 @@ pub(super) fn run(prog: &[sock_filter], arch: u32, nr: u32, args: [u64; 6]) -> u
         data[16 + 8 * i..24 + 8 * i].copy_from_slice(&a.to_ne_bytes());
     }
     let (mut a, mut pc) = (0u32, 0usize);
-    loop {
+    for _ in 0..limit {
         let i = &prog[pc];
         pc += 1;
         let cond = |c: bool| if c { i.jt as usize } else { i.jf as usize };
@@ -78,10 +84,11 @@ pub(super) fn run(prog: &[sock_filter], arch: u32, nr: u32, args: [u64; 6]) -> u
             BPF_JMP_JGT_K => pc += cond(a > i.k),
             BPF_JMP_JGE_K => pc += cond(a >= i.k),
             BPF_JMP_JSET_K => pc += cond(a & i.k != 0),
-            BPF_RET_K => return i.k,
+            BPF_RET_K => return Some(i.k),
             c => panic!("unexpected opcode {c:#x}"),
         }
     }
+    None
 }
 
 pub(super) fn profile(v: Value) -> CompiledFilter {

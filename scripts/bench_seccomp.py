@@ -1,0 +1,72 @@
+"""bench.py's runs with a container engine's default seccomp profile (`--seccomp FILE`).
+
+Every container docker, podman or containerd starts has their default profile: ~370 allowed
+syscalls, argument rules for clone, personality and socket. A runtime compiles it at create
+and installs it in the init and in every exec'd process, so the bench's plain config (from
+`runc spec`, no seccomp) leaves that cost out. FILE is such a profile in the engines' own
+format (containers-common's /usr/share/containers/seccomp.json, moby's default.json): it is
+expanded here as the engines do for an x86_64 host and the config's capabilities. Two more
+ops then run in the same rotation as the others:
+  run-sc:  `run --bundle B ID` of /bin/true with the profile, unique cgroupsPath
+  exec-sc: `exec ID /bin/true` into a `sleep` container started once with the profile
+"""
+import json
+
+OPS = ("run-sc", "exec-sc")
+
+
+def oci_profile(path, caps):
+    """linux.seccomp for x86_64 from the engines' profile at `path`, for a process whose
+    bounding set is `caps`: entries for other arches, for capabilities it lacks (or excluded
+    for ones it has) and for newer kernels (minKernel) are left out, as the engines leave them."""
+    with open(path) as f:
+        src = json.load(f)
+    out = {"defaultAction": src["defaultAction"],
+           "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"], "syscalls": []}
+    if "defaultErrnoRet" in src:
+        out["defaultErrnoRet"] = src["defaultErrnoRet"]
+    caps = set(caps)
+    for sc in src.get("syscalls", []):
+        inc, exc = sc.get("includes") or {}, sc.get("excludes") or {}
+        if inc.get("arches") and "amd64" not in inc["arches"]:
+            continue
+        if exc.get("arches") and "amd64" in exc["arches"]:
+            continue
+        if inc.get("caps") and not set(inc["caps"]) <= caps:
+            continue
+        if exc.get("caps") and set(exc["caps"]) & caps:
+            continue
+        if inc.get("minKernel"):
+            continue
+        e = {"names": sc["names"], "action": sc["action"]}
+        for k in ("args", "errnoRet"):
+            if sc.get(k) is not None:
+                e[k] = sc[k]
+        out["syscalls"].append(e)
+    return out
+
+
+def with_profile(template, profile):
+    cfg = json.loads(json.dumps(template))
+    cfg.setdefault("linux", {})["seccomp"] = profile
+    return cfg
+
+
+def report(args, med, rts, interval_line):
+    """The two ops' medians and bulkhead's ratios, after bench.py's main table."""
+    if not args.seccomp:
+        return
+    print()
+    print("with the engines' default seccomp profile (%s, expanded for x86_64):" % args.seccomp)
+    print("  run-sc = run as above with it; exec-sc = exec into a container started with it")
+    print("%-10s %11s %11s" % ("runtime", "run-sc", "exec-sc"))
+    for name, m in med.items():
+        print("%-10s %8.2f ms %8.2f ms" % (name, m["run-sc"], m["exec-sc"]))
+    b = med.get("bulkhead")
+    samples = {rt["name"]: rt["t"] for rt in rts}
+    for other in ("crun", "runc"):
+        o = med.get(other)
+        if b and o:
+            print("ratio bulkhead/%-5s run-sc %.2fx  exec-sc %.2fx" % (
+                other, b["run-sc"] / o["run-sc"], b["exec-sc"] / o["exec-sc"]))
+            print(interval_line(other, samples["bulkhead"], samples[other], OPS)[0])
