@@ -310,9 +310,9 @@ def sequential(args, rts, template, workers, tag):
                    "pidfile": os.path.join(os.path.dirname(rt["root"]), "pid")}
         res = w.call(req)
         if res["rc"] != 0:
-            rt["failed"] = "%s%s: rc=%s %s" % (op, (" " + res["step"]) if res["step"] else "",
-                                               res["rc"], res.get("err", ""))
-            if op != "exec":
+            rt[bench_seccomp.fail_key(op)] = "%s%s: rc=%s %s" % (
+                op, (" " + res["step"]) if res["step"] else "", res["rc"], res.get("err", ""))
+            if not op.startswith("exec"):
                 w.call({"op": "run", "argv": [rt["path"], "--root", rt["root"], "delete", "--force", cid]})
         return res
 
@@ -331,7 +331,7 @@ def sequential(args, rts, template, workers, tag):
         res = workers[rt["ns"]].call({"op": "run", "quiet": True, "argv": [
             rt["path"], "--root", rt["root"], "run", "-d", "--bundle", ebundle, rt["exec_id"] + suffix]})
         if res["rc"] != 0:
-            rt["failed"] = "run -d (for exec%s): rc=%s" % (suffix, res["rc"])
+            rt[bench_seccomp.fail_key("exec" + suffix)] = "run -d (for exec%s): rc=%s" % (suffix, res["rc"])
         elif eargv is None and not rt["ns"] and not suffix:
             st = subprocess.run([rt["path"], "--root", rt["root"], "state", rt["exec_id"]], capture_output=True)
             try:
@@ -361,7 +361,7 @@ def sequential(args, rts, template, workers, tag):
                     floor["payload_samples_ns"].append(res["ns"])
             for op in ops:
                 for rt in order:
-                    if rt["failed"]:
+                    if rt["failed"] or rt.get(bench_seccomp.fail_key(op)):
                         continue
                     res = one(rt, op, phase == "rss")
                     if res["rc"] != 0:
@@ -511,7 +511,7 @@ def report(args, rts, floor, rss_n, rss_floor, par):
             if o and not math.isnan(pay) and b["exec"] > pay and o["exec"] > pay:
                 print("above the payload, bulkhead/%-5s exec %.2fx (%.2f ms vs %.2f ms)" % (
                     other, (b["exec"] - pay) / (o["exec"] - pay), b["exec"] - pay, o["exec"] - pay))
-    bench_seccomp.report(args, med, rts, bench_stats.interval_line)
+    bench_seccomp.report(args, med, rts, bench_stats.interval_line, results)
     if par:
         counts = sorted({int(w) for v in par.values() for w in v})
         print()
@@ -570,7 +570,7 @@ def main():
         rts.append({"name": name, "path": path, "ns": name in ns_set,
                     "bundle": os.path.join(args.dir, name, "bundle"),
                     "root": os.path.join(args.state_dir or args.dir, name, "root"),
-                    "failed": None, "t": {op: [] for op in OPS + bench_seccomp.OPS}, "rss": 0,
+                    "failed": None, "t": {op: [] for op in OPS + (bench_seccomp.OPS if args.seccomp else ())}, "rss": 0,
                     "exec_id": "bhb-%s-%d-exec" % (name, tag)})
     workers = {False: Worker(False)}
     try:

@@ -11,14 +11,30 @@ ops then run in the same rotation as the others:
   exec-sc: `exec ID /bin/true` into a `sleep` container started once with the profile
 """
 import json
+import os
+import re
 
 OPS = ("run-sc", "exec-sc")
+
+
+def fail_key(op):
+    """Where bench.py records a failure of `op`: one of these two ops (or the container
+    exec-sc goes into) fails only them, not the runtime's other columns."""
+    return "sc_failed" if op in OPS else "failed"
+
+
+def _kernel_at_least(version):
+    """Is the running kernel at least `version` ("4.8")? As the engines' minKernel."""
+    def nums(v):
+        return tuple(int(x) for x in re.findall(r"\d+", v)[:2])
+    return nums(os.uname().release) >= nums(version)
 
 
 def oci_profile(path, caps):
     """linux.seccomp for x86_64 from the engines' profile at `path`, for a process whose
     bounding set is `caps`: entries for other arches, for capabilities it lacks (or excluded
-    for ones it has) and for newer kernels (minKernel) are left out, as the engines leave them."""
+    for ones it has) and for kernels newer than this one (minKernel) are left out, as the
+    engines leave them."""
     with open(path) as f:
         src = json.load(f)
     out = {"defaultAction": src["defaultAction"],
@@ -36,7 +52,7 @@ def oci_profile(path, caps):
             continue
         if exc.get("caps") and set(exc["caps"]) & caps:
             continue
-        if inc.get("minKernel"):
+        if inc.get("minKernel") and not _kernel_at_least(inc["minKernel"]):
             continue
         e = {"names": sc["names"], "action": sc["action"]}
         for k in ("args", "errnoRet"):
@@ -52,8 +68,9 @@ def with_profile(template, profile):
     return cfg
 
 
-def report(args, med, rts, interval_line):
-    """The two ops' medians and bulkhead's ratios, after bench.py's main table."""
+def report(args, med, rts, interval_line, results):
+    """The two ops' medians and bulkhead's ratios, after bench.py's main table; their
+    intervals go into `results` with the others'."""
     if not args.seccomp:
         return
     print()
@@ -62,6 +79,9 @@ def report(args, med, rts, interval_line):
     print("%-10s %11s %11s" % ("runtime", "run-sc", "exec-sc"))
     for name, m in med.items():
         print("%-10s %8.2f ms %8.2f ms" % (name, m["run-sc"], m["exec-sc"]))
+    for rt in rts:
+        if rt.get("sc_failed"):
+            print("%s: run-sc/exec-sc failed (%s)" % (rt["name"], rt["sc_failed"].strip().replace("\n", " ")[:300]))
     b = med.get("bulkhead")
     samples = {rt["name"]: rt["t"] for rt in rts}
     for other in ("crun", "runc"):
@@ -69,4 +89,6 @@ def report(args, med, rts, interval_line):
         if b and o:
             print("ratio bulkhead/%-5s run-sc %.2fx  exec-sc %.2fx" % (
                 other, b["run-sc"] / o["run-sc"], b["exec-sc"] / o["exec-sc"]))
-            print(interval_line(other, samples["bulkhead"], samples[other], OPS)[0])
+            line, got = interval_line(other, samples["bulkhead"], samples[other], OPS)
+            print(line)
+            results.setdefault("ratio_intervals_95", {}).setdefault("bulkhead/" + other, {}).update(got)

@@ -10,7 +10,7 @@
 //! `create` in a field exec does not read no longer stops an exec (runc does not read the
 //! config again for one either).
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use oci_spec::runtime::{LinuxMemoryPolicy, LinuxNamespace, LinuxNamespaceType, LinuxPersonality, Process, Spec};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -78,23 +78,25 @@ fn from_view(v: View) -> ExecSpec {
 #[cold]
 #[inline(never)]
 fn whole(text: &[u8]) -> Result<ExecSpec> {
-    Ok(from_spec(super::parse(text)?))
+    from_spec(super::parse(text)?)
 }
 
-fn from_spec(mut s: Spec) -> ExecSpec {
+fn from_spec(mut s: Spec) -> Result<ExecSpec> {
     // Not `Linux::default()` for a config without `linux`: oci_spec's default lists five
     // namespaces, which the container does not have.
     let linux = s.linux_mut().take();
     let linux = linux.as_ref();
-    ExecSpec {
+    // Written back as the narrow parse would have kept it; never dropped, or the process
+    // would run without its filter.
+    let seccomp = linux.and_then(|l| l.seccomp().as_ref()).map(serde_json::value::to_raw_value).transpose();
+    Ok(ExecSpec {
         version: s.version().clone(),
         process: s.process_mut().take(),
         namespaces: linux.and_then(|l| l.namespaces().as_ref()).into_iter().flatten().map(|n| n.typ()).collect(),
-        // Written back as the narrow parse would have kept it.
-        seccomp: linux.and_then(|l| l.seccomp().as_ref()).and_then(|s| serde_json::value::to_raw_value(s).ok()),
+        seccomp: seccomp.context("linux.seccomp")?,
         personality: linux.and_then(|l| l.personality().clone()),
         memory_policy: linux.and_then(|l| l.memory_policy().clone()),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -118,7 +120,7 @@ mod tests {
     #[test]
     fn same_as_the_whole_parse() {
         let narrow = parse_for_exec(CONFIG.as_bytes()).unwrap();
-        let whole = from_spec(super::super::parse(CONFIG.as_bytes()).unwrap());
+        let whole = from_spec(super::super::parse(CONFIG.as_bytes()).unwrap()).unwrap();
         assert_eq!(narrow.version, "1.2.0");
         assert_eq!(narrow.version, whole.version);
         assert_eq!(narrow.process, whole.process);

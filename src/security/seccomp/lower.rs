@@ -13,7 +13,7 @@ pub(super) struct Lowered {
     pub(super) tables: Vec<(Abi, Table)>,
     /// The default action's return value.
     pub(super) default: u32,
-    /// runc's -ENOSYS for numbers above the largest each table names (see above).
+    /// runc's -ENOSYS for numbers above the largest each table names (see seccomp/mod.rs).
     pub(super) enosys_stub: bool,
     pub(super) flags: u32,
     pub(super) needs_listener: bool,

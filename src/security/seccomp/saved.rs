@@ -2,12 +2,14 @@
 //! `exec` loads it instead of parsing and compiling `linux.seccomp` again: for a docker-sized
 //! profile that was ~0.6 ms of every exec on the build host (a thousand name lookups, the
 //! tables' pages faulted in, the program assembled). The state directory is the runtime's
-//! (0700, root's), as are state.json and config.json beside it, which exec trusts alike.
+//! (0700, its user's), as are state.json and config.json beside it, which exec trusts alike.
 //!
 //! Format (native endianness; it never leaves the host): the magic line, then
 //! `flags: u32`, `needs_listener: u8`, listenerPath and listenerMetadata (each `len: u32` and
 //! UTF-8 bytes, `u32::MAX` for none), `len: u32` and the program's `sock_filter`s
-//! (`code: u16, jt: u8, jf: u8, k: u32`). Anything else is refused, and exec compiles.
+//! (`code: u16, jt: u8, jf: u8, k: u32`). A file that does not read back as that is refused,
+//! and exec compiles; one that does is handed to seccomp(2) as it is, and a program the kernel
+//! refuses fails the exec (closed, not open).
 
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -52,7 +54,8 @@ fn encode(f: &CompiledFilter) -> Vec<u8> {
         }
         None => b.extend_from_slice(&NONE.to_ne_bytes()),
     };
-    text(&mut b, f.listener_path.as_deref().map(|p| p.to_str().unwrap_or("")));
+    // listenerPath came from JSON: always UTF-8.
+    text(&mut b, f.listener_path.as_deref().map(|p| p.to_string_lossy()).as_deref());
     text(&mut b, f.listener_metadata.as_deref());
     b.extend_from_slice(&(f.program.len() as u32).to_ne_bytes());
     for i in &f.program {
