@@ -54,23 +54,27 @@ fn namespaces_listed_are_new_others_inherited() {
 /// A new network namespace is the container's alone (only `lo` in it), while the runtime's
 /// hooks stay in the runtime's: bulkhead makes the namespace ahead on a thread and stands in
 /// it only for the init's clone (process::netns); a second container gets another one.
+/// The first stays created (its init holding the namespace) while the second runs: a freed
+/// namespace's inode number is reused, so two that never lived at once may show the same.
 #[test]
 fn new_network_namespace_is_fresh_and_hooks_stay_outside() {
     let mut c = Ctx::new("ns-net-fresh");
     let out = c.out.to_str().unwrap().to_string();
     let hook = |name: &str| json!([{"path": "/bin/sh", "args": ["sh", "-c", format!("readlink /proc/self/ns/net > {out}/{name}")], "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]}]);
     c.config["hooks"] = json!({"createRuntime": hook("createRuntime"), "prestart": hook("prestart")});
-    let first = c.sh_ok("readlink /proc/self/ns/net; ls /sys/class/net");
-    let mut lines = first.lines();
-    let net = lines.next().unwrap_or_default().to_string();
-    assert_ne!(net, ns_link("self", "net"), "not a new network namespace: {first:?}");
-    assert_eq!(lines.collect::<Vec<_>>(), ["lo"], "devices in the new network namespace: {first:?}");
+    c.create();
+    let pid = c.pid().to_string();
+    let net = ns_link(&pid, "net");
+    assert_ne!(net, ns_link("self", "net"), "not a new network namespace");
+    let dev = fs::read_to_string(format!("/proc/{pid}/net/dev")).unwrap();
+    let devices: Vec<&str> = dev.lines().skip(2).filter_map(|l| l.split(':').next()).map(str::trim).collect();
+    assert_eq!(devices, ["lo"], "devices in the new network namespace: {dev}");
     for name in ["createRuntime", "prestart"] {
         let seen = fs::read_to_string(c.out.join(name)).unwrap_or_else(|e| panic!("{name} hook did not run: {e}"));
         assert_eq!(seen.trim(), ns_link("self", "net"), "{name} hook ran outside the runtime's network namespace");
     }
-    c.config.as_object_mut().unwrap().remove("hooks");
-    let second = c.sh_ok("readlink /proc/self/ns/net");
+    let second = Ctx::new("ns-net-fresh-second").sh_ok("readlink /proc/self/ns/net");
+    assert_eq!(ns_link(&pid, "net"), net, "the first container's init is gone");
     assert_ne!(second.trim(), net, "two containers in one network namespace");
     assert_ne!(second.trim(), ns_link("self", "net"));
 }
