@@ -4,7 +4,7 @@
 #   name it in the device run's `carry`)
 # DIR gets the static bulkhead (make build first), crun and runc with the libraries `ldd` lists
 # for them except libc and the loader (the device has its own glibc; LD_LIBRARY_PATH=DIR/lib),
-# static busybox, GNU time and unshare, bench.py (+ bench_stats.py, bench_seccomp.py), a config template from `runc spec` running
+# static busybox, GNU time and unshare, bench.py (+ bench_stats.py, bench_seccomp.py), containers-common's seccomp.json, a config template from `runc spec` running
 # /bin/true, and run.sh (scripts/devbench-run.sh). On the device: `bash DIR/run.sh $OUT`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +19,9 @@ done
 cp /usr/bin/time "$(command -v unshare)" "$d/bin/"
 cp scripts/bench.py scripts/bench_stats.py scripts/bench_seccomp.py "$d/"
 cp scripts/devbench-run.sh "$d/run.sh"
+# The engines' default seccomp profile, for bench.py's run-sc and exec-sc (podman installs it).
+rm -f "$d/seccomp.json"
+[ -f /usr/share/containers/seccomp.json ] && cp /usr/share/containers/seccomp.json "$d/"
 (cd "$d" && rm -f config.json && ./runc spec && python3 - <<'PY'
 import json
 c = json.load(open("config.json"))

@@ -39,9 +39,10 @@ cleanup() {
 }
 trap cleanup EXIT
 cd "$W"
+SC=(); [ -f "$D/seccomp.json" ] && SC=(--seccomp "$D/seccomp.json")   # run-sc, exec-sc
 NS=; mountpoint -q /sys/fs/cgroup/unified 2>/dev/null && NS=crun   # a hybrid host (this one when tested here)
 PYTHONUNBUFFERED=1 BENCH_TIME=$TIMEBIN timeout 300 python3 "$D/bench.py" --dir "$W" --template "$W/config.template.json" \
-    -n "$N" --optional bulkhead --ns-runtimes "$NS" --workers "$WORKERS" --par-seconds "$PS" \
+    -n "$N" --optional bulkhead --ns-runtimes "$NS" --workers "$WORKERS" --par-seconds "$PS" "${SC[@]}" \
     --out "$OUT/results.json" --runtime bulkhead="$D/bulkhead" --runtime crun="$D/crun" --runtime runc="$D/runc" 2>&1 | tee "$OUT/bench.txt"
 echo "== second parallel pass (16 and 32 workers)" | tee -a "$OUT/bench.txt"
 PYTHONUNBUFFERED=1 BENCH_TIME=$TIMEBIN timeout 100 python3 "$D/bench.py" --dir "$W" --template "$W/config.template.json" \
