@@ -2,7 +2,7 @@
 //! the emitter that lays out the program described in the module documentation of
 //! `seccomp/mod.rs` (arch dispatch, a search tree per ABI, rule blocks).
 
-use anyhow::{Result, anyhow};
+use anyhow::{Result, anyhow, bail};
 use seccompiler::{BpfProgram, SeccompAction, sock_filter};
 
 use super::{AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, Abi, Cond, Op, Rule, Table, X32_SYSCALL_BIT};
@@ -26,47 +26,55 @@ const OFF_ARGS: u32 = 16;
 /// (libseccomp's default bad-arch action `SCMP_ACT_KILL`).
 const RET_BAD_ARCH: u32 = libc::SECCOMP_RET_KILL_THREAD;
 
-type Label = usize;
+type Label = u32;
 
+/// A conditional jump's target. Labels and the "not yet bound" mark are u32s: an instruction is
+/// 20 bytes, not 56 (what the assembler writes is fresh memory, a page fault per 4 KiB).
 #[derive(Clone, Copy)]
 enum Tgt {
     Next,
     To(Label),
 }
 
+const NONE: u32 = u32::MAX;
+
 struct Insn {
     code: u16,
     k: u32,
-    jt: Tgt,
-    jf: Tgt,
-    /// For `BPF_JA`: the target (its 32-bit offset goes in `k`).
-    ja: Option<Label>,
+    /// Labels, or NONE for the next instruction.
+    jt: u32,
+    jf: u32,
+    /// For `BPF_JA`: the target label (its 32-bit offset goes in `k`), else NONE.
+    ja: u32,
 }
 
 /// A tiny classic-BPF assembler with forward labels.
-#[derive(Default)]
 struct Asm {
     insns: Vec<Insn>,
-    labels: Vec<Option<usize>>,
+    /// Each label's instruction, or NONE while unbound.
+    labels: Vec<u32>,
 }
 
 impl Asm {
+    /// Room for about `insns` instructions, reserved once: growing would copy what was
+    /// written into more fresh memory.
+    fn with_capacity(insns: usize) -> Asm {
+        Asm { insns: Vec::with_capacity(insns), labels: Vec::with_capacity(insns / 2) }
+    }
     fn label(&mut self) -> Label {
-        self.labels.push(None);
-        self.labels.len() - 1
+        self.labels.push(NONE);
+        (self.labels.len() - 1) as Label
     }
     fn bind(&mut self, l: Label) {
-        debug_assert!(self.labels[l].is_none());
-        self.labels[l] = Some(self.insns.len());
+        debug_assert!(self.labels[l as usize] == NONE);
+        self.labels[l as usize] = self.insns.len() as u32;
     }
     fn push(&mut self, code: u16, k: u32, jt: Tgt, jf: Tgt, ja: Option<Label>) {
-        self.insns.push(Insn {
-            code,
-            k,
-            jt,
-            jf,
-            ja,
-        });
+        let label = |t: Tgt| match t {
+            Tgt::Next => NONE,
+            Tgt::To(l) => l,
+        };
+        self.insns.push(Insn { code, k, jt: label(jt), jf: label(jf), ja: ja.unwrap_or(NONE) });
     }
     fn ld(&mut self, off: u32) {
         self.push(BPF_LD_W_ABS, off, Tgt::Next, Tgt::Next, None);
@@ -86,24 +94,21 @@ impl Asm {
 
     fn finish(self) -> Result<BpfProgram> {
         let target = |at: usize, l: Label| -> Result<usize> {
-            let to =
-                self.labels[l].ok_or_else(|| anyhow!("seccomp: internal error: unbound label"))?;
-            to.checked_sub(at + 1)
-                .ok_or_else(|| anyhow!("seccomp: internal error: backward jump"))
-        };
-        let short = |at: usize, t: Tgt| -> Result<u8> {
-            match t {
-                Tgt::Next => Ok(0),
-                Tgt::To(l) => u8::try_from(target(at, l)?)
-                    .map_err(|_| anyhow!("seccomp: internal error: conditional jump out of range")),
+            let to = self.labels[l as usize];
+            if to == NONE {
+                bail!("seccomp: internal error: unbound label");
             }
+            (to as usize).checked_sub(at + 1).ok_or_else(|| anyhow!("seccomp: internal error: backward jump"))
+        };
+        let short = |at: usize, l: u32| -> Result<u8> {
+            if l == NONE {
+                return Ok(0);
+            }
+            u8::try_from(target(at, l)?).map_err(|_| anyhow!("seccomp: internal error: conditional jump out of range"))
         };
         let mut out = Vec::with_capacity(self.insns.len());
         for (at, i) in self.insns.iter().enumerate() {
-            let k = match i.ja {
-                Some(l) => u32::try_from(target(at, l)?)?,
-                None => i.k,
-            };
+            let k = if i.ja == NONE { i.k } else { u32::try_from(target(at, i.ja)?)? };
             out.push(sock_filter {
                 code: i.code,
                 jt: short(at, i.jt)?,
@@ -115,9 +120,13 @@ impl Asm {
     }
 }
 
-pub(super) fn emit(tables: &[(Abi, Table)], default: u32, enosys_stub: bool) -> Result<BpfProgram> {
+pub(super) fn emit(tables: &[(Abi, Table)], rules: &[Rule], default: u32, enosys_stub: bool) -> Result<BpfProgram> {
     let get = |abi| tables.iter().find(|(a, _)| *a == abi).map(|(_, t)| t);
-    let mut asm = Asm::default();
+    // About two instructions per entry at most (runs merge neighbours), the conditions' and
+    // the dispatch's on top.
+    let entries: usize = tables.iter().map(|(_, t)| t.entries.len()).sum();
+    let conds: usize = rules.iter().map(|r| r.conds.len()).sum();
+    let mut asm = Asm::with_capacity(2 * entries + 8 * conds + 64);
 
     // Architecture dispatch.
     let l_x86_64 = asm.label();
@@ -160,18 +169,18 @@ pub(super) fn emit(tables: &[(Abi, Table)], default: u32, enosys_stub: bool) -> 
     asm.bind(l_64);
     let x86_64 =
         get(Abi::X86_64).ok_or_else(|| anyhow!("seccomp: internal error: no x86_64 table"))?;
-    let blocks = emit_table(&mut asm, x86_64, default, enosys_stub);
-    emit_blocks(&mut asm, Abi::X86_64, blocks, default);
+    let blocks = emit_table(&mut asm, x86_64, rules, default, enosys_stub);
+    emit_blocks(&mut asm, Abi::X86_64, &blocks, rules, default);
     if let Some(t) = x32 {
         asm.bind(l_x32);
-        let blocks = emit_table(&mut asm, t, default, enosys_stub);
-        emit_blocks(&mut asm, Abi::X32, blocks, default);
+        let blocks = emit_table(&mut asm, t, rules, default, enosys_stub);
+        emit_blocks(&mut asm, Abi::X32, &blocks, rules, default);
     }
     if let Some(t) = i386 {
         asm.bind(l_i386);
         asm.ld(OFF_NR);
-        let blocks = emit_table(&mut asm, t, default, enosys_stub);
-        emit_blocks(&mut asm, Abi::I386, blocks, default);
+        let blocks = emit_table(&mut asm, t, rules, default, enosys_stub);
+        emit_blocks(&mut asm, Abi::I386, &blocks, rules, default);
     }
     asm.finish()
 }
@@ -195,26 +204,28 @@ const MAX_SHORT: usize = 255;
 /// finds the run: a lookup costs about log2(runs) comparisons, and the program has about two
 /// instructions per run, not one per syscall. The kernel JIT-compiles the program at every
 /// seccomp(2) (for the init and each exec), at a cost that grows with its length.
-fn emit_table(asm: &mut Asm, table: &Table, default: u32, enosys_stub: bool) -> Vec<(Label, Vec<Rule>)> {
-    let mut blocks: Vec<(Label, Vec<Rule>)> = Vec::new();
-    let mut runs: Vec<(u32, Act)> = Vec::new();
+fn emit_table<'t>(asm: &mut Asm, table: &'t Table, rules: &[Rule], default: u32, enosys_stub: bool) -> Vec<(Label, &'t [(u32, u32)])> {
+    let mut blocks: Vec<(Label, &[(u32, u32)])> = Vec::new();
+    let mut runs: Vec<(u32, Act)> = Vec::with_capacity(2 * table.entries.len() + 2);
     let push = |runs: &mut Vec<(u32, Act)>, start: u64, act: Act| {
         if start <= u64::from(u32::MAX) && runs.last().map(|r| r.1) != Some(act) {
             runs.push((start as u32, act));
         }
     };
+    let rule = |e: &(u32, u32)| &rules[e.1 as usize];
     // The first number not yet in a run.
     let mut next: u64 = 0;
-    for (&nr, rules) in &table.rules {
+    for (nr, entries) in table.by_number() {
         // Rules after an unconditional one can never match.
-        let end = rules.iter().position(|r| r.conds.is_empty()).map_or(rules.len(), |p| p + 1);
-        let rules = &rules[..end];
-        let act = if rules.len() == 1 && rules[0].conds.is_empty() {
-            Act::Ret(rules[0].ret)
-        } else {
-            let l = asm.label();
-            blocks.push((l, rules.to_vec()));
-            Act::Block(l)
+        let end = entries.iter().position(|e| rule(e).conds.is_empty()).map_or(entries.len(), |p| p + 1);
+        let entries = &entries[..end];
+        let act = match entries {
+            [e] if rule(e).conds.is_empty() => Act::Ret(rule(e).ret),
+            _ => {
+                let l = asm.label();
+                blocks.push((l, entries));
+                Act::Block(l)
+            }
         };
         if u64::from(nr) > next {
             push(&mut runs, next, Act::Ret(default));
@@ -271,10 +282,11 @@ fn tree_len(runs: &[(u32, Act)]) -> usize {
 }
 
 /// Emit each syscall's rules, in config order (first match wins), then the default.
-fn emit_blocks(asm: &mut Asm, abi: Abi, blocks: Vec<(Label, Vec<Rule>)>, default: u32) {
-    for (l, rules) in blocks {
+fn emit_blocks(asm: &mut Asm, abi: Abi, blocks: &[(Label, &[(u32, u32)])], rules: &[Rule], default: u32) {
+    for &(l, entries) in blocks {
         asm.bind(l);
-        for rule in &rules {
+        for &(_, r) in entries {
+            let rule = &rules[r as usize];
             let fail = asm.label();
             for c in &rule.conds {
                 emit_cond(asm, abi, c, fail);

@@ -105,7 +105,6 @@
 //!   `process.noNewPrivileges` is set. Without it, installing needs
 //!   CAP_SYS_ADMIN.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Result, anyhow, bail};
@@ -429,10 +428,19 @@ pub fn resolve_syscall(name: &str) -> (Option<u32>, Option<u32>, Option<u32>) {
     )
 }
 
-#[derive(Default)]
+/// One ABI's lookup.
 struct Table {
-    rules: BTreeMap<u32, Vec<Rule>>,
+    /// (syscall number, index into `Lowered::rules`), sorted: by number, and a number's rules
+    /// in config order.
+    entries: Vec<(u32, u32)>,
     max_nr: Option<u32>,
+}
+
+impl Table {
+    /// Each number the table names, with its entries.
+    fn by_number(&self) -> impl Iterator<Item = (u32, &[(u32, u32)])> {
+        self.entries.chunk_by(|a, b| a.0 == b.0).map(|g| (g[0].0, g))
+    }
 }
 
 /// Compile in the parent before fork. Errors name the field, e.g.
@@ -452,7 +460,7 @@ pub fn compile_for_process(seccomp: &LinuxSeccomp) -> Result<CompiledFilter> {
 
 pub fn compile(seccomp: &LinuxSeccomp) -> Result<CompiledFilter> {
     let l = lower(seccomp)?;
-    let program = emit(&l.tables, l.default, l.enosys_stub)?;
+    let program = emit(&l.tables, &l.rules, l.default, l.enosys_stub)?;
     if program.len() > BPF_MAXINSNS {
         bail!(
             "linux.seccomp: the compiled filter has {} instructions, more than the kernel's limit of {BPF_MAXINSNS}",
