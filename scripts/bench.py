@@ -369,7 +369,7 @@ def sequential(args, rts, template, workers, tag):
                     if phase == "time":
                         rt["t"][op].append(res["ns"])
                     elif phase == "rss":
-                        rt["rss"] = max(rt["rss"], res["rss"])
+                        bench_seccomp.note_rss(rt, op, res["rss"])
             if tty:
                 sys.stderr.write("\rbench: iteration %d/%d (%s)  " % (it + 1, total, phase))
                 sys.stderr.flush()
@@ -466,7 +466,7 @@ def report(args, rts, floor, rss_n, rss_floor, par):
             rt["name"], m["run"], m["run-nocg"], m["lifecycle"], m["exec"], rss))
         results["runtimes"][rt["name"]] = dict(results["runtimes"].get(rt["name"], {}), **{
             "median_ns": {op: statistics.median(v) if v else None for op, v in rt["t"].items()},
-            "peak_rss_kib": rt["rss"], "samples_ns": rt["t"], "path": rt["path"]})
+            "peak_rss_kib": rt["rss"], "peak_rss_kib_sc": rt.get("rss_sc"), "samples_ns": rt["t"], "path": rt["path"]})
     print()
     b = med.get("bulkhead")
     if b:

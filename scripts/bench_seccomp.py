@@ -9,6 +9,7 @@ expanded here as the engines do for an x86_64 host and the config's capabilities
 ops then run in the same rotation as the others:
   run-sc:  `run --bundle B ID` of /bin/true with the profile, unique cgroupsPath
   exec-sc: `exec ID /bin/true` into a `sleep` container started once with the profile
+Their peak RSS is kept apart from the main table's (note_rss) and printed with them.
 """
 import json
 import os
@@ -21,6 +22,14 @@ def fail_key(op):
     """Where bench.py records a failure of `op`: one of these two ops (or the container
     exec-sc goes into) fails only them, not the runtime's other columns."""
     return "sc_failed" if op in OPS else "failed"
+
+
+def note_rss(rt, op, kib):
+    """A peak RSS sample of `op`: the plain ops' peak is the main table's column, as before
+    these ops existed; theirs (a profile parsed and compiled, libseccomp for crun and runc)
+    is printed with them."""
+    key = "rss_sc" if op in OPS else "rss"
+    rt[key] = max(rt.get(key, 0), kib)
 
 
 def _kernel_at_least(version):
@@ -76,9 +85,11 @@ def report(args, med, rts, interval_line, results):
     print()
     print("with the engines' default seccomp profile (%s, expanded for x86_64):" % args.seccomp)
     print("  run-sc = run as above with it; exec-sc = exec into a container started with it")
-    print("%-10s %11s %11s" % ("runtime", "run-sc", "exec-sc"))
+    print("%-10s %11s %11s %12s" % ("runtime", "run-sc", "exec-sc", "peak RSS"))
+    peak = {rt["name"]: rt.get("rss_sc") for rt in rts}
     for name, m in med.items():
-        print("%-10s %8.2f ms %8.2f ms" % (name, m["run-sc"], m["exec-sc"]))
+        rss = ("%8d KiB" % peak[name]) if peak.get(name) else "%12s" % "n/a"
+        print("%-10s %8.2f ms %8.2f ms %s" % (name, m["run-sc"], m["exec-sc"], rss))
     for rt in rts:
         if rt.get("sc_failed"):
             print("%s: run-sc/exec-sc failed (%s)" % (rt["name"], rt["sc_failed"].strip().replace("\n", " ")[:300]))
@@ -87,8 +98,9 @@ def report(args, med, rts, interval_line, results):
     for other in ("crun", "runc"):
         o = med.get(other)
         if b and o:
-            print("ratio bulkhead/%-5s run-sc %.2fx  exec-sc %.2fx" % (
-                other, b["run-sc"] / o["run-sc"], b["exec-sc"] / o["exec-sc"]))
+            rss = "  peak RSS %.2fx" % (peak["bulkhead"] / peak[other]) if peak.get("bulkhead") and peak.get(other) else ""
+            print("ratio bulkhead/%-5s run-sc %.2fx  exec-sc %.2fx%s" % (
+                other, b["run-sc"] / o["run-sc"], b["exec-sc"] / o["exec-sc"], rss))
             line, got = interval_line(other, samples["bulkhead"], samples[other], OPS)
             print(line)
             results.setdefault("ratio_intervals_95", {}).setdefault("bulkhead/" + other, {}).update(got)
