@@ -28,16 +28,19 @@ const RET_BAD_ARCH: u32 = libc::SECCOMP_RET_KILL_THREAD;
 
 type Label = u32;
 
-/// A conditional jump's target. Labels and the "not yet bound" mark are u32s: an instruction is
-/// 20 bytes, not 56 (what the assembler writes is fresh memory, a page fault per 4 KiB).
+/// A conditional jump's target.
 #[derive(Clone, Copy)]
 enum Tgt {
     Next,
     To(Label),
 }
 
+/// No label: the next instruction (jt, jf), no jump (ja), not yet bound (labels).
 const NONE: u32 = u32::MAX;
 
+/// An instruction before its jumps are resolved. Targets are u32 labels with NONE for "the
+/// next instruction", not `Tgt`s and `Option`s: 20 bytes instead of 56, and what the assembler
+/// writes is fresh memory, a page fault per 4 KiB.
 struct Insn {
     code: u16,
     k: u32,
