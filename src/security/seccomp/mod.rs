@@ -34,15 +34,18 @@
 //!   numbers, and runc's -ENOSYS stub above the largest one named (see below); neighbours
 //!   with the same action are one run.
 //!   tree: jge start_of_the_upper_half -> upper tree; lower tree (a `ja` hops over a lower
-//!   tree too long for the 8-bit offset); a single run is its action.
+//!   tree too long for the 8-bit offset); a single run is its action. A tree whose jumps all
+//!   reach past its end (at most ~255 instructions) is pooled: a side that is a single run
+//!   is a jump to its action's one instruction (ret ACTION or ja BLOCK) in a pool placed
+//!   right after the tree, so the tree is one `jge` per run boundary.
 //!   BLOCK (one per syscall that has argument conditions or several entries):
 //!     rule*: conditions (each one jumps to the next rule on mismatch); ret ACTION
 //!     ret default
 //! ```
 //!
-//! A lookup costs about log2(runs) comparisons, and the program about two instructions per
-//! run: a docker-like profile is ~500 instructions (it was ~1,260 with one `jeq` per syscall
-//! and ABI), answered in at most ~20. The length matters at every seccomp(2), which
+//! A lookup costs about log2(runs) comparisons, and the program about one instruction per
+//! run: a docker-like profile is ~310 instructions (~500 with a `ret` per run, ~1,260 with
+//! one `jeq` per syscall and ABI), answered in at most ~20. The length matters at every seccomp(2), which
 //! JIT-compiles the program: for the init and for each exec. Conditional jumps have 8-bit
 //! offsets, so they only ever go inside one tree of at most 255 instructions or inside one
 //! rule (at most 6 conditions of at most 8 instructions); every longer jump is a `BPF_JA`

@@ -25,7 +25,7 @@ pub(super) fn errno(e: i32) -> u32 {
 }
 
 /// Checks what the kernel's BPF checker checks, for the instructions we use.
-fn validate(prog: &[sock_filter]) {
+pub(super) fn validate(prog: &[sock_filter]) {
     assert!(
         !prog.is_empty() && prog.len() <= BPF_MAXINSNS,
         "length {}",
