@@ -34,10 +34,10 @@
 //!   numbers, and runc's -ENOSYS stub above the largest one named (see below); neighbours
 //!   with the same action are one run.
 //!   tree: jge start_of_the_upper_half -> upper tree; lower tree (a `ja` hops over a lower
-//!   tree too long for the 8-bit offset); a single run is its action. A tree whose jumps all
-//!   reach past its end (at most ~255 instructions) is pooled: a side that is a single run
-//!   is a jump to its action's one instruction (ret ACTION or ja BLOCK) in a pool placed
-//!   right after the tree, so the tree is one `jge` per run boundary.
+//!   tree too long for the 8-bit offset); a single run is its action. A tree of at most 255
+//!   instructions, pool included (runs - 1 + distinct actions), is pooled: a side that is a
+//!   single run is a jump to its action's one instruction (ret ACTION or ja BLOCK) in a pool
+//!   placed right after the tree, so the tree is one `jge` per run boundary.
 //!   BLOCK (one per syscall that has argument conditions or several entries):
 //!     rule*: conditions (each one jumps to the next rule on mismatch); ret ACTION
 //!     ret default
