@@ -134,3 +134,22 @@ fn alternating_actions_need_long_jumps() {
         "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"], "syscalls": syscalls}));
     assert!(f.program().len() > 2 * 256, "{} instructions", f.program().len());
 }
+
+/// Every named syscall has argument rules, so each leaf of the search trees (pooled or not) is
+/// a jump to a rule block, between runs of the default: every number still gets its answer.
+#[test]
+fn rule_blocks_on_every_leaf() {
+    let names: Vec<&str> = syscall_tables::X86_64.iter().map(|(n, _)| *n).step_by(2).take(60).collect();
+    let syscalls: Vec<Value> = names
+        .iter()
+        .enumerate()
+        .flat_map(|(i, n)| {
+            [
+                json!({"names": [n], "action": "SCMP_ACT_ERRNO", "errnoRet": i + 1, "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]}),
+                json!({"names": [n], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 40, "op": "SCMP_CMP_GE"}]}),
+            ]
+        })
+        .collect();
+    check_every_number(json!({"defaultAction": "SCMP_ACT_KILL_PROCESS",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"], "syscalls": syscalls}));
+}
