@@ -301,10 +301,10 @@ fn emit_leaf(asm: &mut Asm, act: Act) {
 /// instruction per action; at most MAX_SHORT of them in all keeps every jump, which lands
 /// inside them, within the 8-bit offset.
 fn pool_of(runs: &[(u32, Act)]) -> Option<Vec<Act>> {
-    let mut acts: Vec<Act> = Vec::new();
     if runs.len() > MAX_SHORT {
         return None;
     }
+    let mut acts: Vec<Act> = Vec::new();
     for &(_, a) in runs {
         if !acts.contains(&a) {
             acts.push(a);
