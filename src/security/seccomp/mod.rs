@@ -46,10 +46,10 @@
 //! A lookup costs about log2(runs) comparisons, and the program about one instruction per
 //! run: a docker-like profile is ~310 instructions (~500 with a `ret` per run, ~1,260 with
 //! one `jeq` per syscall and ABI), answered in at most ~20. The length matters at every
-//! seccomp(2), which JIT-compiles the program: for the init and for each exec. Conditional jumps have 8-bit
-//! offsets, so they only ever go inside one tree of at most 255 instructions or inside one
-//! rule (at most 6 conditions of at most 8 instructions); every longer jump is a `BPF_JA`
-//! with a 32-bit offset, so offsets cannot overflow whatever the profile's size.
+//! seccomp(2), which JIT-compiles the program: for the init and for each exec. Conditional
+//! jumps have 8-bit offsets, so they only ever go inside one tree of at most 255 instructions
+//! or inside one rule (at most 6 conditions of at most 8 instructions); every longer jump is
+//! a `BPF_JA` with a 32-bit offset, so offsets cannot overflow whatever the profile's size.
 //!
 //! # Semantics (as runc + libseccomp, unless said otherwise)
 //!
